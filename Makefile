@@ -1,0 +1,56 @@
+# sparsity_lab: two commands do everything: `make figures` and `make test`.
+# Each creates (or reuses) the virtual environment in .venv first.
+SHELL      := /bin/bash
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.setup-stamp
+PROFILE    ?= quick
+NOTEBOOKS  ?=
+DATA_ROOT  ?= $(or $(SPARSITY_LAB_DATA),data)
+# In the development workplace a copy of the original MNIST/FashionMNIST files sits in ../shared/data;
+# elsewhere torchvision downloads them on first use.
+SHARED_DATA ?= ../shared/data
+export SPARSITY_LAB_DATA := $(abspath $(DATA_ROOT))
+
+.PHONY: setup test figures lab lint data clean-reports help
+
+help:
+	@echo "make figures [PROFILE=quick|smoke|paper] [NOTEBOOKS='01_sap_trajectories ...']  regenerate reports/"
+	@echo "make test                                                                        run the test suite"
+	@echo "make lab                                                                         Jupyter Lab on notebooks/"
+	@echo "make lint                                                                        ruff"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name sparsity_lab --display-name "Python (sparsity_lab)" >/dev/null
+	@touch $(STAMP)
+
+# Copies the shipped raw files (if this machine has them) into the git-ignored data root;
+# torchvision then verifies their MD5 and extracts them without network access.
+data:
+	@for ds in MNIST FashionMNIST; do \
+	  if [ -d "$(SHARED_DATA)/$$ds/raw" ] && [ ! -d "$(DATA_ROOT)/$$ds/raw" ]; then \
+	    mkdir -p "$(DATA_ROOT)/$$ds" && cp -r "$(SHARED_DATA)/$$ds/raw" "$(DATA_ROOT)/$$ds/"; \
+	    echo "copied $$ds raw files into $(DATA_ROOT)"; \
+	  fi; \
+	done
+
+test: setup data
+	$(PY) -m pytest
+
+figures: setup data
+	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+lab: setup data
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: setup
+	$(VENV)/bin/ruff check sparsity_lab tests benchmarks
+
+clean-reports:
+	rm -rf reports/
