@@ -1,0 +1,97 @@
+"""Pieces every runner shares: devices, seeded model construction, tidy records, weight selection."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from sparsity_lab.masks import MaskSet
+from sparsity_lab.models import create_model
+
+RECORD_COLUMNS = ("iteration", "stage", "metric", "scope", "group", "p", "q", "value")
+
+
+@dataclass
+class RunResult:
+    """What ``experiments.run`` returns: the run id, its tidy records and whether it was reused."""
+
+    run_id: str
+    records: pd.DataFrame
+    reused: bool
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` means CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seeded_model(name: str, info: Any, seed: int, device: torch.device) -> nn.Module:
+    """The model of ``name`` initialised from ``seed`` alone (same θ₀ on CPU and GPU)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_model(name, info)
+    return model.to(device)
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of every parameter and buffer (what artifacts store)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def mask_tensors(masks: MaskSet) -> dict[str, torch.Tensor]:
+    return {f"mask.{k}": v.to("cpu", torch.uint8).contiguous() for k, v in masks.items()}
+
+
+def masks_from_tensors(tensors: Mapping[str, torch.Tensor], device: torch.device) -> MaskSet:
+    return MaskSet({k[len("mask."):]: v.to(device).bool() for k, v in tensors.items() if k.startswith("mask.")})
+
+
+class Records:
+    """Accumulates tidy rows (README "Stored records") for one step."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, iteration: int, stage: str, metric: str, value: float, *, scope: str = "model",
+            group: str = "all", p: float = math.nan, q: float = math.nan, **extra: Any) -> None:
+        self.rows.append({"iteration": iteration, "stage": stage, "metric": metric, "scope": scope,
+                          "group": group, "p": p, "q": q, "value": float(value), **extra})
+
+    def extend(self, iteration: int, stage: str, records: Iterable[Mapping[str, Any]]) -> None:
+        for rec in records:
+            self.add(iteration, stage, rec["metric"], rec["value"], scope=rec.get("scope", "model"),
+                     group=rec.get("group", "all"), p=rec.get("p", math.nan), q=rec.get("q", math.nan))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=None if self.rows else list(RECORD_COLUMNS))
+
+
+class WeightSelector:
+    """Keeps the weights that pruning ranks: the last epoch, or the best on validation / test (METHODS.md §3)."""
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.best_accuracy = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def split(self) -> str | None:
+        return {"best_val": "val", "best_test": "test"}.get(self.rule)
+
+    def observe(self, model: nn.Module, accuracy: float) -> None:
+        if accuracy > self.best_accuracy:
+            self.best_accuracy = accuracy
+            self.best_state = copy.deepcopy(model.state_dict())
+
+    def restore_into(self, model: nn.Module) -> None:
+        if self.split is not None and self.best_state is not None:
+            model.load_state_dict(self.best_state)
