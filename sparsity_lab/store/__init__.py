@@ -1,0 +1,10 @@
+"""The content-addressed results store (README "Architecture" and "Stored records", issue #4).
+
+``ResultsStore`` keeps one directory per run id with atomic, checksummed checkpoints per pruning
+iteration / epoch; ``load_results`` gathers the tidy records of many runs for the notebooks.
+"""
+
+from sparsity_lab.store.query import flatten_config, list_runs, load_results
+from sparsity_lab.store.results import ENV_VAR, RECORD_COLUMNS, ResultsStore, StoreError
+
+__all__ = ["ENV_VAR", "RECORD_COLUMNS", "ResultsStore", "StoreError", "flatten_config", "list_runs", "load_results"]

@@ -1,0 +1,327 @@
+"""``ResultsStore``: the content-addressed results store (README "Architecture", issue #4).
+
+Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else ``./results``)::
+
+    <run_id>/config.json                 {"run_id", "kind", "canonical", "config": to_dict(), "code_version", "created"}
+    <run_id>/steps/<NNNN>/records.parquet  tidy rows of one pruning iteration (iterative) or epoch (ASNI)
+    <run_id>/steps/<NNNN>/tensors.safetensors  masks, optionally weights / optimizer state
+    <run_id>/artifacts/<name>.safetensors  e.g. theta_0
+    <run_id>/manifest.json               sha256 and size of every file above
+    <run_id>/COMPLETE                    {"run_id", "finished", "steps", "summary"}
+    .locks/<run_id>.lock                 the run's inter-process lock (store/locking.py)
+
+Every write is atomic (temp name + fsync + rename); a step whose files do not verify against the
+manifest is never read: it and every later step are discarded so the runner recomputes them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from sparsity_lab.store import atomic, manifest
+from sparsity_lab.store.locking import RunLocks
+from sparsity_lab.store.manifest import RECORDS_FILE, STEPS, TENSORS_FILE, step_name, step_rel
+from sparsity_lab.store.meta import code_version, json_safe, utc_now
+
+log = logging.getLogger("sparsity_lab.store")
+
+ENV_VAR = "SPARSITY_LAB_RESULTS"
+RECORD_COLUMNS = ("iteration", "stage", "metric", "scope", "group", "p", "q", "value")
+CONFIG_FILE, COMPLETE_FILE, ARTIFACTS = "config.json", "COMPLETE", "artifacts"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class StoreError(RuntimeError):
+    """A store operation that cannot proceed; the message names the run and the file."""
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        raise StoreError(f"invalid {kind} {name!r}: use letters, digits, '_', '-', '.' (not starting with '.')")
+    return name
+
+
+class ResultsStore:
+    """One directory per run id with atomic, verified checkpoints. See the module docstring for the layout."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        chosen = root if root is not None else (os.environ.get(ENV_VAR) or "results")
+        self.root = Path(chosen).expanduser().absolute()
+        self._locks = RunLocks(self.root)
+        self._verifier = manifest.Verifier()
+
+    def __repr__(self) -> str:
+        return f"ResultsStore({str(self.root)!r})"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / _check_name("run id", run_id)
+
+    # ---------------------------------------------------------------- config and locking
+    def prepare(self, config: Any) -> Path:
+        """Create the run directory and write ``config.json``; an existing one must describe the same config."""
+        run_id = config.run_id
+        run_dir = self.run_dir(run_id)
+        doc = {"run_id": run_id, "kind": config.kind, "canonical": config.canonical(),
+               "config": config.to_dict(), "code_version": code_version(), "created": utc_now()}
+        path = run_dir / CONFIG_FILE
+        if path.exists():
+            existing = atomic.read_json(path)
+            if existing.get("run_id") != run_id or existing.get("canonical") != doc["canonical"]:
+                raise StoreError(f"{path} holds a different config (canonical {existing.get('canonical')!r}); "
+                                 f"refusing to store {doc['canonical']!r} there")
+            return run_dir
+        data = atomic.json_bytes(doc)
+        atomic.atomic_write_bytes(path, data)
+        self._update_manifest(run_id, {CONFIG_FILE: _entry(data)})
+        return run_dir
+
+    def config(self, run_id: str) -> dict[str, Any]:
+        """The stored ``config.to_dict()`` (feed it to ``config_from_dict``)."""
+        return self.run_info(run_id)["config"]
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """The whole ``config.json`` document (config, canonical text, code version, creation time)."""
+        path = self.run_dir(run_id) / CONFIG_FILE
+        if not path.exists():
+            raise StoreError(f"no run {run_id!r} in {self.root} (no {CONFIG_FILE})")
+        return atomic.read_json(path)
+
+    @contextmanager
+    def lock(self, run_id: str, timeout: float | None = None) -> Iterator[Path]:
+        """Hold the run's inter-process lock (re-entrant within this store); yields the run directory.
+
+        A second process blocks, logging "waiting for run <id> held by another process", until the
+        first releases; ``timeout`` (seconds) bounds the wait and raises ``filelock.Timeout``.
+        """
+        with self._locks.hold(_check_name("run id", run_id), timeout):
+            yield self.run_dir(run_id)
+
+    # ---------------------------------------------------------------- manifest
+    def _manifest(self, run_id: str) -> dict[str, dict[str, Any]]:
+        return manifest.read_manifest(self.run_dir(run_id))
+
+    def _write_manifest(self, run_id: str, files: dict[str, Any]) -> None:
+        atomic.atomic_write_json(self.run_dir(run_id) / manifest.MANIFEST, {"format": 1, "files": files})
+
+    def _update_manifest(self, run_id: str, add: Mapping[str, Any], drop_steps_from: int | None = None,
+                         drop: tuple[str, ...] = ()) -> None:
+        """Read-modify-write of manifest.json under a short-lived lock of its own."""
+        with self._locks.manifest_lock(run_id):
+            files = self._manifest(run_id)
+            if drop_steps_from is not None:
+                files = manifest.without_steps_from(files, drop_steps_from)
+            for rel in drop:
+                files.pop(rel, None)
+            files.update(add)
+            self._write_manifest(run_id, files)
+
+    # ---------------------------------------------------------------- steps
+    def save_step(self, run_id: str, step: int, records: pd.DataFrame,
+                  tensors: Mapping[str, torch.Tensor] | None = None) -> Path:
+        """Atomically publish ``steps/<NNNN>/`` (records, optional tensors) and record their checksums.
+
+        ``step`` must extend the stored steps (0, 1, 2, ...); re-saving step k discards steps >= k.
+        """
+        if not isinstance(step, int) or step < 0:
+            raise StoreError(f"invalid step {step!r}: an integer >= 0")
+        _check_records(records)
+        run_dir = self.run_dir(run_id)
+        if not (run_dir / CONFIG_FILE).exists():
+            raise StoreError(f"run {run_id} is not prepared: call store.prepare(config) first")
+        stored = manifest.manifest_steps(self._manifest(run_id))
+        next_step = max(stored) + 1 if stored else 0
+        if step > next_step:
+            raise StoreError(f"run {run_id}: saving step {step} would leave a gap (stored steps end at {next_step - 1})")
+        payload = {RECORDS_FILE: _parquet_bytes(records)}
+        if tensors:
+            payload[TENSORS_FILE] = st_save(_cpu_tensors(tensors))
+        tmp = atomic.temp_path(run_dir, f"step-{step_name(step)}")
+        tmp.mkdir()
+        try:
+            for name, data in payload.items():
+                atomic.write_bytes_durable(tmp / name, data)
+            atomic.fsync_dir(tmp)
+            if step < next_step:
+                log.warning("run %s: re-saving step %d discards stored steps %d..%d", run_id, step, step, next_step - 1)
+                self._discard_from(run_id, step)
+            (run_dir / STEPS).mkdir(exist_ok=True)
+            final = run_dir / STEPS / step_name(step)
+            _publish_dir(tmp, final)
+        except BaseException:
+            atomic.remove_tree(tmp)
+            raise
+        self._update_manifest(run_id, {step_rel(step, n): _entry(d) for n, d in payload.items()})
+        return final
+
+    def completed_steps(self, run_id: str) -> list[int]:
+        """The verified contiguous prefix 0..k of stored steps.
+
+        The first step with a missing, truncated, corrupted or unrecorded file, and every later
+        step, are removed (with a warning naming the file) so the runner recomputes them; while
+        another process holds the run's lock nothing is removed, only the prefix returned.
+        """
+        run_dir = self.run_dir(run_id)
+        valid, problem = self._verifier.scan_steps(run_dir, self._manifest(run_id))
+        with self._locks.exclusive(run_id) as may_repair:
+            if may_repair:
+                for leftover in [*atomic.remove_temporaries(run_dir), *atomic.remove_temporaries(run_dir / STEPS)]:
+                    log.info("run %s: removed leftover of an interrupted write %s", run_id, leftover.name)
+            if problem is not None:
+                if may_repair:
+                    log.warning("run %s: %s; discarding step %d and later steps so they are recomputed",
+                                run_id, problem, problem.step)
+                    self._discard_from(run_id, problem.step)
+                else:
+                    log.warning("run %s: %s; not reading step %d or later (run locked by another process)",
+                                run_id, problem, problem.step)
+        return valid
+
+    def _discard_from(self, run_id: str, first: int) -> None:
+        run_dir = self.run_dir(run_id)
+        if (run_dir / STEPS).is_dir():
+            for d in (run_dir / STEPS).iterdir():
+                if d.name.isdigit() and int(d.name) >= first:
+                    atomic.remove_tree(d)
+        (run_dir / COMPLETE_FILE).unlink(missing_ok=True)
+        self._update_manifest(run_id, {}, drop_steps_from=first, drop=(COMPLETE_FILE,))
+
+    def _verified_bytes(self, run_id: str, rel: str) -> bytes:
+        """The bytes of ``rel`` if they match manifest.json, else ``StoreError`` (never read silently)."""
+        entry = self._manifest(run_id).get(rel)
+        path = self.run_dir(run_id) / rel
+        if entry is None:
+            raise StoreError(f"run {run_id}: {rel} is not recorded in manifest.json")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"run {run_id}: {rel} is missing") from None
+        if len(data) != entry["size"] or atomic.sha256_bytes(data) != entry["sha256"]:
+            raise StoreError(f"run {run_id}: {rel} does not match manifest.json (corrupted or truncated)")
+        return data
+
+    def load_step_tensors(self, run_id: str, step: int) -> dict[str, torch.Tensor]:
+        """The tensors saved with ``step`` (empty if none were), verified against the manifest."""
+        files = self._manifest(run_id)
+        if step_rel(step, RECORDS_FILE) not in files:
+            raise StoreError(f"run {run_id}: step {step} is not stored")
+        if step_rel(step, TENSORS_FILE) not in files:
+            return {}
+        return st_load(self._verified_bytes(run_id, step_rel(step, TENSORS_FILE)))
+
+    def records(self, run_id: str) -> pd.DataFrame:
+        """All verified steps' records concatenated, with a leading ``run_id`` column."""
+        valid, problem = self._verifier.scan_steps(self.run_dir(run_id), self._manifest(run_id))
+        if problem is not None:
+            log.warning("run %s: %s; records of step %d and later are not read", run_id, problem, problem.step)
+        frames = [pd.read_parquet(io.BytesIO(self._verified_bytes(run_id, step_rel(s, RECORDS_FILE))))
+                  for s in valid]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(RECORD_COLUMNS))
+        frame.insert(0, "run_id", run_id)
+        return frame
+
+    # ---------------------------------------------------------------- artifacts
+    def save_artifact(self, run_id: str, name: str, tensors: Mapping[str, torch.Tensor]) -> Path:
+        """Atomically write ``artifacts/<name>.safetensors`` (e.g. theta_0) and record its checksum."""
+        rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
+        data = st_save(_cpu_tensors(tensors))
+        atomic.atomic_write_bytes(self.run_dir(run_id) / rel, data)
+        self._update_manifest(run_id, {rel: _entry(data)})
+        return self.run_dir(run_id) / rel
+
+    def load_artifact(self, run_id: str, name: str) -> dict[str, torch.Tensor] | None:
+        """The artifact's tensors; None if absent or if it fails verification (logged, then recomputed)."""
+        rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
+        if not (self.run_dir(run_id) / rel).exists():
+            return None
+        try:
+            return st_load(self._verified_bytes(run_id, rel))
+        except StoreError as err:
+            log.warning("%s; ignoring the artifact so it is recomputed", err)
+            return None
+
+    # ---------------------------------------------------------------- completion and status
+    def mark_complete(self, run_id: str, summary: Mapping[str, Any]) -> None:
+        """Write the ``COMPLETE`` marker with a small JSON summary once every step verifies."""
+        valid, problem = self._verifier.scan_steps(self.run_dir(run_id), self._manifest(run_id))
+        if problem is not None:
+            raise StoreError(f"run {run_id}: cannot mark complete, {problem}")
+        data = atomic.json_bytes({"run_id": run_id, "finished": utc_now(), "steps": len(valid),
+                                  "summary": json_safe(dict(summary))})
+        atomic.atomic_write_bytes(self.run_dir(run_id) / COMPLETE_FILE, data)
+        self._update_manifest(run_id, {COMPLETE_FILE: _entry(data)})
+
+    def is_complete(self, run_id: str) -> bool:
+        return (self.run_dir(run_id) / COMPLETE_FILE).exists()
+
+    def summary(self, run_id: str) -> dict[str, Any] | None:
+        """The ``COMPLETE`` document (``steps``, ``finished``, ``summary``), or None if not complete."""
+        path = self.run_dir(run_id) / COMPLETE_FILE
+        return atomic.read_json(path) if path.exists() else None
+
+    def status(self, run_id: str) -> str:
+        """"complete", "running" (lock held now), "partial" (prepared, not complete) or "missing"."""
+        run_dir = self.run_dir(run_id)
+        if (run_dir / COMPLETE_FILE).exists():
+            return "complete"
+        if self._locks.held_here(run_id) or self._locks.held_elsewhere(run_id):
+            return "running"
+        return "partial" if (run_dir / CONFIG_FILE).exists() else "missing"
+
+    def run_ids(self) -> list[str]:
+        """Ids of every prepared run under the root, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(d.name for d in self.root.iterdir()
+                      if d.is_dir() and not d.name.startswith(".") and (d / CONFIG_FILE).exists())
+
+    def list_runs(self) -> pd.DataFrame:
+        """One row per run: run_id, kind, status, steps, size_bytes, created and the flattened config fields."""
+        from sparsity_lab.store.query import list_runs
+
+        return list_runs(self)
+
+
+def _entry(data: bytes) -> dict[str, Any]:
+    return {"sha256": atomic.sha256_bytes(data), "size": len(data)}
+
+
+def _publish_dir(tmp: Path, final: Path) -> None:
+    """Rename a fully written temp directory into place (the commit point of ``save_step``)."""
+    os.replace(tmp, final)
+    atomic.fsync_dir(final.parent)
+
+
+def _check_records(records: pd.DataFrame) -> None:
+    if not isinstance(records, pd.DataFrame):
+        raise StoreError(f"records must be a pandas DataFrame, got {type(records).__name__}")
+    missing = [c for c in RECORD_COLUMNS if c not in records.columns]
+    if missing:
+        raise StoreError(f"records lack the columns {missing} (README 'Stored records' requires {list(RECORD_COLUMNS)})")
+
+
+def _parquet_bytes(records: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    records.reset_index(drop=True).to_parquet(buf, engine="pyarrow", index=False)
+    return buf.getvalue()
+
+
+def _cpu_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU copies (safetensors refuses shared or non-contiguous storage)."""
+    out = {}
+    for key, value in tensors.items():
+        if not isinstance(value, torch.Tensor):
+            raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
+        out[str(key)] = value.detach().to("cpu").contiguous().clone()
+    return out
