@@ -1,0 +1,136 @@
+"""`load_dataset`: data root resolution, the decoded-tensor cache, validation split and subsets.
+
+Data root: the `root` argument, else $SPARSITY_LAB_DATA, else ./data. After the first decode of a
+downloadable dataset, its uint8 tensors are cached as <root>/sparsity_lab_cache/<name>.pt
+(torch.save of plain tensors, read back with weights_only=True); delete that folder to force a
+re-decode. A cache that cannot be read or does not match the dataset's shape is rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from .device_data import DeviceData
+from .info import SYNTHETIC_PREFIX, canonical_name, dataset_info
+from .sources import DATASETS, Splits, load_synthetic
+
+DATA_ENV = "SPARSITY_LAB_DATA"
+CACHE_DIR = "sparsity_lab_cache"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: `root` if given, else $SPARSITY_LAB_DATA, else ./data."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(DATA_ENV) or "data")
+
+
+def cache_path(name: str, root: str | os.PathLike | None = None) -> Path:
+    """Where the decoded tensors of dataset `name` are cached."""
+    return data_root(root) / CACHE_DIR / f"{canonical_name(name)}.pt"
+
+
+def _read_cache(path: Path, input_shape: tuple[int, int, int]) -> Splits | None:
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        splits = Splits(*(blob[k] for k in Splits._fields))
+    except Exception as exc:  # corrupt or foreign file: rebuild it
+        warnings.warn(f"ignoring unreadable dataset cache {path} ({exc}); rebuilding it", stacklevel=3)
+        return None
+    ok = all(
+        x.dtype == torch.uint8 and tuple(x.shape[1:]) == input_shape and y.dtype == torch.int64
+        and y.shape == (x.shape[0],)
+        for x, y in ((splits.train_x, splits.train_y), (splits.test_x, splits.test_y))
+    )
+    if not ok:
+        warnings.warn(f"dataset cache {path} does not match shape {input_shape}; rebuilding it", stacklevel=3)
+        return None
+    return splits
+
+
+def _write_cache(path: Path, splits: Splits) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(dict(splits._asdict()), tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        warnings.warn(f"could not write dataset cache {path} ({exc}); continuing without it", stacklevel=3)
+        tmp.unlink(missing_ok=True)
+
+
+def load_splits(name: str, root: str | os.PathLike | None = None) -> Splits:
+    """Decoded CPU tensors of dataset `name` (from the cache when possible)."""
+    key = canonical_name(name)
+    info = dataset_info(key)  # ValueError for unknown names
+    if key.startswith(SYNTHETIC_PREFIX):
+        return load_synthetic(key)
+    source = DATASETS[key]
+    base = data_root(root)
+    if not source.cache:
+        return source.load(base)
+    path = cache_path(key, base)
+    cached = _read_cache(path, info.input_shape)
+    if cached is not None:
+        return cached
+    splits = source.load(base)
+    _write_cache(path, splits)
+    return splits
+
+
+def _check_count(label: str, value: object, low: int, high: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{label}={value!r} must be an integer in [{low}, {high}]")
+
+
+def load_dataset(
+    name: str,
+    *,
+    root: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    val_size: int = 0,
+    val_seed: int = 0,
+    train_subset: int | None = None,
+) -> DeviceData:
+    """Load dataset `name` onto `device` as uint8 tensors.
+
+    val_size > 0 holds out that many training examples as the "val" split and train_subset keeps
+    that many of the remaining ones; both come from one permutation of the training set seeded by
+    val_seed (so they are disjoint), and each keeps the original order of its examples.
+    Raises ValueError for unknown names or bad sizes, DatasetUnavailableError if files are missing.
+    """
+    info = dataset_info(name)
+    splits = load_splits(info.name, root)
+    n_train = int(splits.train_y.shape[0])
+    _check_count("val_size", val_size, 0, n_train - 1)
+    _check_count("train_subset", train_subset, 1, n_train - val_size, allow_none=True)
+    if isinstance(val_seed, bool) or not isinstance(val_seed, int):
+        raise ValueError(f"val_seed={val_seed!r} must be an integer")
+    train_x, train_y, val_x, val_y = splits.train_x, splits.train_y, None, None
+    if val_size > 0 or train_subset is not None:
+        perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(val_seed))
+        rest = perm[val_size:] if train_subset is None else perm[val_size : val_size + train_subset]
+        train_idx = rest.sort().values
+        train_x, train_y = splits.train_x[train_idx], splits.train_y[train_idx]
+        if val_size > 0:
+            val_idx = perm[:val_size].sort().values
+            val_x, val_y = splits.train_x[val_idx], splits.train_y[val_idx]
+    dev = torch.device(device)
+    return DeviceData(
+        info=info,
+        train_x=train_x.to(dev),
+        train_y=train_y.to(dev),
+        test_x=splits.test_x.to(dev),
+        test_y=splits.test_y.to(dev),
+        val_x=None if val_x is None else val_x.to(dev),
+        val_y=None if val_y is None else val_y.to(dev),
+        device=dev,
+    )
