@@ -337,6 +337,8 @@ def test_load_results_filters_and_flattens(populated):
     assert load_results(store=populated, seed=[0, 7])["run_id"].nunique() == 2  # partial excluded
     assert load_results(store=populated, seed=[0, 7], include_partial=True)["run_id"].nunique() == 3
     assert load_results(store=populated, status=None)["run_id"].nunique() == 4
+    ids = sorted(populated.list_runs().query("method == 'sap'")["run_id"])
+    assert sorted(load_results(store=populated, run_id=ids)["run_id"].unique()) == ids
     assert load_results(store=populated, kind="other").empty
     assert load_results(store=populated, method="random").empty
     with pytest.raises(ValueError, match="no stored run has the config field"):

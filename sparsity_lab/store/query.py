@@ -140,7 +140,7 @@ def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, 
     """The tidy records of every run whose config matches ``filters``, with config fields as columns.
 
     ``filters`` map config field names (dotted ``train.epochs`` via ``**{"train.epochs": 3}`` or
-    ``train_epochs=3``) to a value or a list of allowed values. ``status`` (default "complete")
+    ``train_epochs=3``), or ``run_id``, to a value or a list of allowed values. ``status`` (default "complete")
     selects runs by status (None: any); ``include_partial`` adds partial and running runs, whose
     verified steps are returned. A filter naming a field no stored run has is an error.
     """
@@ -155,13 +155,13 @@ def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, 
         if kinds is not None and info.get("kind") not in kinds:
             continue
         flat = flatten_config(_normalised(info.get("config", {})))
-        known |= flat.keys()
-        if not all(_matches(flat, k, v) for k, v in wanted.items()):
+        known |= flat.keys() | {"run_id"}
+        if not all(_matches({**flat, "run_id": run_id}, k, v) for k, v in wanted.items()):
             continue
         if statuses is not None and store.status(run_id) not in statuses:
             continue
         records = store.records(run_id)
-        extra = {column_name(k): [v] * len(records) for k, v in flat.items() if k != "kind"}
+        extra = {column_name(k): [v] * len(records) for k, v in flat.items() if k not in ("kind", "run_id")}
         extra = {"kind": [info.get("kind")] * len(records), **extra}
         frames.append(pd.concat([records, pd.DataFrame(extra, index=records.index)], axis=1))
     unknown = sorted(k for k in wanted if k not in known)
