@@ -1,0 +1,230 @@
+"""The report batch: papermill over ``notebooks/NN_*.ipynb``, nbconvert HTML, an index page.
+
+Usage (from the repository root)::
+
+    python -m sparsity_lab.report --profile quick [--notebooks 01 07_pqi_properties] [--out reports]
+                                  [-p KEY VALUE ...] [--timeout S] [--notebooks-dir notebooks]
+
+For each selected notebook (sorted by name) it
+
+1. executes it with papermill on the ``python3`` kernel of *this* interpreter's environment, with
+   parameters ``profile``, ``output_dir`` (absolute ``<out>/<profile>/figures``) and every
+   ``-p KEY VALUE`` override (VALUE parsed as a YAML scalar/list: ``3``, ``0.5``, ``true``,
+   ``[0, 1]``), the working directory being the notebook's own directory (as in Jupyter), into
+   ``<out>/<profile>/<name>.ipynb``;
+2. renders that executed notebook (errors included) to self-contained
+   ``<out>/<profile>/<name>.html`` (images embedded as base64 data URIs);
+3. reads the notebook's sidecar ``<out>/<profile>/figures/<name>.meta.json``
+   (:func:`sparsity_lab.figures.style.write_meta`: run ids, caption, figure files).
+
+Then it writes ``<out>/<profile>/index.html`` (one card per notebook: thumbnail = first PNG
+output, status, error, wall time, profile, run ids, links) and ``index.json``, prints a summary
+table, and exits 0 when every notebook ran, 1 naming the failed ones, 2 on a usage error.
+``SPARSITY_LAB_DATA`` / ``SPARSITY_LAB_RESULTS`` default to absolute ``./data`` / ``./results``
+of the invocation directory so kernels started in ``notebooks/`` share the same store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sparsity_lab.figures._index_page import first_png_thumbnail, write_index_html
+
+
+@dataclass
+class NotebookOutcome:
+    """What happened to one notebook (one card of the index, one entry of index.json)."""
+
+    name: str
+    status: str = "failed"  # "ok" | "failed"
+    wall_s: float = 0.0
+    error_name: str | None = None
+    error_message: str | None = None
+    ipynb: str | None = None  # paths relative to <out>/<profile>
+    html: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+    caption: str | None = None
+    figures: list[str] = field(default_factory=list)
+    thumbnail: str | None = None  # data URI, index.html only
+
+
+class UsageError(ValueError):
+    """Bad command-line selection (exit code 2)."""
+
+
+def discover(notebooks_dir: Path) -> list[Path]:
+    """``NN_*.ipynb`` files of ``notebooks_dir`` sorted by name."""
+    return sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+
+
+def select(available: list[Path], wanted: list[str] | None) -> list[Path]:
+    """Notebooks named by stem (``07_pqi_properties``), file name or number prefix (``07``)."""
+    if not wanted:
+        return available
+    chosen: list[Path] = []
+    for token in wanted:
+        token = token.removesuffix(".ipynb")
+        hits = [p for p in available if p.stem == token or p.stem.startswith(f"{token}_")]
+        if len(hits) != 1:
+            problem = "matches several notebooks" if hits else "is not a notebook"
+            raise UsageError(f"{token!r} {problem}; available: {', '.join(p.stem for p in available) or 'none'}")
+        if hits[0] not in chosen:
+            chosen.append(hits[0])
+    return sorted(chosen)
+
+
+def render_html(executed: Path, banner: str) -> Path:
+    """Render ``executed`` to a self-contained HTML next to it, with a markdown ``banner`` on top."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
+    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(
+        nb, resources={"metadata": {"name": executed.stem}})
+    html = executed.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def run_notebook(nb_path: Path, profile_dir: Path, profile: str, overrides: dict[str, Any],
+                 *, kernel: str = "python3", timeout: float | None = None) -> NotebookOutcome:
+    """Execute, render and collect one notebook; never raises for a notebook's own failure."""
+    import papermill as pm
+
+    name = nb_path.stem
+    out = NotebookOutcome(name=name)
+    figures_dir = profile_dir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    meta_file = figures_dir / f"{name}.meta.json"
+    meta_file.unlink(missing_ok=True)  # never report a previous run's sidecar
+    executed = profile_dir / f"{name}.ipynb"
+    executed.unlink(missing_ok=True)
+    params = {"profile": profile, "output_dir": str(figures_dir.resolve()), **overrides}
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(nb_path), str(executed), parameters=params, kernel_name=kernel,
+                            cwd=str(nb_path.parent), progress_bar=False, log_output=False,
+                            execution_timeout=timeout)
+        out.status = "ok"
+    except Exception as exc:  # the notebook's failure is reported, not raised
+        # papermill's PapermillExecutionError carries the cell's exception class and message
+        out.error_name = getattr(exc, "ename", None) or type(exc).__name__
+        out.error_message = _clip(str(getattr(exc, "evalue", None) or exc))
+    out.wall_s = round(time.perf_counter() - start, 2)
+    meta = _read_meta(meta_file)
+    out.run_ids = [str(r) for r in meta.get("run_ids", [])]
+    out.caption = meta.get("caption")
+    out.figures = [f"figures/{f}" for f in meta.get("figures", [])]
+    if executed.exists():
+        out.ipynb = executed.name
+        status = "ok" if out.status == "ok" else f"**failed**: `{out.error_name}: {out.error_message}`"
+        banner = (f"[← report index](index.html) · profile `{profile}` · status {status} · "
+                  f"{out.wall_s:.1f} s · executed {datetime.now().strftime('%Y-%m-%d %H:%M')}")
+        try:
+            out.html = render_html(executed, banner).name
+            out.thumbnail = first_png_thumbnail(executed)
+        except Exception as exc:  # rendering trouble must not hide the other notebooks
+            out.status = "failed"
+            out.error_name = out.error_name or f"HTML render: {type(exc).__name__}"
+            out.error_message = out.error_message or str(exc)
+    return out
+
+
+def _parse_overrides(pairs: list[list[str]] | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for key, raw in pairs or []:
+        if not key.isidentifier():
+            raise UsageError(f"parameter name {key!r} is not a Python identifier")
+        if key in ("profile", "output_dir"):
+            raise UsageError(f"set {key!r} with --{'profile' if key == 'profile' else 'out'}, not -p")
+        overrides[key] = yaml.safe_load(raw)
+    return overrides
+
+
+def _summary(outcomes: list[NotebookOutcome]) -> str:
+    width = max([8, *(len(o.name) for o in outcomes)])
+    lines = [f"{'notebook':<{width}}  status  time (s)  error", "-" * (width + 40)]
+    for o in outcomes:
+        err = f"{o.error_name}: {o.error_message}" if o.status != "ok" else ""
+        lines.append(f"{o.name:<{width}}  {o.status:<6}  {o.wall_s:>8.1f}  {err}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m sparsity_lab.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="quick", help="profile passed to every notebook (smoke|quick|paper)")
+    ap.add_argument("--notebooks", nargs="+", metavar="NAME", help="stems or number prefixes (default: all)")
+    ap.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"), help="where NN_*.ipynb live")
+    ap.add_argument("--out", type=Path, default=Path("reports"), help="reports root (default: reports)")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                    help="extra notebook parameter (VALUE parsed as YAML); repeatable")
+    ap.add_argument("--timeout", type=float, default=None, help="per-cell execution timeout in seconds")
+    ap.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        overrides = _parse_overrides(args.parameter)
+        available = discover(args.notebooks_dir)
+        if not available:
+            raise UsageError(f"no NN_*.ipynb notebooks in {args.notebooks_dir}")
+        chosen = select(available, args.notebooks)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for var, default in (("SPARSITY_LAB_DATA", "data"), ("SPARSITY_LAB_RESULTS", "results")):
+        os.environ.setdefault(var, str(Path(default).resolve()))
+    profile_dir = args.out / args.profile
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    outcomes: list[NotebookOutcome] = []
+    for i, nb in enumerate(chosen, 1):
+        print(f"[{i}/{len(chosen)}] {nb.stem}: running (profile {args.profile})", flush=True)
+        o = run_notebook(nb, profile_dir, args.profile, overrides, kernel=args.kernel, timeout=args.timeout)
+        outcomes.append(o)
+        tail = "ok" if o.status == "ok" else f"FAILED ({o.error_name}: {o.error_message})"
+        print(f"[{i}/{len(chosen)}] {nb.stem}: {tail} in {o.wall_s:.1f} s "
+              f"(elapsed {time.perf_counter() - t0:.1f} s)", flush=True)
+    record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
+              "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides,
+              "notebooks": [{k: v for k, v in asdict(o).items() if k != "thumbnail"} for o in outcomes]}
+    (profile_dir / "index.json").write_text(json.dumps(record, indent=2, default=str))
+    index = write_index_html(profile_dir / "index.html", outcomes, record)
+    print("\n" + _summary(outcomes))
+    print(f"\nindex: {index}")
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed:
+        print("failed notebooks: " + "; ".join(f"{o.name} ({o.error_name}: {o.error_message})" for o in failed),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

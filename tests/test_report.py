@@ -1,0 +1,114 @@
+"""The report batch: real papermill kernels on two tiny notebooks (one ok, one raising)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sparsity_lab.report import UsageError, _parse_overrides, select
+
+OK_CELLS = [
+    "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n * 2)",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\n"
+    "ax.plot([0, 1], [1, 0])\nplt.show()",
+    "from sparsity_lab.figures import style\n"
+    "paths = style.save_figure(fig, output_dir, '01_ok')\n"
+    "style.write_meta(output_dir, '01_ok', run_ids=['run-b', 'run-a'], caption='tiny caption', figures=paths)",
+]
+BAD_CELLS = ["print('about to fail')", "raise ValueError('p must be < q')", "print('never reached')"]
+
+
+def _notebook(path: Path, cells: list[str]) -> None:
+    params = nbformat.v4.new_code_cell('profile = "quick"\noutput_dir = None\nn = 1',
+                                       metadata={"tags": ["parameters"]})
+    nb = nbformat.v4.new_notebook(cells=[params, *(nbformat.v4.new_code_cell(c) for c in cells)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def notebooks(tmp_path: Path) -> Path:
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    _notebook(nb_dir / "01_ok.ipynb", OK_CELLS)
+    _notebook(nb_dir / "02_bad.ipynb", BAD_CELLS)
+    (nb_dir / "helper.ipynb").write_text("not a figure notebook")  # no NN_ prefix: ignored
+    return nb_dir
+
+
+def _report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "sparsity_lab.report", "--notebooks-dir", "nbs", "--out", "reports", *args]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path, tmp_path: Path) -> None:
+    proc = _report(tmp_path, "--profile", "smoke", "-p", "n", "21")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "02_bad" in proc.stderr and "ValueError: p must be < q" in proc.stderr
+    assert "01_ok" not in proc.stderr  # only the failed notebook is named
+    assert "[1/2] 01_ok: ok in" in proc.stdout and "[2/2] 02_bad: FAILED" in proc.stdout
+    out = tmp_path / "reports" / "smoke"
+
+    ok_nb = nbformat.read(out / "01_ok.ipynb", as_version=4)
+    streams = "".join(o.get("text", "") for c in ok_nb.cells for o in c.get("outputs", []))
+    assert f"KERNEL {sys.executable}" in streams  # the kernel is this interpreter's environment
+    assert "TWICE 42" in streams  # -p n 21 reached the notebook as an int
+    injected = [c for c in ok_nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "profile = \"smoke\"" in injected[0].source
+    assert str((out / "figures").resolve()) in injected[0].source
+
+    ok_html = (out / "01_ok.html").read_text()
+    assert "data:image/png;base64," in ok_html
+    assert '<link rel="stylesheet" href' not in ok_html  # self-contained
+    bad_html = (out / "02_bad.html").read_text()
+    assert "p must be &lt; q" in bad_html or "p must be < q" in bad_html
+    bad_nb = nbformat.read(out / "02_bad.ipynb", as_version=4)
+    assert any(o.get("ename") == "ValueError" for c in bad_nb.cells for o in c.get("outputs", []))
+    assert (out / "figures" / "01_ok.png").is_file() and (out / "figures" / "01_ok.pdf").is_file()
+
+    index = (out / "index.html").read_text()
+    assert "01_ok" in index and "02_bad" in index
+    assert index.count('class="badge ok"') == 1 and index.count('class="badge bad"') == 1
+    assert "ValueError: p must be &lt; q" in index
+    assert "data:image/png;base64," in index  # thumbnail of 01_ok
+    assert "run-a" in index and "tiny caption" in index
+
+    status = json.loads((out / "index.json").read_text())
+    by_name = {n["name"]: n for n in status["notebooks"]}
+    assert set(by_name) == {"01_ok", "02_bad"}
+    assert by_name["01_ok"]["status"] == "ok" and by_name["01_ok"]["run_ids"] == ["run-a", "run-b"]
+    assert by_name["02_bad"]["status"] == "failed"
+    assert (by_name["02_bad"]["error_name"], by_name["02_bad"]["error_message"]) == ("ValueError", "p must be < q")
+    assert by_name["02_bad"]["html"] == "02_bad.html" and by_name["01_ok"]["wall_s"] > 0
+    assert status["profile"] == "smoke" and status["parameters"] == {"n": 21}
+
+
+def test_unknown_notebook_exits_2_and_lists_available(notebooks: Path, tmp_path: Path) -> None:
+    proc = _report(tmp_path, "--notebooks", "99_missing")
+    assert proc.returncode == 2
+    assert "99_missing" in proc.stderr and "01_ok" in proc.stderr and "02_bad" in proc.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_select_by_stem_prefix_and_file_name(tmp_path: Path) -> None:
+    available = [tmp_path / f"{n}.ipynb" for n in ("01_sap_trajectories", "07_pqi_properties", "10_asni2")]
+    assert select(available, None) == available
+    assert select(available, ["07"]) == [available[1]]
+    assert select(available, ["10_asni2.ipynb", "01_sap_trajectories", "01"]) == [available[0], available[2]]
+    with pytest.raises(UsageError, match="'1' is not a notebook; available: 01_sap_trajectories"):
+        select(available, ["1"])
+
+
+def test_parameter_overrides_are_parsed_as_yaml() -> None:
+    assert _parse_overrides([["n", "3"], ["lr", "0.5"], ["seeds", "[0, 1]"], ["tag", "abc"], ["x", "null"]]) == {
+        "n": 3, "lr": 0.5, "seeds": [0, 1], "tag": "abc", "x": None}
+    with pytest.raises(UsageError, match="--profile"):
+        _parse_overrides([["profile", "paper"]])
+    with pytest.raises(UsageError, match="identifier"):
+        _parse_overrides([["not-a-name", "1"]])
