@@ -1,0 +1,152 @@
+"""Figure 10: ASNI-II, the learned quantized initialisation (FIGURES.md item 10; METHODS.md §4).
+
+ASNI-II keeps the final ASNI-I mask and sign pattern, sets every surviving weight of layer ℓ to
+c⁺_ℓ or c⁻_ℓ by its sign (2 numbers per layer, 2L in all) and retrains under the fixed mask. The
+figure compares its test accuracy per retraining epoch with ASNI-I's own curve, mask + original
+init, mask + random init, the two ablations (random signs; c± = ±std of θ₀) and dense training,
+mean ± std over seeds. Beside it: what the learned init costs to store,
+
+    2L numbers · 32 bits  +  1 mask bit per prunable weight  +  1 sign bit per surviving weight,
+
+against the dense parameter count (32 bits each) and the trained sparse network (values + mask).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from sparsity_lab.figures import style
+from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures.asni import VARIANT_LABELS, asni_caption, asni_results, epoch_metric, publish
+
+__all__ = ["VARIANTS", "accuracy_table", "asni2", "plot_asni2", "retraining_frame", "storage_table"]
+
+#: Curves of the figure, in legend order.
+VARIANTS = ("asni2", "asni1", "mask_init", "mask_random_init", "random_signs", "std_levels", "dense")
+BITS_PER_NUMBER = 32  # float32
+
+
+def retraining_frame(records: pd.DataFrame, variants: Sequence[str] = VARIANTS) -> pd.DataFrame:
+    """Test accuracy (percent) per (variant, seed, epoch) with the legend ``label``."""
+    frame = epoch_metric(records[records["variant"].isin(variants)], "accuracy")
+    missing = sorted(set(variants) - set(frame["variant"]))
+    if missing:
+        raise ValueError(f"no accuracy records for variant(s) {missing}")
+    return frame.assign(value=100 * frame["value"], label=frame["variant"].map(VARIANT_LABELS))
+
+
+def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: final-epoch and best-epoch accuracy (mean, std over seeds), seeds, and the final
+    accuracy minus ASNI-I's (percentage points)."""
+    last = frame[frame["epoch"] == frame.groupby("variant")["epoch"].transform("max")]
+    best = frame.groupby(["variant", "seed"])["value"].max().reset_index()
+    table = (last.groupby("variant")["value"].agg(["mean", "std", "count"])
+             .rename(columns={"mean": "final accuracy %", "std": "final std", "count": "seeds"}))
+    table["best-epoch accuracy %"] = best.groupby("variant")["value"].mean()
+    table["final epoch"] = last.groupby("variant")["epoch"].first()
+    if "asni1" in table.index:
+        table["vs ASNI-I (pp)"] = table["final accuracy %"] - table.loc["asni1", "final accuracy %"]
+    order = [v for v in VARIANTS if v in table.index] + [v for v in table.index if v not in VARIANTS]
+    table = table.loc[order].reset_index()
+    table.insert(1, "label", table["variant"].map(VARIANT_LABELS))
+    return table
+
+
+def storage_table(masks: Mapping[str, torch.Tensor], dense_parameters: int,
+                  bits_per_number: int = BITS_PER_NUMBER) -> pd.DataFrame:
+    """What describes the ASNI-II init, item by item, beside the dense and the trained sparse network.
+
+    Columns: item, count, unit ("numbers" of ``bits_per_number`` bits, or "bits"), bits, bytes
+    (= ceil(bits / 8)) and ``fraction of dense`` (bits over the dense network's bits)."""
+    layers = len(masks)
+    prunable = sum(int(m.numel()) for m in masks.values())
+    surviving = sum(int(m.bool().sum()) for m in masks.values())
+    items = [
+        ("learned levels c⁻, c⁺ (2L)", 2 * layers, "numbers", 2 * layers * bits_per_number),
+        ("mask (1 bit per prunable weight)", prunable, "bits", prunable),
+        ("signs (1 bit per surviving weight)", surviving, "bits", surviving),
+    ]
+    init_bits = sum(bits for *_, bits in items)
+    items += [
+        ("ASNI-II init in all", None, "bits", init_bits),
+        ("trained sparse network (values + mask)", surviving, "numbers + mask bits",
+         surviving * bits_per_number + prunable),
+        ("dense network (all parameters)", dense_parameters, "numbers", dense_parameters * bits_per_number),
+    ]
+    dense_bits = dense_parameters * bits_per_number
+    return pd.DataFrame([{"item": name, "count": count, "unit": unit, "bits": bits, "bytes": math.ceil(bits / 8),
+                          "fraction of dense": bits / dense_bits} for name, count, unit, bits in items])
+
+
+def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
+    """Left: accuracy per (re)training epoch, mean ± std over seeds; right: storage in bytes (log scale)."""
+    import seaborn as sns
+
+    style.set_style()
+    fig = Figure(figsize=(14, 5))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1], "wspace": 0.45})
+    labels = [VARIANT_LABELS[v] for v in VARIANTS if v in set(frame["variant"])]
+    colours = dict(zip(labels, sns.color_palette("colorblind", n_colors=len(labels))))
+    widths = {VARIANT_LABELS["asni2"]: 2.4, VARIANT_LABELS["asni1"]: 1.8}
+    for label in labels:
+        style.line_with_band(left, frame[frame["label"] == label], "epoch", "value", "label", hue_order=[label],
+                             palette=colours, marker="o" if label in widths else None,
+                             linewidth=widths.get(label, 1.2),
+                             linestyle=":" if label == VARIANT_LABELS["dense"] else "-")
+    low = frame.groupby("label")["value"].quantile(0.25).min()
+    left.set(xlabel="epoch of (re)training", ylabel="test accuracy (%)",
+             title="(a) retraining under the final ASNI-I mask", ylim=(max(0.0, low - 5), None))
+    left.legend(fontsize="x-small", loc="lower right")
+    rows = storage.iloc[::-1]
+    bar_colours = ["0.6" if "dense" in i or "trained" in i else (colours[VARIANT_LABELS["asni2"]]
+                   if "in all" in i else "0.8") for i in rows["item"]]
+    right.barh(rows["item"], rows["bytes"], color=bar_colours)
+    right.set_xscale("log")
+    for y, r in enumerate(rows.itertuples()):
+        count = "" if pd.isna(r.count) else f"{int(r.count):,} {r.unit} = "
+        right.text(r.bytes * 1.15, y, f"{count}{int(r.bits):,} bits = {_human(r.bytes)}", va="center",
+                   fontsize="xx-small")
+    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 400)
+    right.set(xlabel="storage (bytes, log scale; float32 numbers)", title="(b) what the learned init costs")
+    right.tick_params(axis="y", labelsize="x-small")
+    return fig
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def asni2(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
+          progress: bool = True, variants: Sequence[str] = VARIANTS, **overrides: Any) -> FigureResult:
+    """Figure 10: run (or reuse) ASNI-I, ASNI-II and the controls for every seed of ``profile`` and draw
+    the retraining curves and the storage of the learned init (from the first seed's final mask)."""
+    from sparsity_lab.store import ResultsStore
+
+    store = store if store is not None else ResultsStore()
+    if not set(variants) - {"dense"}:
+        raise ValueError(f"variants {list(variants)} need at least one ASNI variant besides 'dense' (allowed {VARIANTS})")
+    params, configs, records = asni_results("asni2", profile, list(variants), store=store, device=device,
+                                            progress=progress, **overrides)
+    frame = retraining_frame(records, variants)
+    parent = next(c for c in configs if c.variant != "dense").schedule_parent()  # the first seed's ASNI-I run
+    final = store.load_artifact(parent.run_id, "final")
+    if final is None:
+        raise RuntimeError(f"ASNI-I run {parent.run_id} has no 'final' artifact")
+    masks = {k[5:]: v.bool() for k, v in final.items() if k.startswith("mask.")}
+    dense = records[(records["metric"] == "dense_parameters") & (records["stage"] == "final")]["value"]
+    storage = storage_table(masks, int(dense.iloc[0]))
+    fig = plot_asni2(frame, storage)
+    text = asni_caption(params, f"storage from seed {parent.seed}'s final ASNI-I mask; 32-bit numbers")
+    tables = {"Accuracy per variant": accuracy_table(frame), "Storage of the learned init": storage}
+    run_ids = [c.run_id for c in configs] + [c.schedule_parent().run_id for c in configs if c.variant != "dense"]
+    return publish(fig, "10_asni2", text, tables, run_ids, params, output_dir)

@@ -1,0 +1,127 @@
+"""Figure 8: ASNI-I's sigmoid schedule (FIGURES.md item 8; METHODS.md §4).
+
+After each epoch t ASNI-I prunes, by one global magnitude threshold, until the zero count is
+round(s(t)·N/100) with s(t) = S_max·σ((t − τT)/κ). The figure overlays the target s(t) recorded by
+the run and the realised sparsity (percent of prunable weights that are zero) globally and per
+layer, and shows the test accuracy per epoch; lines are the mean over seeds, bands ± 1 std.
+Realised global sparsity should equal s(t) to within one weight (100/N percent); how the global
+threshold distributes the zeros over the layers is what the per-layer lines show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sparsity_lab.figures import style
+from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures.asni import asni_caption, asni_results, epoch_metric, publish
+
+__all__ = ["asni_schedule", "plot_schedule", "schedule_frame", "schedule_table"]
+
+TARGET, GLOBAL = "target s(t)", "realised (global)"
+
+
+def _asni1(records: pd.DataFrame) -> pd.DataFrame:
+    if "variant" in records.columns:
+        records = records[records["variant"] == "asni1"]
+    if records.empty:
+        raise ValueError("no ASNI-I (variant 'asni1') records to draw the schedule from")
+    return records
+
+
+def schedule_frame(records: pd.DataFrame) -> pd.DataFrame:
+    """Tidy sparsity per (seed, epoch, series), percent: the target s(t) (``kind`` "target"), the realised
+    global sparsity ("global") and each layer's ("layer", ``series`` = parameter name).
+
+    Both come from the same epoch-t record, written after epoch t's pruning step, so they align on t."""
+    rows = _asni1(records)
+    rows = rows[(rows["stage"] == "epoch") & rows["metric"].isin(["target_sparsity", "sparsity"])]
+    if not (rows["metric"] == "target_sparsity").any():
+        raise ValueError("ASNI-I records hold no 'target_sparsity' rows (is this an asni1 run?)")
+    kind = np.select([rows["metric"] == "target_sparsity", rows["scope"] == "global", rows["scope"] == "layer"],
+                     ["target", "global", "layer"], default="")
+    series = np.where(kind == "target", TARGET, np.where(kind == "global", GLOBAL, rows["group"]))
+    out = pd.DataFrame({"seed": rows["seed"].astype(int).to_numpy(), "epoch": rows["iteration"].astype(int).to_numpy(),
+                        "series": series, "kind": kind, "value": rows["value"].astype(float).to_numpy()})
+    out = out[out["kind"] != ""]
+    return out.sort_values(["kind", "series", "seed", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def schedule_table(frame: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per epoch: target s(t), realised global sparsity (mean, std over seeds), their gap
+    (realised − target, percentage points), each layer's mean sparsity and the test accuracy (percent)."""
+    mean = frame.groupby(["series", "epoch"])["value"].agg(["mean", "std"]).reset_index()
+    wide = mean.pivot(index="epoch", columns="series", values="mean")
+    layers = sorted(frame.loc[frame["kind"] == "layer", "series"].unique())
+    table = pd.DataFrame({"epoch": wide.index.to_numpy()})
+    table["target s(t) %"] = wide[TARGET].to_numpy()
+    table["global sparsity %"] = wide[GLOBAL].to_numpy()
+    std = mean[mean["series"] == GLOBAL].set_index("epoch")["std"]
+    table["global std"] = std.reindex(wide.index).to_numpy()
+    table["realised − target (pp)"] = table["global sparsity %"] - table["target s(t) %"]
+    for layer in layers:
+        table[f"{layer} %"] = wide[layer].to_numpy()
+    if accuracy is not None:
+        acc = accuracy.groupby("epoch")["value"].agg(["mean", "std"]).reindex(wide.index)
+        table["test accuracy %"] = 100 * acc["mean"].to_numpy()
+        table["accuracy std"] = 100 * acc["std"].to_numpy()
+    return table
+
+
+def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float | None = None) -> Figure:
+    """Left: target s(t) (dashed) and realised global / per-layer sparsity; right: test accuracy (percent)."""
+    import seaborn as sns
+
+    style.set_style()
+    fig = Figure(figsize=(12, 4.6))
+    left, right = fig.subplots(1, 2, gridspec_kw={"wspace": 0.22})
+    realised = frame[frame["kind"] != "target"]
+    layers = sorted(realised.loc[realised["kind"] == "layer", "series"].unique())
+    order = [GLOBAL, *layers]
+    colours = dict(zip(order, sns.color_palette("colorblind", n_colors=len(order))))
+    style.line_with_band(left, realised[realised["kind"] == "global"], "epoch", "value", "series",
+                         hue_order=[GLOBAL], palette=colours, linewidth=2.2, marker="o")
+    style.line_with_band(left, realised[realised["kind"] == "layer"], "epoch", "value", "series",
+                         hue_order=layers, palette=colours, linewidth=1.0, marker=None, alpha=0.12,
+                         label_fmt="layer {}")
+    target = frame[frame["kind"] == "target"].groupby("epoch")["value"].mean()
+    left.plot(target.index, target.to_numpy(), color="black", linestyle="--", marker="x", markersize=4,
+              linewidth=1.3, label=TARGET, zorder=5)
+    if s_max is not None:
+        left.axhline(s_max, color="0.5", linestyle=":", linewidth=1, label=f"S_max = {s_max:g} %")
+    left.set(xlabel="epoch t (pruned after the epoch)", ylabel="sparsity (% of prunable weights = 0)",
+             title="(a) target s(t) vs realised sparsity", ylim=(-2, 102))
+    left.legend(loc="upper left", fontsize="x-small")
+    acc = accuracy.assign(value=100 * accuracy["value"])
+    style.line_with_band(right, acc, "epoch", "value", palette=["tab:blue"], marker="o")
+    right.set(xlabel="epoch t", ylabel="test accuracy (%)", title="(b) test accuracy of the pruned network")
+    twin = right.twinx()
+    glob = frame[frame["kind"] == "global"].groupby("epoch")["value"].mean()
+    twin.fill_between(glob.index, 0, glob.to_numpy(), color="0.5", alpha=0.12, linewidth=0)
+    twin.set_ylim(0, 100)
+    twin.set_ylabel("global sparsity (%, shaded)", color="0.45")
+    twin.grid(False)
+    right.set_zorder(twin.get_zorder() + 1)
+    right.patch.set_visible(False)
+    return fig
+
+
+def asni_schedule(profile: str = "quick", *, store: Any = None, device: str | None = None,
+                  output_dir: Any = None, progress: bool = True, **overrides: Any) -> FigureResult:
+    """Figure 8: run (or reuse) ASNI-I for every seed of ``profile`` and draw its schedule.
+
+    ``overrides`` replace profile parameters (dataset, model, epochs, s_max, kappa, seeds, train_subset, …).
+    Returns the figure, its caption, the per-epoch table and the run ids; with ``output_dir`` it writes
+    ``08_asni_schedule.png/.pdf`` and the table as CSV (paths in ``result.params["files"]``)."""
+    params, configs, records = asni_results("asni_schedule", profile, ["asni1"], store=store, device=device,
+                                            progress=progress, **overrides)
+    frame = schedule_frame(records)
+    accuracy = epoch_metric(records[records["variant"] == "asni1"], "accuracy")
+    text = asni_caption(params)
+    fig = plot_schedule(frame, accuracy, s_max=params["s_max"])
+    tables = {"Schedule per epoch": schedule_table(frame, accuracy)}
+    return publish(fig, "08_asni_schedule", text, tables, [c.run_id for c in configs], params, output_dir)

@@ -1,0 +1,292 @@
+"""ASNI figures 8-10 (FIGURES.md; METHODS.md §4): data preparation on synthetic tidy records, the
+storage arithmetic of the learned init, drawing, and one end-to-end smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sparsity_lab.figures import asni, asni2, asni_schedule, concentration
+
+S_MAX, KAPPA, T, N_LAYER = 90.0, 1.0, 6, {"fc1.weight": 600, "fc2.weight": 300, "fc3.weight": 100}
+
+
+def _row(t, metric, value, scope="model", group="all", stage="epoch", **extra):
+    return {"iteration": t, "stage": stage, "metric": metric, "scope": scope, "group": group,
+            "p": math.nan, "q": math.nan, "value": float(value), **extra}
+
+
+def _target(t: int) -> float:
+    return S_MAX / (1 + math.exp(-(t - 0.5 * T) / KAPPA))
+
+
+def schedule_records(seeds=(0, 1)) -> pd.DataFrame:
+    """ASNI-I per-epoch records: realised global sparsity = round(s(t)·N/100)/N, split over layers."""
+    n = sum(N_LAYER.values())
+    rows = []
+    for seed in seeds:
+        for t in range(T):
+            zeros = round(_target(t) * n / 100)
+            rows += [_row(t, "target_sparsity", _target(t)), _row(t, "sparsity", 100 * zeros / n, scope="global"),
+                     _row(t, "accuracy", 0.9 - 0.01 * t + 0.01 * seed), _row(t, "threshold", 0.01 * t or math.nan)]
+            left = zeros
+            for name, size in N_LAYER.items():  # fc1 takes as many zeros as it can, then fc2, ...
+                z = min(size - 1, left)
+                left -= z
+                rows.append(_row(t, "sparsity", 100 * z / size, scope="layer", group=name))
+        rows = [{**r, "seed": r.get("seed", seed), "variant": "asni1"} for r in rows]
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------- parameters
+def test_asni_params_maps_epochs_and_train_fields_and_rejects_unknown():
+    params = asni.asni_params("asni_schedule", "smoke", epochs=3, train_lr=0.5, seeds=None)
+    assert params["train"].epochs == 3 and params["train"].lr == 0.5
+    assert params["seeds"] == [0] and params["profile"] == "smoke"
+    with pytest.raises(ValueError, match="unknown training setting"):
+        asni.asni_params("asni_schedule", "smoke", train_nonsense=1)
+
+
+def test_caption_names_every_required_field():
+    text = asni.asni_caption(asni.asni_params("asni2", "smoke", epochs=4, kappa=0.5), "note")
+    for part in ("profile smoke", "dataset digits", "model lenet300_100", "T=4 epochs", "seeds 0 (n=1)",
+                 "scope global (ASNI)", "ranked: n/a (one run)", "S_max=90 %", "κ=0.5", "note", "code "):
+        assert part in text
+
+
+# ------------------------------------------------------------------------------------- figure 8
+def test_schedule_frame_aligns_target_and_realised_on_the_same_epoch():
+    records = schedule_records()
+    frame = asni_schedule.schedule_frame(records)
+    assert set(frame["kind"]) == {"target", "global", "layer"}
+    table = asni_schedule.schedule_table(frame, asni.epoch_metric(records, "accuracy"))
+    n = sum(N_LAYER.values())
+    assert list(table["epoch"]) == list(range(T))
+    np.testing.assert_allclose(table["target s(t) %"], [_target(t) for t in range(T)])
+    # realised = round(s(t)·N/100)/N: within half a weight of the target at the same t (a one-epoch
+    # shift would be off by far more in the steep middle of the sigmoid)
+    assert (table["realised − target (pp)"].abs() <= 50 / n + 1e-12).all()
+    assert table["global std"].fillna(0).eq(0).all()  # both seeds prune identically here
+    np.testing.assert_allclose(table["test accuracy %"], [100 * (0.905 - 0.01 * t) for t in range(T)])
+    np.testing.assert_allclose(table["accuracy std"], 100 * np.std([0.0, 0.01], ddof=1))
+    # per-layer zero counts add up to the global one
+    layer_zeros = sum(table[f"{k} %"] * v / 100 for k, v in N_LAYER.items())
+    np.testing.assert_allclose(layer_zeros, table["global sparsity %"] * n / 100)
+
+
+def test_schedule_frame_needs_asni1_targets():
+    records = schedule_records()
+    with pytest.raises(ValueError, match="target_sparsity"):
+        asni_schedule.schedule_frame(records[records["metric"] != "target_sparsity"])
+    with pytest.raises(ValueError, match="asni1"):
+        asni_schedule.schedule_frame(records.assign(variant="dense"))
+
+
+def test_plot_schedule_draws_two_panels():
+    records = schedule_records()
+    fig = asni_schedule.plot_schedule(asni_schedule.schedule_frame(records), asni.epoch_metric(records),
+                                      s_max=S_MAX)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "target s(t)" in labels and "realised (global)" in labels and "layer fc1.weight" in labels
+    assert len(fig.axes) == 3  # two panels + the sparsity twin axis
+
+
+# ------------------------------------------------------------------------------------- figure 9
+def _asni_network(seed=0):
+    """A fake final ASNI-I network: per layer survivors outside ±θ, a mask, records incl. histograms."""
+    g = torch.Generator().manual_seed(seed)
+    theta, weights, masks, rows = 0.05, {}, {}, []
+    for name, size in N_LAYER.items():
+        w = torch.randn(size, generator=g) * 0.1
+        keep = w.abs() > theta
+        w = w * keep
+        weights[name], masks[name] = w, keep
+        alive = w[keep].double().numpy()
+        counts, edges = np.histogram(alive, bins=12, range=(alive.min(), alive.max()))
+        rows += [_row(T - 1, "c_minus", alive[alive < 0].mean(), "layer", name, "final"),
+                 _row(T - 1, "c_plus", alive[alive > 0].mean(), "layer", name, "final"),
+                 _row(T - 1, "surviving", keep.sum().item(), "layer", name, "final")]
+        rows += [_row(T - 1, "histogram", c, "layer", name, "final", bin_left=edges[i], bin_right=edges[i + 1])
+                 for i, c in enumerate(counts)]
+    rows += [_row(t, "threshold", v) for t, v in enumerate([math.nan, 0.01, theta, math.nan])]
+    final = {**{f"model.{k}": v for k, v in weights.items()}, **{f"mask.{k}": m.to(torch.uint8) for k, m in masks.items()}}
+    return pd.DataFrame(rows).assign(seed=seed, variant="asni1"), final, weights, masks
+
+
+def test_last_threshold_is_the_last_finite_one():
+    records, *_ = _asni_network()
+    assert concentration.last_threshold(records) == 0.05
+    with pytest.raises(ValueError, match="never pruned"):
+        concentration.last_threshold(records[records["metric"] != "threshold"])
+
+
+def test_stored_histograms_rebuild_edges_and_counts():
+    records, _, weights, masks = _asni_network()
+    hists = concentration.stored_histograms(records)
+    for name, (edges, counts) in hists.items():
+        alive = weights[name][masks[name]].double().numpy()
+        want_counts, want_edges = np.histogram(alive, bins=12, range=(alive.min(), alive.max()))
+        np.testing.assert_allclose(edges, want_edges)
+        np.testing.assert_array_equal(counts, want_counts)
+    shuffled = records.sample(frac=1.0, random_state=0)  # row order must not matter
+    np.testing.assert_array_equal(concentration.stored_histograms(shuffled)["fc2.weight"][1], hists["fc2.weight"][1])
+    broken = records[~((records["metric"] == "histogram") & (records["group"] == "fc1.weight")
+                       & (records["bin_left"] == records.loc[records["metric"] == "histogram", "bin_left"].iloc[3]))]
+    with pytest.raises(ValueError, match="contiguous"):
+        concentration.stored_histograms(broken)
+    wrong = records.copy()
+    wrong.loc[(wrong["metric"] == "surviving") & (wrong["group"] == "fc3.weight"), "value"] += 1
+    with pytest.raises(ValueError, match="surviving"):
+        concentration.stored_histograms(wrong)
+
+
+@pytest.mark.parametrize("lo, hi, max_bins", [(-1.0, 1.0, 1000), (-3.0, 0.5, 1000), (-7.3, 9.1, 40), (0.0, 0.4, 10)])
+def test_shared_edges_extend_by_whole_bins_and_merge_exactly(lo, hi, max_bins):
+    edges = np.linspace(-0.5, 0.5, 21)
+    new, left, right, k = concentration.shared_edges(edges, lo, hi, max_bins)
+    assert new[0] <= min(lo, edges[0]) + 1e-12 and new[-1] >= max(hi, edges[-1]) - 1e-12
+    assert len(new) - 1 <= max_bins
+    np.testing.assert_allclose(np.diff(new), 0.05 * k)
+    values = np.random.default_rng(0).uniform(-0.5, 0.5, 500)
+    fine, _ = np.histogram(values, bins=edges)
+    regridded = concentration._regrid(fine.astype(float), left, right, k)
+    np.testing.assert_array_equal(regridded, np.histogram(values, bins=new)[0])
+
+
+def test_panel_stats_closed_forms():
+    w = {"a": torch.tensor([-3.0, -1.0, 0.5, 2.0, 4.0]), "b": torch.tensor([0.1, -0.2, 5.0])}
+    m = {"a": torch.tensor([1, 0, 0, 1, 1]).bool(), "b": torch.tensor([0, 0, 1]).bool()}
+    layer = concentration.panel_stats(w, m, "x", "layer").set_index("layer")
+    assert layer.loc["a", "c⁻"] == -3.0 and layer.loc["a", "c⁺"] == 3.0
+    assert math.isnan(layer.loc["b", "c⁻"]) and layer.loc["b", "c⁺"] == 5.0
+    assert layer.loc["a", "θ"] == 1.0 and layer.loc["b", "θ"] == pytest.approx(0.2)
+    assert layer.loc["a", "sparsity %"] == 40.0 and layer.loc["b", "surviving"] == 1
+    glob = concentration.panel_stats(w, m, "x", "global").set_index("layer")
+    assert (glob["θ"] == 1.0).all()
+    ticket = concentration.panel_stats({"a": w["a"] * m["a"]}, {"a": m["a"]}, "t")
+    assert math.isnan(ticket.loc[0, "θ"])  # pruned entries stored as zeros carry no threshold
+
+
+def test_concentration_data_shares_edges_per_layer_and_keeps_asni_levels():
+    records, final, weights, masks = _asni_network()
+    dense = {k: torch.randn(v, generator=torch.Generator().manual_seed(1)) * 0.2 for k, v in N_LAYER.items()}
+    half = {k: w.abs() > w.abs().median() for k, w in dense.items()}
+    hist, stats = concentration.concentration_data(records, final, {"other": (dense, half, "layer")}, max_bins=60)
+    for layer, part in hist.groupby("layer"):
+        by_panel = [p[["bin_left", "bin_right"]].to_numpy() for _, p in part.groupby("panel")]
+        np.testing.assert_allclose(by_panel[0], by_panel[1])
+        for panel, p in part.groupby("panel"):
+            row = stats[(stats["layer"] == layer) & (stats["panel"] == panel)].iloc[0]
+            assert p["count"].sum() == row["surviving"]
+    asni_rows = stats[stats["panel"] == concentration.ASNI_PANEL].set_index("layer")
+    for name in N_LAYER:
+        alive = weights[name][masks[name]].double()
+        assert asni_rows.loc[name, "c⁺"] == pytest.approx(alive[alive > 0].mean().item())
+        assert asni_rows.loc[name, "θ"] == 0.05
+        assert asni_rows.loc[name, "mode⁻"] < -0.05 < 0.05 < asni_rows.loc[name, "mode⁺"]
+
+
+def test_plot_concentration_one_axis_per_layer_and_panel():
+    records, final, *_ = _asni_network()
+    dense = {k: torch.linspace(-1, 1, v) for k, v in N_LAYER.items()}
+    keep = {k: w.abs() > 0.5 for k, w in dense.items()}
+    hist, stats = concentration.concentration_data(records, final, {"other": (dense, keep, "global")})
+    fig = concentration.plot_concentration(hist, stats)
+    assert len(fig.axes) == 2 * len(N_LAYER)
+    assert "sparsity" in fig.axes[0].get_title()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sparsity_lab.pruning") is None, reason="pruning.py not there yet")
+def test_contrast_masks_match_the_asni_sparsity_globally_and_per_layer():
+    g = torch.Generator().manual_seed(3)
+    dense = {k: torch.randn(v, generator=g) for k, v in N_LAYER.items()}
+    survivors = {"fc1.weight": 30, "fc2.weight": 40, "fc3.weight": 30}  # 100 of 1000 kept: S = 90 %
+    masks = concentration.contrast_masks(dense, survivors)
+    glob, layer = masks[concentration.GLOBAL_PANEL], masks[concentration.LAYER_PANEL]
+    assert sum(int(m.sum()) for m in glob.values()) == 100
+    kept = torch.cat([dense[k][glob[k]].abs() for k in dense])
+    dropped = torch.cat([dense[k][~glob[k]].abs() for k in dense])
+    assert kept.min() >= dropped.max()  # one global magnitude threshold
+    for k, n in N_LAYER.items():
+        assert int(layer[k].sum()) == n - round(0.9 * n)
+        assert dense[k][layer[k]].abs().min() >= dense[k][~layer[k]].abs().max()
+
+
+# ------------------------------------------------------------------------------------- figure 10
+def test_storage_of_the_learned_init_for_lenet300_100():
+    from sparsity_lab.models import create_model
+
+    model = create_model("lenet300_100", "mnist")
+    g = torch.Generator().manual_seed(0)
+    masks = {n: torch.rand(p.shape, generator=g) < 0.05 for n, p in model.named_parameters() if p.dim() > 1}
+    dense = sum(p.numel() for p in model.parameters())
+    table = asni2.storage_table(masks, dense).set_index("item")
+    surviving = sum(int(m.sum()) for m in masks.values())
+    assert dense == 266_610
+    assert table.loc["learned levels c⁻, c⁺ (2L)", "count"] == 6
+    assert table.loc["learned levels c⁻, c⁺ (2L)", "bits"] == 6 * 32
+    assert table.loc["mask (1 bit per prunable weight)", "bits"] == 784 * 300 + 300 * 100 + 100 * 10 == 266_200
+    assert table.loc["signs (1 bit per surviving weight)", "bits"] == surviving
+    total = 192 + 266_200 + surviving
+    assert table.loc["ASNI-II init in all", "bits"] == total
+    assert table.loc["ASNI-II init in all", "bytes"] == math.ceil(total / 8)
+    assert table.loc["dense network (all parameters)", "bytes"] == 4 * 266_610
+    assert table.loc["trained sparse network (values + mask)", "bits"] == 32 * surviving + 266_200
+    assert table.loc["ASNI-II init in all", "fraction of dense"] == pytest.approx(total / (32 * 266_610))
+
+
+def _retraining_records(seeds=(0, 1)):
+    rows = []
+    for i, variant in enumerate(asni2.VARIANTS):
+        for seed in seeds:
+            for t in range(4):
+                rows.append({**_row(t, "accuracy", 0.5 + 0.1 * t - 0.02 * i + 0.01 * seed), "seed": seed,
+                             "variant": variant})
+    return pd.DataFrame(rows)
+
+
+def test_retraining_frame_and_accuracy_table():
+    frame = asni2.retraining_frame(_retraining_records())
+    assert frame["value"].max() == pytest.approx(100 * (0.8 + 0.01))
+    table = asni2.accuracy_table(frame).set_index("variant")
+    assert list(table.index) == list(asni2.VARIANTS)
+    assert table.loc["asni2", "final accuracy %"] == pytest.approx(100 * 0.805)
+    assert table.loc["asni2", "final std"] == pytest.approx(100 * np.std([0, 0.01], ddof=1))
+    assert table.loc["mask_init", "vs ASNI-I (pp)"] == pytest.approx(-2.0)
+    assert table.loc["dense", "seeds"] == 2 and table.loc["dense", "final epoch"] == 3
+    with pytest.raises(ValueError, match="std_levels"):
+        asni2.retraining_frame(_retraining_records().query("variant != 'std_levels'"))
+
+
+def test_plot_asni2_has_a_curve_per_variant_and_a_storage_panel():
+    from sparsity_lab.models import create_model
+
+    model = create_model("lenet300_100", "mnist")
+    masks = {n: torch.ones(p.shape, dtype=torch.bool) for n, p in model.named_parameters() if p.dim() > 1}
+    fig = asni2.plot_asni2(asni2.retraining_frame(_retraining_records()), asni2.storage_table(masks, 266_610))
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == [asni.VARIANT_LABELS[v] for v in asni2.VARIANTS]
+    assert len(fig.axes[1].patches) == 6
+
+
+# ------------------------------------------------------------------------------------- end to end
+_RUNNERS = ("sparsity_lab.sweep", "sparsity_lab.pruning", "sparsity_lab.schedules", "sparsity_lab.masks")
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in _RUNNERS), reason="runners not there yet")
+def test_asni_schedule_smoke_end_to_end(tmp_path):
+    from sparsity_lab.store import ResultsStore
+
+    result = asni_schedule.asni_schedule("smoke", store=ResultsStore(tmp_path / "store"), output_dir=tmp_path / "out",
+                                         progress=False, epochs=3, device="cpu")
+    files = {p.name for p in result.params["files"]}
+    assert {"08_asni_schedule.png", "08_asni_schedule.pdf"} <= files
+    assert all((tmp_path / "out" / f).stat().st_size > 0 for f in files)
+    table = result.tables["Schedule per epoch"]
+    assert len(table) == 3 and len(result.run_ids) == 1
+    assert (table["realised − target (pp)"].abs() < 1.0).all()
