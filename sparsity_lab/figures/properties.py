@@ -1,0 +1,233 @@
+"""Figure 7: a numerical check of the six Hurley–Rickard sparsity properties, and PQI of random
+vectors as sparsity grows (FIGURES.md item 7; METHODS.md §1).
+
+Properties (Hurley & Rickard 2009, "Comparing measures of sparsity"), for a vector c of
+magnitudes and a sparsity measure S (larger = sparser):
+
+* D1 Robin Hood: moving α from a richer entry c_i to a poorer c_j (0 < α < (c_i − c_j)/2)
+  **decreases** S. Here i = argmax, j = argmin, α = (c_i − c_j)/4.
+* D2 Scaling: S(λc) **equals** S(c) (λ = 3.7).
+* D3 Rising tide: S(c + α) **decreases** for α > 0 (c not constant). Here α = mean(c)/2.
+* D4 Cloning: S(c‖c) **equals** S(c).
+* P1 Bill Gates: one entry growing without bound eventually **increases** S: with β = 10·Σc,
+  S(c + (β + α)e_0) > S(c + βe_0) for α = β.
+* P2 Babies: appending zeros **increases** S: S(c‖0_d) > S(c).
+
+A strict property passes when Δ = after − before has the expected sign and |Δ| > ``tol``; an
+equality passes when |Δ| ≤ ``tol``. Each property is checked on ``n_trials`` random base vectors
+(|N(0,1)|, Laplace and log-normal magnitudes in turn) and passes only if every trial passes; the
+table shows the first trial's numbers. Nothing is forced: a measure that fails shows as failed.
+
+The sweep zeroes a growing fraction f of an N(0,1) vector (nested random subsets per seed). Its
+large-d expectations, drawn dashed: I_{p,q} = 1 − (1 − f)^{1/p − 1/q} · M_p/M_q of |N(0,1)|
+(M_r = (E|x|^r)^{1/r}, E|x|^r = 2^{r/2} Γ((r+1)/2)/√π), Gini = f + (1 − f)(√2 − 1), and
+Hoyer = (√d − √(d(1 − f)) · √(2/π)) / (√d − 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sparsity_lab.figures import style
+from sparsity_lab.figures._properties_plot import plot_properties
+from sparsity_lab.figures._result import FigureResult
+
+__all__ = ["PROFILE_PARAMS", "PROPERTIES", "default_measures", "figure_params", "make_figure",
+           "plot_properties", "property_checks", "sparsity_sweep", "theory_curve"]
+
+Measure = Callable[[np.ndarray], float]
+
+#: Per-profile sizes (this figure needs no training, so only vector sizes and repetitions vary).
+PROFILE_PARAMS: dict[str, dict[str, Any]] = {
+    "smoke": {"dim": 256, "n_seeds": 3, "n_fractions": 12, "check_dim": 32, "n_trials": 6},
+    "quick": {"dim": 2000, "n_seeds": 5, "n_fractions": 34, "check_dim": 64, "n_trials": 30},
+    "paper": {"dim": 10000, "n_seeds": 10, "n_fractions": 100, "check_dim": 128, "n_trials": 300},
+}
+
+
+def figure_params(profile: str = "quick", **overrides: Any) -> dict[str, Any]:
+    """The profile's sizes with ``overrides`` (None values ignored) applied."""
+    if profile not in PROFILE_PARAMS:
+        raise ValueError(f"unknown profile {profile!r}: allowed {sorted(PROFILE_PARAMS)}")
+    unknown = set(overrides) - set(PROFILE_PARAMS[profile]) - {"seed"}
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {sorted(unknown)}: allowed {sorted(PROFILE_PARAMS[profile])} + seed")
+    return {"profile": profile, "seed": 0, **PROFILE_PARAMS[profile],
+            **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def _wrap(fn: Callable[..., Any], **kw: float) -> Measure:
+    def measure(v: np.ndarray) -> float:
+        import torch
+
+        return float(fn(torch.as_tensor(np.asarray(v, dtype=np.float64)), **kw))
+
+    return measure
+
+
+def default_measures() -> dict[str, Measure]:
+    """PQI at the paper's two settings, Gini and Hoyer, from :mod:`sparsity_lab.measures`."""
+    from sparsity_lab.measures import gini, hoyer, pq_index
+
+    return {"PQI (0.5, 1)": _wrap(pq_index, p=0.5, q=1.0), "PQI (1, 2)": _wrap(pq_index, p=1.0, q=2.0),
+            "Gini": _wrap(gini), "Hoyer": _wrap(hoyer)}
+
+
+def _robin_hood(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    i, j = int(np.argmax(c)), int(np.argmin(c))
+    alpha = (c[i] - c[j]) / 4
+    after = c.copy()
+    after[i] -= alpha
+    after[j] += alpha
+    return c, after
+
+
+def _bill_gates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    beta = 10 * c.sum()
+    before, after = c.copy(), c.copy()
+    before[0] += beta
+    after[0] += 2 * beta
+    return before, after
+
+
+#: name -> (transformation giving (before, after), expected sign of Δ: -1, 0 (equal), +1).
+PROPERTIES: dict[str, tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], int]] = {
+    "Robin Hood": (_robin_hood, -1),
+    "Scaling": (lambda c: (c, 3.7 * c), 0),
+    "Rising tide": (lambda c: (c, c + c.mean() / 2), -1),
+    "Cloning": (lambda c: (c, np.concatenate([c, c])), 0),
+    "Bill Gates": (_bill_gates, +1),
+    "Babies": (lambda c: (c, np.concatenate([c, np.zeros_like(c)])), +1),
+}
+_EXPECTED = {-1: "decrease", 0: "equal", 1: "increase"}
+_DISTRIBUTIONS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
+    "|N(0,1)|": lambda g, d: np.abs(g.standard_normal(d)),
+    "|Laplace|": lambda g, d: np.abs(g.laplace(size=d)),
+    "log-normal": lambda g, d: g.lognormal(sigma=1.0, size=d),
+}
+
+
+def _passes(delta: float, sign: int, tol: float) -> bool:
+    if not math.isfinite(delta):
+        return False
+    return abs(delta) <= tol if sign == 0 else sign * delta > tol
+
+
+def property_checks(
+    measures: Mapping[str, Measure] | None = None,
+    *,
+    check_dim: int = 64,
+    n_trials: int = 10,
+    seed: int = 0,
+    tol: float = 1e-9,
+) -> pd.DataFrame:
+    """One row per (measure, property): expected direction, first trial's before/after/Δ,
+    ``trials_passed`` and ``passed`` (all trials pass). See the module docstring for the rules."""
+    if check_dim < 2 or n_trials < 1:
+        raise ValueError(f"need check_dim >= 2 and n_trials >= 1, got {check_dim}, {n_trials}")
+    measures = dict(measures) if measures is not None else default_measures()
+    rng = np.random.default_rng(seed)
+    dists = list(_DISTRIBUTIONS.items())
+    bases = [dists[t % len(dists)][1](rng, check_dim) for t in range(n_trials)]
+    rows = []
+    for mname, measure in measures.items():
+        for pname, (transform, sign) in PROPERTIES.items():
+            results = []
+            for base in bases:
+                before, after = transform(base)
+                vb, va = measure(before), measure(after)
+                results.append((vb, va, va - vb, _passes(va - vb, sign, tol)))
+            vb, va, delta, _ = results[0]
+            n_ok = sum(r[3] for r in results)
+            rows.append({"measure": mname, "property": pname, "expected": _EXPECTED[sign],
+                         "before": vb, "after": va, "delta": delta,
+                         "trials_passed": f"{n_ok}/{n_trials}", "passed": n_ok == n_trials})
+    return pd.DataFrame(rows)
+
+
+def sparsity_sweep(
+    measures: Mapping[str, Measure] | None = None,
+    *,
+    dim: int = 1000,
+    n_seeds: int = 5,
+    n_fractions: int = 34,
+    max_fraction: float = 0.99,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Tidy frame (measure, fraction_zero, seed, value) for N(0,1) vectors of length ``dim`` with
+    ``round(f · dim)`` entries zeroed, f on ``linspace(0, max_fraction, n_fractions)``; the zeroed
+    sets are nested per seed, and ``fraction_zero`` is the realised fraction."""
+    if not 0 <= max_fraction < 1:
+        raise ValueError(f"max_fraction must be in [0, 1), got {max_fraction}")
+    if dim < 2 or n_seeds < 1 or n_fractions < 2:
+        raise ValueError(f"need dim >= 2, n_seeds >= 1, n_fractions >= 2, got {dim}, {n_seeds}, {n_fractions}")
+    measures = dict(measures) if measures is not None else default_measures()
+    rows = []
+    for s in range(n_seeds):
+        rng = np.random.default_rng([seed, s])
+        w, order = rng.standard_normal(dim), rng.permutation(dim)
+        for f in np.linspace(0.0, max_fraction, n_fractions):
+            k = int(round(f * dim))
+            v = w.copy()
+            v[order[:k]] = 0.0
+            for mname, measure in measures.items():
+                rows.append({"measure": mname, "fraction_zero": k / dim, "seed": s, "value": measure(v)})
+    return pd.DataFrame(rows)
+
+
+def _abs_moment(r: float) -> float:
+    """E|x|^r for x ~ N(0, 1)."""
+    return 2 ** (r / 2) * math.gamma((r + 1) / 2) / math.sqrt(math.pi)
+
+
+def theory_curve(measure: str, f: np.ndarray, dim: int) -> np.ndarray | None:
+    """Large-d expectation of ``measure`` ("PQI (p, q)", "Gini", "Hoyer") at zero fraction f;
+    None for a measure without a closed form here."""
+    f = np.asarray(f, dtype=float)
+    if measure.startswith("PQI (") and measure.endswith(")"):
+        p, q = (float(t) for t in measure[5:-1].split(","))
+        ratio = _abs_moment(p) ** (1 / p) / _abs_moment(q) ** (1 / q)
+        return 1 - (1 - f) ** (1 / p - 1 / q) * ratio
+    if measure == "Gini":
+        return f + (1 - f) * (math.sqrt(2) - 1)
+    if measure == "Hoyer":
+        return (math.sqrt(dim) - np.sqrt(dim * (1 - f)) * math.sqrt(2 / math.pi)) / (math.sqrt(dim) - 1)
+    return None
+
+
+def _sweep_table(sweep: pd.DataFrame, dim: int) -> pd.DataFrame:
+    stats = style.band_stats(sweep, "fraction_zero", "value", "measure")
+    stats["theory"] = np.nan
+    for m, idx in stats.groupby("measure").groups.items():
+        curve = theory_curve(str(m), stats.loc[idx, "fraction_zero"].to_numpy(), dim)
+        if curve is not None:
+            stats.loc[idx, "theory"] = curve
+    return stats.rename(columns={"mean": "mean over seeds", "std": "std over seeds", "n": "seeds"})
+
+
+def make_figure(
+    profile: str = "quick",
+    *,
+    measures: Mapping[str, Measure] | None = None,
+    **overrides: Any,
+) -> FigureResult:
+    """Run both checks at the profile's sizes and draw Figure 7 (no training, no store runs)."""
+    params = figure_params(profile, **overrides)
+    checks = property_checks(measures, check_dim=params["check_dim"], n_trials=params["n_trials"],
+                             seed=params["seed"])
+    sweep = sparsity_sweep(measures, dim=params["dim"], n_seeds=params["n_seeds"],
+                           n_fractions=params["n_fractions"], seed=params["seed"])
+    text = style.caption(
+        profile, dataset=f"random vectors (checks: d={params['check_dim']}, {params['n_trials']} trials; "
+                         f"sweep: N(0,1), d={params['dim']})",
+        model=None, T=None, E=None, seeds=params["n_seeds"], scope="whole vector",
+        ranked="n/a (no training)")
+    fig: Figure = plot_properties(checks, sweep, caption=text, dim=params["dim"])
+    tables = {"Property checks": checks, "Sparsity sweep": _sweep_table(sweep, params["dim"])}
+    return FigureResult(figure=fig, caption=text, tables=tables, run_ids=[], params=params)
