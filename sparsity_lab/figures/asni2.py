@@ -25,7 +25,7 @@ from sparsity_lab.figures import style
 from sparsity_lab.figures._result import FigureResult
 from sparsity_lab.figures.asni import VARIANT_LABELS, asni_caption, asni_results, epoch_metric, publish
 
-__all__ = ["VARIANTS", "accuracy_table", "asni2", "plot_asni2", "retraining_frame", "storage_table"]
+__all__ = ["make_figure", "VARIANTS", "accuracy_table", "asni2", "plot_asni2", "retraining_frame", "storage_table"]
 
 #: Curves of the figure, in legend order.
 VARIANTS = ("asni2", "asni1", "mask_init", "mask_random_init", "random_signs", "std_levels", "dense")
@@ -150,3 +150,7 @@ def asni2(profile: str = "quick", *, store: Any = None, device: str | None = Non
     tables = {"Accuracy per variant": accuracy_table(frame), "Storage of the learned init": storage}
     run_ids = [c.run_id for c in configs] + [c.schedule_parent().run_id for c in configs if c.variant != "dense"]
     return publish(fig, "10_asni2", text, tables, run_ids, params, output_dir)
+
+
+#: The name every figure module exposes for the notebooks (tools/make_notebook.py).
+make_figure = asni2

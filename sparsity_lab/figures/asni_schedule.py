@@ -20,7 +20,7 @@ from sparsity_lab.figures import style
 from sparsity_lab.figures._result import FigureResult
 from sparsity_lab.figures.asni import asni_caption, asni_results, epoch_metric, publish
 
-__all__ = ["asni_schedule", "plot_schedule", "schedule_frame", "schedule_table"]
+__all__ = ["make_figure", "asni_schedule", "plot_schedule", "schedule_frame", "schedule_table"]
 
 TARGET, GLOBAL = "target s(t)", "realised (global)"
 
@@ -125,3 +125,7 @@ def asni_schedule(profile: str = "quick", *, store: Any = None, device: str | No
     fig = plot_schedule(frame, accuracy, s_max=params["s_max"])
     tables = {"Schedule per epoch": schedule_table(frame, accuracy)}
     return publish(fig, "08_asni_schedule", text, tables, [c.run_id for c in configs], params, output_dir)
+
+
+#: The name every figure module exposes for the notebooks (tools/make_notebook.py).
+make_figure = asni_schedule

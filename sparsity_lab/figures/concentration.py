@@ -29,7 +29,7 @@ from sparsity_lab.figures import style
 from sparsity_lab.figures._result import FigureResult
 from sparsity_lab.figures.asni import asni_caption, asni_results, publish
 
-__all__ = ["ASNI_PANEL", "asni_concentration", "concentration_data", "contrast_masks", "find_ticket",
+__all__ = ["make_figure", "ASNI_PANEL", "asni_concentration", "concentration_data", "contrast_masks", "find_ticket",
            "last_threshold", "panel_stats", "plot_concentration", "shared_edges", "stored_histograms"]
 
 ASNI_PANEL, GLOBAL_PANEL, LAYER_PANEL = "ASNI-I (gradual, global)", "dense → one-shot global", "dense → one-shot layer-wise"
@@ -266,3 +266,7 @@ def _profile_seeds(profile: str) -> list[int]:
     from sparsity_lab.profiles import figure_params
 
     return list(figure_params("asni_concentration", profile)["seeds"])
+
+
+#: The name every figure module exposes for the notebooks (tools/make_notebook.py).
+make_figure = asni_concentration
