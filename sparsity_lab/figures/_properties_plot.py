@@ -26,19 +26,19 @@ def _draw_table(ax, checks: pd.DataFrame) -> None:
             lines = [verdict, f"Δ={row['delta']:+.2g}"]
             if not row["passed"]:
                 lines.append(f"({row['trials_passed']} trials)")
-            ax.text(c, r, "\n".join(lines), ha="center", va="center", fontsize="x-small",
+            ax.text(c, r, "\n".join(lines), ha="center", va="center", fontsize="small",
                     fontweight="bold" if not row["passed"] else "normal")
     expected = checks.drop_duplicates("property").set_index("property")["expected"]
     ax.set_xticks(range(len(props)), [f"{p}\n{_ARROWS[expected[p]]} {expected[p]}" for p in props],
-                  fontsize="small")
-    ax.set_yticks(range(len(measures)), measures, fontsize="small")
+                  fontsize="medium")
+    ax.set_yticks(range(len(measures)), measures, fontsize="medium")
     ax.tick_params(length=0)
     ax.xaxis.tick_top()
     ax.set_xticks(np.arange(len(props) + 1) - 0.5, minor=True)
     ax.set_yticks(np.arange(len(measures) + 1) - 0.5, minor=True)
     ax.grid(False)
     ax.grid(which="minor", color="white", linewidth=2)
-    ax.set_title("Hurley–Rickard properties: measured change Δ = after − before", pad=34)
+    ax.set_title("Hurley–Rickard properties: measured change Δ = after − before", pad=38)
 
 
 def plot_properties(
@@ -74,8 +74,8 @@ def plot_properties(
     right.legend(loc="upper left")
     if {"Hoyer", "PQI (1, 2)"} <= set(order):
         right.text(0.98, 0.03, "Hoyer = I$_{1,2}$·√d/(√d − 1) exactly:\nthe two curves almost coincide",
-                   transform=right.transAxes, ha="right", va="bottom", fontsize="x-small", color="0.3")
-    right.set_title("Random N(0,1) vectors as sparsity grows (mean ± std over seeds)")
+                   transform=right.transAxes, ha="right", va="bottom", fontsize="small", color="0.3")
+    right.set_title("Random N(0,1) vectors, entries zeroed (mean ± std over seeds)")
     if caption:
         style.add_caption(fig, caption)
     return fig

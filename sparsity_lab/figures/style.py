@@ -46,7 +46,7 @@ def set_style(context: str = "notebook", font_scale: float = 0.9) -> None:
     import matplotlib as mpl
 
     mpl.rcParams.update({
-        "figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight",
+        "figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight",
         "axes.titlesize": "medium", "axes.titleweight": "bold", "legend.frameon": False,
         "legend.fontsize": "small", "pdf.fonttype": 42, "figure.constrained_layout.use": False,
     })
@@ -114,10 +114,10 @@ def caption(
     return " · ".join(parts)
 
 
-def add_caption(fig: Figure, text: str, *, width: int | None = None, fontsize: str = "x-small") -> None:
+def add_caption(fig: Figure, text: str, *, width: int | None = None, fontsize: str = "small") -> None:
     """Write ``text`` under the axes of ``fig`` (wrapped to the figure width), so the PNG/PDF
     carries its own caption."""
-    chars = width or max(40, int(fig.get_figwidth() * 15))
+    chars = width or max(40, int(fig.get_figwidth() * 13))
     fig.text(0.01, 0.0, textwrap.fill(text, chars), ha="left", va="top", fontsize=fontsize, color="0.25")
 
 
