@@ -1,0 +1,165 @@
+"""Tests of sweep.py: grid expansion, sweep files, run_many in-process and over spawned workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+from test_store_fakes import FakeConfig, fake_run
+
+from sparsity_lab import sweep
+from sparsity_lab.store import ResultsStore
+from sparsity_lab.sweep import SweepOutcome, expand_grid, load_sweep_file, run_many, sweep_entries
+
+
+def fake_runner(config, *, store, device, progress):
+    """Stands in for experiments.run: 'boom' raises, 'die' kills its process, 'slow' sleeps first."""
+    assert progress is False
+    if config.method == "boom":
+        raise ValueError(f"boom in {config.run_id}")
+    if config.method == "die":
+        os._exit(3)
+    if config.method == "slow":
+        time.sleep(1.0)
+    status = fake_run(config, store, accuracy=float(torch.get_num_threads()))
+    with open(store.run_dir(config.run_id) / "device.txt", "w") as fh:
+        fh.write(device)
+    return SimpleNamespace(run_id=config.run_id, reused=status == "reused")
+
+
+# ---------------------------------------------------------------- grids and sweep files
+def test_expand_grid_is_the_cartesian_product_with_nested_dotted_keys():
+    base = {"kind": "iterative", "method": "sap", "train": {"lr": 0.1}}
+    out = expand_grid(base, {"seed": [0, 1, 2], "train.epochs": [1, 5]})
+    assert len(out) == 6
+    assert [(d["seed"], d["train"]["epochs"]) for d in out] == [(s, e) for s in (0, 1, 2) for e in (1, 5)]
+    assert all(d["train"]["lr"] == 0.1 and d["method"] == "sap" for d in out)
+    assert base == {"kind": "iterative", "method": "sap", "train": {"lr": 0.1}}  # not mutated
+    assert out[0]["train"] is not out[1]["train"]
+    assert expand_grid({"a": 1}, {}) == [{"a": 1}]
+    with pytest.raises(ValueError, match=r"grid\['seed'\]"):
+        expand_grid({}, {"seed": 3})
+
+
+def test_sweep_entries_accepts_lists_blocks_and_mixtures():
+    block = {"kind": "asni", "base": {"seed": 0}, "grid": {"variant": ["asni1", "asni2"]}}
+    assert sweep_entries(block) == [{"seed": 0, "kind": "asni", "variant": "asni1"},
+                                    {"seed": 0, "kind": "asni", "variant": "asni2"}]
+    assert len(sweep_entries([{"kind": "iterative"}, block])) == 3
+    with pytest.raises(ValueError, match="unknown keys"):
+        sweep_entries({"base": {}, "grids": {}})
+
+
+def test_load_sweep_file_yaml_and_json(tmp_path):
+    from sparsity_lab.config import ConfigError, IterativeConfig
+
+    yaml_file = tmp_path / "sweep.yaml"
+    yaml_file.write_text("kind: iterative\nbase:\n  dataset: digits\n  train.epochs: 2\n"
+                         "grid:\n  method: [sap, lt]\n  seed: [0, 1]\n")
+    configs = load_sweep_file(yaml_file, validate=False)
+    assert len(configs) == 4 and all(isinstance(c, IterativeConfig) for c in configs)
+    assert [(c.method, c.seed) for c in configs] == [("sap", 0), ("sap", 1), ("lt", 0), ("lt", 1)]
+    assert all(c.train.epochs == 2 and c.dataset == "digits" for c in configs)
+    assert len({c.run_id for c in configs}) == 4
+    json_file = tmp_path / "sweep.json"
+    json_file.write_text(json.dumps([{"kind": "iterative", "dataset": "digits"}, {"kind": "iterative", "scop": "x"}]))
+    with pytest.raises(ConfigError, match=r"sweep.json: config 1 .*unknown config field 'scop'"):
+        load_sweep_file(json_file, validate=False)
+
+
+def test_load_sweep_file_validates_before_anything_runs(tmp_path):
+    pytest.importorskip("sparsity_lab.pruning")
+    from sparsity_lab.config import ConfigError
+
+    json_file = tmp_path / "sweep.json"
+    json_file.write_text(json.dumps([{"kind": "iterative", "dataset": "digits", "scope": "nowhere"}]))
+    with pytest.raises(ConfigError, match="scope='nowhere'"):
+        load_sweep_file(json_file)
+    assert load_sweep_file(json_file, validate=False)[0].scope == "nowhere"
+
+
+# ---------------------------------------------------------------- run_many
+def test_run_many_in_process_dedups_keeps_order_and_isolates_failures(tmp_path, caplog):
+    store = ResultsStore(tmp_path)
+    a, b, boom = FakeConfig(seed=1), FakeConfig(seed=2), FakeConfig(method="boom")
+    calls = []
+
+    def counting(config, **kw):
+        assert kw["store"] is store and kw["device"] == "cpu"
+        calls.append(config.run_id)
+        return fake_runner(config, **kw)
+
+    out = run_many([a, boom, b, a], devices=["cpu"], store=store, progress=False, runner=counting)
+    assert [o.run_id for o in out] == [a.run_id, boom.run_id, b.run_id, a.run_id]
+    assert [o.status for o in out] == ["done", "failed", "done", "done"]
+    assert sorted(calls) == sorted([a.run_id, b.run_id, boom.run_id])  # the duplicate ran once
+    assert out[1].error.startswith("ValueError: boom in") and "fake_runner" in out[1].error
+    assert out[3].config is a and all(isinstance(o, SweepOutcome) for o in out)
+    assert "1 of 3 runs failed" in caplog.text
+    assert store.is_complete(a.run_id) and store.is_complete(b.run_id) and not store.is_complete(boom.run_id)
+    calls.clear()
+    again = run_many([a, b], store=store, progress=False, runner=counting, devices=["cpu"])
+    assert [o.status for o in again] == ["reused", "reused"] and calls == []
+
+
+def test_run_many_propagates_keyboard_interrupt_in_process(tmp_path):
+    def interrupted(config, **kw):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_many([FakeConfig()], devices=["cpu"], store=tmp_path, progress=False, runner=interrupted)
+
+
+def test_run_many_over_spawned_workers(tmp_path):
+    store = ResultsStore(tmp_path)
+    good = [FakeConfig(seed=s, steps=2) for s in range(3)]
+    configs = [good[0], FakeConfig(method="boom"), good[1], FakeConfig(method="die"), good[2], good[0]]
+    out = run_many(configs, devices=["cpu"], workers_per_device=2, store=store, progress=False, runner=fake_runner)
+    by_method = {o.config.method: o for o in out}
+    assert [o.status for o in out if o.config.method == "sap"] == ["done"] * 4
+    assert "ValueError: boom" in by_method["boom"].error
+    assert by_method["die"].status == "failed" and "exit code 3" in by_method["die"].error
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    for c in good:
+        assert store.is_complete(c.run_id)
+        assert (store.run_dir(c.run_id) / "device.txt").read_text() == "cpu"
+        assert store.summary(c.run_id)["summary"]["final_accuracy"] == threads  # CPU cores shared fairly
+    assert mp.active_children() == []
+
+
+def test_interrupting_a_sweep_terminates_workers_and_keeps_finished_runs(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+    quick, slow = FakeConfig(seed=0), FakeConfig(method="slow", seed=1)
+    real_record = sweep._record
+
+    def record_then_interrupt(outcomes, config, *args):
+        real_record(outcomes, config, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "_record", record_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_many([quick, slow, FakeConfig(method="slow", seed=2)], devices=["cpu", "cpu"], store=store,
+                 progress=False, runner=fake_runner)
+    assert mp.active_children() == []
+    assert store.is_complete(quick.run_id)
+    assert store.status(slow.run_id) in ("missing", "partial")  # killed mid-run: never marked complete
+
+
+def test_dependency_order_puts_parent_runs_first():
+    @dataclasses.dataclass(frozen=True)
+    class Child(FakeConfig):
+        def dependencies(self):
+            return [FakeConfig(seed=self.seed)]
+
+    assert sweep._depth(FakeConfig()) == 0 and sweep._depth(Child()) == 1
+    from sparsity_lab.config import AsniConfig, IterativeConfig
+
+    assert sweep._parents(IterativeConfig(method="random_ticket")) == [IterativeConfig(method="lt")]
+    assert sweep._parents(AsniConfig(variant="asni2")) == [AsniConfig(variant="asni1")]
+    assert sweep._parents(AsniConfig(variant="dense")) == []
