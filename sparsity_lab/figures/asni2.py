@@ -14,12 +14,14 @@ against the dense parameter count (32 bits each) and the trained sparse network 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sparsity_lab.figures import style
 from sparsity_lab.figures._result import FigureResult
@@ -90,7 +92,7 @@ def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
 
     style.set_style()
     fig = Figure(figsize=(14, 5))
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1], "wspace": 0.45})
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1], "wspace": 0.42})
     labels = [VARIANT_LABELS[v] for v in VARIANTS if v in set(frame["variant"])]
     colours = dict(zip(labels, sns.color_palette("colorblind", n_colors=len(labels))))
     widths = {VARIANT_LABELS["asni2"]: 2.4, VARIANT_LABELS["asni1"]: 1.8}
@@ -106,16 +108,26 @@ def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
     rows = storage.iloc[::-1]
     bar_colours = ["0.6" if "dense" in i or "trained" in i else (colours[VARIANT_LABELS["asni2"]]
                    if "in all" in i else "0.8") for i in rows["item"]]
-    right.barh(rows["item"], rows["bytes"], color=bar_colours)
+    names = [textwrap.fill(i, 26) for i in rows["item"]]
+    right.barh(names, rows["bytes"], color=bar_colours)
     right.set_xscale("log")
     for y, r in enumerate(rows.itertuples()):
-        count = "" if pd.isna(r.count) else f"{int(r.count):,} {r.unit} = "
-        right.text(r.bytes * 1.15, y, f"{count}{int(r.bits):,} bits = {_human(r.bytes)}", va="center",
-                   fontsize="xx-small")
-    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 400)
-    right.set(xlabel="storage (bytes, log scale; float32 numbers)", title="(b) what the learned init costs")
+        right.text(r.bytes * 1.3, y, f"{_describe(r)} = {_human(r.bytes)}", va="center", fontsize="xx-small")
+    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 3000)
+    right.set(xlabel="storage (bytes, log scale)", title="(b) what the learned init costs")
     right.tick_params(axis="y", labelsize="x-small")
+    right.grid(axis="y", visible=False)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
+
+
+def _describe(row: Any) -> str:
+    """"6 numbers × 32 bits", "266,200 bits", "5,392 values × 32 + 266,200 mask bits" for a storage row."""
+    if row.unit == "numbers":
+        return f"{int(row.count):,} numbers × {BITS_PER_NUMBER} bits"
+    if row.unit == "numbers + mask bits":
+        return f"{int(row.count):,} values × {BITS_PER_NUMBER} + {int(row.bits - row.count * BITS_PER_NUMBER):,} mask bits"
+    return f"{int(row.bits):,} bits"
 
 
 def _human(n: float) -> str:
