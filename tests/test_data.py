@@ -332,7 +332,8 @@ def test_split_and_batch_errors() -> None:
 def test_same_batches_on_cpu_and_gpu() -> None:
     cpu = load_dataset("synthetic:cifar10")
     gpu = cpu.to("cuda")
-    assert gpu.train_x.is_cuda and gpu.device == torch.device("cuda")
+    assert gpu.train_x.is_cuda and gpu.device == gpu.train_x.device and gpu.device.type == "cuda"
+    assert load_dataset("synthetic:cifar10", device="cuda").device == gpu.device
     a = list(cpu.batches("train", 128, shuffle=True, augment=True, generator=epoch_generator(0, 1)))
     b = list(gpu.batches("train", 128, shuffle=True, augment=True, generator=epoch_generator(0, 1)))
     for (xa, ya), (xb, yb) in zip(a, b):

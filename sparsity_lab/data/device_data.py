@@ -22,6 +22,11 @@ SPLITS = ("train", "val", "test")
 CROP_PADDING = 4
 
 
+def canonical_device(device: str | torch.device) -> torch.device:
+    """The device a tensor placed on `device` reports ("cuda" -> "cuda:0" on GPU 0)."""
+    return torch.empty(0, device=device).device
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A CPU generator seeded by a hash of (seed, epoch): distinct pairs give unrelated streams."""
     digest = hashlib.sha256(f"sparsity_lab:{int(seed)}:{int(epoch)}".encode()).digest()
@@ -65,7 +70,7 @@ class DeviceData:
     device: torch.device | None = None
 
     def __post_init__(self) -> None:
-        self.device = torch.device(self.device) if self.device is not None else self.train_x.device
+        self.device = canonical_device(self.device) if self.device is not None else self.train_x.device
         if (self.val_x is None) != (self.val_y is None):
             raise ValueError("val_x and val_y must both be tensors or both be None")
         for split in self.splits():
@@ -103,7 +108,7 @@ class DeviceData:
 
     def to(self, device: str | torch.device) -> DeviceData:
         """A copy with every tensor on `device` (the same object if already there)."""
-        device = torch.device(device)
+        device = canonical_device(device)
         if device == self.device:
             return self
         moved = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .device_data import DeviceData
+from .device_data import DeviceData, canonical_device
 from .info import SYNTHETIC_PREFIX, canonical_name, dataset_info
 from .sources import DATASETS, Splits, load_synthetic
 
@@ -123,7 +123,7 @@ def load_dataset(
         if val_size > 0:
             val_idx = perm[:val_size].sort().values
             val_x, val_y = splits.train_x[val_idx], splits.train_y[val_idx]
-    dev = torch.device(device)
+    dev = canonical_device(device)
     return DeviceData(
         info=info,
         train_x=train_x.to(dev),
