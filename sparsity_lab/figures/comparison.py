@@ -1,0 +1,144 @@
+"""Figure 6: SAP versus Lottery Ticket, compression efficiency (FIGURES.md item 6).
+
+For every (dataset, model) of ``params["setups"]``: test accuracy of the retrained model against
+the percent of remaining weights (log x) and against the theoretical speedup (dense MACs /
+non-zero MACs, log x), for SAP(0.5, 1), LT(P = 0.2), OS(P = 0.2) and a random-ticket control
+(random masks with LT's per-layer densities, retrained from θ₀), mean ± std over seeds, each
+curve against its own runs' x values. The dense accuracy (mean over seeds and methods of
+iteration 0, where no weight is pruned yet) is a dashed reference line.
+
+The table gives, per setup and method, the *sparsest level within 1 point of dense*: the lowest
+mean percent remaining among iterations whose mean accuracy is ≥ dense − 1 percentage point
+(any iteration qualifies, not only those before the first drop), with its accuracy, compression
+(100 / remaining %) and speedup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sparsity_lab.figures import _sap_common as common
+from sparsity_lab.figures import style
+from sparsity_lab.figures._result import FigureResult
+
+__all__ = ["make_figure", "COMPARISON_METHODS", "RANDOM_TICKET", "dense_accuracy", "draw_comparison", "efficiency_frame",
+           "sap_vs_lth", "sparsest_within"]
+
+RANDOM_TICKET = common.Variant("Random ticket (LT masks)", {"method": "random_ticket", "control_base": "lt"})
+COMPARISON_METHODS = ("SAP (p=0.5, q=1)", "LT (P=0.2)", "OS (P=0.2)")
+_KEYS = ["family", "label", "seed", "iteration"]
+
+
+def setup_name(dataset: str, model: str) -> str:
+    return f"{dataset} / {model}"
+
+
+def efficiency_frame(records: pd.DataFrame) -> pd.DataFrame:
+    """``family, label, seed, iteration, accuracy (%), remaining (%), speedup`` per run and
+    iteration, joined on run id so every point carries its own run's x values."""
+    keys = ["run_id", *_KEYS]
+    out = None
+    for metric in ("accuracy", "remaining", "speedup"):
+        part = common.one_per(common.select(records, metric), keys).rename(columns={"value": metric})
+        out = part if out is None else out.merge(part, on=keys, how="inner", validate="one_to_one")
+    assert out is not None
+    out[["accuracy", "remaining"]] *= 100.0
+    return out[[*_KEYS, "run_id", "accuracy", "remaining", "speedup"]].sort_values(_KEYS).reset_index(drop=True)
+
+
+def dense_accuracy(frame: pd.DataFrame) -> pd.Series:
+    """Per family (setup): mean accuracy (%) over every run at iteration 0 (the dense model)."""
+    dense = frame[frame["iteration"] == 0]
+    if dense.empty:
+        raise ValueError("no iteration-0 (dense) records")
+    return dense.groupby("family")["accuracy"].mean().rename("dense accuracy (%)")
+
+
+def sparsest_within(frame: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
+    """Per (family, label): the lowest mean remaining (%) whose mean accuracy ≥ dense − ``tolerance``.
+
+    Means are over seeds per iteration. NaN where no iteration qualifies.
+    """
+    dense = dense_accuracy(frame)
+    means = frame.groupby(["family", "label", "iteration"], sort=False)[
+        ["accuracy", "remaining", "speedup"]].mean().reset_index()
+    rows = []
+    for (family, label), part in means.groupby(["family", "label"], sort=False):
+        ok = part[part["accuracy"] >= dense[family] - tolerance]
+        row = {"setup": family, "method": label, "dense accuracy (%)": dense[family],
+               "sparsest remaining (%)": np.nan, "accuracy there (%)": np.nan, "iteration": np.nan,
+               "compression (×)": np.nan, "speedup (×)": np.nan}
+        if not ok.empty:
+            best = ok.loc[ok["remaining"].idxmin()]
+            row.update({"sparsest remaining (%)": best["remaining"], "accuracy there (%)": best["accuracy"],
+                        "iteration": int(best["iteration"]), "compression (×)": 100.0 / best["remaining"],
+                        "speedup (×)": best["speedup"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def draw_comparison(frame: pd.DataFrame, setups: Sequence[str], hue_order: Sequence[str]) -> Figure:
+    """One row per setup: accuracy vs remaining (%) and vs speedup, with the dense line."""
+    fig = Figure(figsize=(13, 4.6 * len(setups)), layout="constrained")
+    axes = fig.subplots(len(setups), 2, squeeze=False)
+    colours = common.palette(list(hue_order))
+    dense = dense_accuracy(frame)
+    for row, setup in zip(axes, setups):
+        part = frame[frame["family"] == setup]
+        for ax, x, xlabel in ((row[0], "remaining", "remaining weights (%, log scale)"),
+                              (row[1], "speedup", "theoretical speedup (×, log scale)")):
+            style.line_with_band(ax, part, x, "accuracy", "label", by="iteration", hue_order=hue_order,
+                                 palette=colours, linewidth=1.6)
+            ax.axhline(dense[setup], color="0.2", linestyle="--", linewidth=1, label="dense (iteration 0)")
+            ax.axhspan(dense[setup] - 1.0, dense[setup], color="0.5", alpha=0.1, linewidth=0,
+                       label="within 1 point of dense")
+            ax.set_xscale("log")
+            common.plain_log_axis(ax.xaxis)
+            common.finish_axes(ax, xlabel=xlabel, ylabel="test accuracy (%)", title=setup)
+        row[0].invert_xaxis()
+    axes[0][0].legend(loc="lower left", fontsize="x-small")
+    return fig
+
+
+def sap_vs_lth(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
+               progress: bool = True, **overrides: Any) -> FigureResult:
+    """Figure 6 (FIGURES.md item 6). ``overrides``: ``setups`` (list of (dataset, model)),
+    ``methods`` (labels of ``profiles.SAP_METHODS``; default SAP(0.5, 1), LT, OS),
+    ``random_ticket`` (bool, default True), ``tolerance`` (points, default 1), ``epochs`` and any
+    ``figure_params`` field."""
+    methods = list(overrides.pop("methods", None) or COMPARISON_METHODS)
+    with_control = overrides.pop("random_ticket", True)
+    tolerance = float(overrides.pop("tolerance", 1.0))
+    params = common.resolve_params("sap_vs_lth", profile, overrides)
+    setups = [tuple(s) for s in params["setups"]]
+    variants = common.method_variants(methods) + ([RANDOM_TICKET] if with_control else [])
+    configs, assignments = [], []
+    for dataset, model in setups:
+        family = setup_name(dataset, model)
+        fam_variants = [common.Variant(v.label, v.overrides, family) for v in variants]
+        cfgs, assigned = common.build_runs({**params, "dataset": dataset, "model": model}, fam_variants)
+        configs += cfgs
+        assignments.append(assigned)
+    assignment = pd.concat(assignments, ignore_index=True)
+    records = common.attach_labels(common.fetch(configs, store=store, device=device, progress=progress), assignment)
+    frame = efficiency_frame(records)
+    names = [setup_name(d, m) for d, m in setups]
+    hue_order = [v.label for v in variants]
+    fig = draw_comparison(frame, names, hue_order)
+    stats = frame.groupby(["family", "label", "iteration"], sort=False)[["remaining", "speedup", "accuracy"]].agg(
+        ["mean", "std"])
+    stats.columns = [f"{a} {b}" for a, b in stats.columns]
+    tables = {f"Sparsest level within {tolerance:g} point of dense (mean over seeds)": sparsest_within(frame, tolerance),
+              "Accuracy vs remaining and speedup (mean, std over seeds)": stats.reset_index()}
+    text = common.figure_caption(params, dataset=", ".join(sorted({d for d, _ in setups})),
+                                 model=", ".join(sorted({m for _, m in setups})),
+                                 extra=f"setups: {'; '.join(names)}; random ticket copies LT's per-layer densities")
+    return common.publish(fig, "06_sap_vs_lth", text, tables, assignment["run_id"], params, output_dir)
+
+
+make_figure = sap_vs_lth

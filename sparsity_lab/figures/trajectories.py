@@ -1,0 +1,187 @@
+"""Figure 1 (SAP paper Fig. 2): trajectories of global iterative pruning, and the four-panel row
+that Figures 3-4 (the ablations) reuse.
+
+Row (a), x = iteration t = 0…T: test accuracy of the retrained model w_t; percent of remaining
+prunable weights (log y); global PQI I_{0.5,1}(w_t ⊙ m_t); global Gini index. Row (b),
+x = 0…T−1: accuracy of the pruned, not retrained model w_t ⊙ m_{t+1}; accuracy difference
+retrained − pruned (percentage points); PQI of the pruned model; PQI difference
+pruned − retrained. Mean ± std over seeds. The three PQI phases of METHODS.md §3 (down,
+up, down at collapse) are detected on the mean PQI of SAP(0.5, 1) and shaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sparsity_lab.figures import _sap_common as common
+from sparsity_lab.figures import style
+from sparsity_lab.figures._result import FigureResult
+
+__all__ = ["make_figure", "PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "draw_panels", "endpoint_table", "phases_table",
+           "sap_trajectories", "trajectory_frame"]
+
+KEYS = ["family", "label", "seed", "iteration"]
+PHASE_LABEL = "SAP (p=0.5, q=1)"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel: the ``panel`` key of :func:`trajectory_frame`, its axis label, title, scale."""
+
+    key: str
+    ylabel: str
+    title: str
+    logy: bool = False
+
+
+PANELS_RETRAINED = (
+    Panel("accuracy", "test accuracy (%)", "(a) Retrained: test accuracy"),
+    Panel("remaining", "remaining weights (%, log scale)", "(a) Remaining weights", logy=True),
+    Panel("pqi", r"global PQI $I_{0.5,1}$", "(a) Global PQI"),
+    Panel("gini", "global Gini index", "(a) Global Gini index"),
+)
+PANELS_PRUNED = (
+    Panel("pruned_accuracy", "test accuracy (%)", "(b) Pruned, not retrained: accuracy"),
+    Panel("accuracy_gap", "retrained − pruned (points)", "(b) Accuracy difference"),
+    Panel("pruned_pqi", r"global PQI $I_{0.5,1}$", "(b) Pruned, not retrained: PQI"),
+    Panel("pqi_gap", "pruned − retrained PQI", "(b) PQI difference"),
+)
+
+#: panel -> (metric, stage, scope, p, q) of the records it shows.
+SOURCES: dict[str, tuple[str, str, str, float | None, float | None]] = {
+    "accuracy": ("accuracy", "retrained", "model", None, None),
+    "remaining": ("remaining", "retrained", "model", None, None),
+    "pqi": ("pqi", "retrained", "global", 0.5, 1.0),
+    "gini": ("gini", "retrained", "global", None, None),
+    "pruned_accuracy": ("accuracy", "pruned", "model", None, None),
+    "pruned_pqi": ("pqi", "pruned", "global", 0.5, 1.0),
+}
+#: panel -> (a, b): the per-seed difference a − b at the same iteration.
+DIFFERENCES: dict[str, tuple[str, str]] = {"accuracy_gap": ("accuracy", "pruned_accuracy"),
+                                           "pqi_gap": ("pruned_pqi", "pqi")}
+
+
+def _source(records: pd.DataFrame, panel: str) -> pd.DataFrame:
+    metric, stage, scope, p, q = SOURCES[panel]
+    part = common.one_per(common.select(records, metric, stage=stage, scope=scope, p=p, q=q), KEYS)
+    if metric in common.PERCENT_METRICS:
+        part = part.assign(value=100.0 * part["value"])
+    return part.assign(panel=panel)
+
+
+def trajectory_frame(records: pd.DataFrame, panels: Sequence[Panel] = PANELS_RETRAINED + PANELS_PRUNED
+                     ) -> pd.DataFrame:
+    """Long frame ``family, label, seed, iteration, panel, value`` for ``panels``.
+
+    ``records``: labelled records (:func:`_sap_common.attach_labels`). Accuracy and remaining are
+    converted to percent; differences are taken per seed and iteration (only iterations where
+    both terms exist, i.e. 0…T−1 for pruned-stage terms).
+    """
+    wanted = [p.key for p in panels]
+    unknown = [k for k in wanted if k not in SOURCES and k not in DIFFERENCES]
+    if unknown:
+        raise ValueError(f"unknown panel(s) {unknown}: allowed {[*SOURCES, *DIFFERENCES]}")
+    needed = {k for k in wanted if k in SOURCES} | {t for k in wanted if k in DIFFERENCES for t in DIFFERENCES[k]}
+    parts = {k: _source(records, k) for k in SOURCES if k in needed}
+    out = [parts[k] for k in wanted if k in SOURCES]
+    for key in (k for k in wanted if k in DIFFERENCES):
+        a, b = DIFFERENCES[key]
+        both = parts[a].merge(parts[b], on=KEYS, suffixes=("_a", "_b"))
+        out.append(both[KEYS].assign(panel=key, value=both["value_a"] - both["value_b"]))
+    frame = pd.concat(out, ignore_index=True)
+    return frame[[*KEYS, "panel", "value"]].sort_values([*KEYS, "panel"], kind="stable").reset_index(drop=True)
+
+
+def phases_table(frame: pd.DataFrame, panel: str = "pqi", min_change: float = 0.005) -> pd.DataFrame:
+    """PQI phases (style.detect_phases on the mean over seeds) per (family, label): trough and
+    peak iterations, or NaN where a breakpoint is not detected."""
+    rows = []
+    part = frame[frame["panel"] == panel]
+    for (family, label), curve in part.groupby(["family", "label"], sort=False):
+        mean = curve.groupby("iteration")["value"].mean()
+        phases = style.detect_phases(mean.index.to_numpy(float), mean.to_numpy(float), min_change=min_change)
+        rows.append({"family": family, "label": label,
+                     "trough_iteration": np.nan if phases is None or phases.trough is None else phases.trough,
+                     "peak_iteration": np.nan if phases is None or phases.peak is None else phases.peak,
+                     "three_phases": bool(phases is not None and phases.complete)})
+    return pd.DataFrame(rows, columns=["family", "label", "trough_iteration", "peak_iteration", "three_phases"])
+
+
+def endpoint_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (family, label) at the last iteration T: mean over seeds of accuracy (%), remaining (%),
+    global PQI and Gini; plus the highest mean accuracy along the run and where it occurred."""
+    by = ["family", "label"]
+    means = frame.groupby([*by, "panel", "iteration"], sort=False)["value"].mean().unstack("panel").reset_index()
+    rows = []
+    for key, part in means.groupby(by, sort=False):
+        last = part.loc[part["iteration"].idxmax()]
+        best = part.loc[part["accuracy"].idxmax()]
+        rows.append({**dict(zip(by, key)), "T": int(last["iteration"]),
+                     "accuracy_at_T (%)": last["accuracy"], "remaining_at_T (%)": last["remaining"],
+                     "pqi_at_T": last.get("pqi", np.nan), "gini_at_T": last.get("gini", np.nan),
+                     "best_accuracy (%)": best["accuracy"], "best_at_iteration": int(best["iteration"])})
+    return pd.DataFrame(rows)
+
+
+def draw_panels(axes: Sequence[Any], frame: pd.DataFrame, panels: Sequence[Panel], hue_order: Sequence[str],
+                colours: Mapping[str, Any], *, title_prefix: str = "") -> None:
+    """One panel per axis: mean ± std over seeds of each label against iteration."""
+    for ax, panel in zip(axes, panels):
+        part = frame[frame["panel"] == panel.key]
+        style.line_with_band(ax, part, "iteration", "value", "label", hue_order=hue_order, palette=dict(colours),
+                             logy=panel.logy, linewidth=1.6)
+        common.finish_axes(ax, xlabel="pruning iteration t", ylabel=panel.ylabel,
+                           title=f"{title_prefix}{panel.title}")
+        common.integer_ticks(ax)
+        if panel.logy:
+            common.plain_log_axis(ax.yaxis)
+        if panel.key.endswith("_gap"):
+            ax.axhline(0.0, color="0.5", linewidth=0.8, zorder=0)
+
+
+def draw_trajectories(frame: pd.DataFrame, hue_order: Sequence[str], *, annotate: str | None = PHASE_LABEL
+                      ) -> Figure:
+    """The 2 × 4 grid of Fig. 2 with one legend on top; phases shaded on the PQI panel."""
+    fig = Figure(figsize=(17, 8.4), layout="constrained")
+    axes = fig.subplots(2, 4)
+    colours = common.palette(list(hue_order))
+    draw_panels(axes[0], frame, PANELS_RETRAINED, hue_order, colours)
+    draw_panels(axes[1], frame, PANELS_PRUNED, hue_order, colours)
+    curve = frame[(frame["panel"] == "pqi") & (frame["label"] == annotate)]
+    if annotate is not None and not curve.empty:
+        mean = curve.groupby("iteration")["value"].mean()
+        style.annotate_phases(axes[0][2], mean.index.to_numpy(float), mean.to_numpy(float))
+        axes[0][2].set_title(f"(a) Global PQI (phases of {annotate})")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels))
+    return fig
+
+
+def sap_trajectories(profile: str = "quick", *, store: Any = None, device: str | None = None,
+                     output_dir: Any = None, progress: bool = True, **overrides: Any) -> FigureResult:
+    """Figure 1 (FIGURES.md item 1). ``overrides``: any ``figure_params`` field (dataset, model,
+    iterations, seeds, train_subset, rank_weights, ...), ``epochs`` (E) and ``methods`` (labels
+    from ``profiles.SAP_METHODS``; None = all four)."""
+    methods = overrides.pop("methods", None)
+    params = common.resolve_params("sap_trajectories", profile, overrides)
+    variants = common.method_variants(methods)
+    configs, assignments = common.build_runs(params, variants)
+    records = common.attach_labels(common.fetch(configs, store=store, device=device, progress=progress), assignments)
+    hue_order = [v.label for v in variants]
+    frame = trajectory_frame(records)
+    fig = draw_trajectories(frame, hue_order)
+    summary = common.summarise(frame, ["panel", "label", "iteration"])
+    tables = {"Trajectories (mean ± std over seeds)": summary,
+              "PQI phases (mean global PQI)": phases_table(frame).drop(columns="family")}
+    text = common.figure_caption(params, extra="PQI difference = pruned − retrained; "
+                                               "accuracy difference = retrained − pruned")
+    return common.publish(fig, "01_sap_trajectories", text, tables, assignments["run_id"], params, output_dir)
+
+
+make_figure = sap_trajectories

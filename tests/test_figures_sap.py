@@ -1,0 +1,287 @@
+"""SAP-paper figures 1-6 (FIGURES.md): data preparation on synthetic tidy records, drawing via a
+fake store, and one end-to-end smoke run through the real runners."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparsity_lab.figures import _sap_common as common
+from sparsity_lab.figures import (
+    ablations,
+    comparison,
+    eta_gamma_ablation,
+    heatmaps,
+    pq_ablation,
+    scopes,
+    trajectories,
+)
+
+LAYERS = ("fc1.weight", "fc2.weight", "fc3.weight", "fc4.weight")
+SAP = "SAP (p=0.5, q=1)"
+LT = "LT (P=0.2)"
+
+
+def _row(t, stage, metric, value, scope="model", group="all", p=math.nan, q=math.nan):
+    return {"iteration": t, "stage": stage, "metric": metric, "scope": scope, "group": group, "p": p, "q": q,
+            "value": float(value)}
+
+
+def fake_records(run_id: str, seed: int, T: int, *, acc=None, remaining=None, pqi=None, pruned_acc=None,
+                 grid: bool = False, layer_metric: str = "remaining", speedup=None, **config) -> pd.DataFrame:
+    """Tidy records (README "Stored records") of one run with the given per-iteration curves."""
+    acc = acc if acc is not None else [0.9 - 0.01 * t for t in range(T + 1)]
+    remaining = remaining if remaining is not None else [0.8 ** t for t in range(T + 1)]
+    pqi = pqi if pqi is not None else [0.15 + 0.01 * t for t in range(T + 1)]
+    pruned_acc = pruned_acc if pruned_acc is not None else [a - 0.05 for a in acc]
+    rows = []
+    for t in range(T + 1):
+        rows += [_row(t, "retrained", "accuracy", acc[t]), _row(t, "retrained", "remaining", remaining[t]),
+                 _row(t, "retrained", "speedup", (speedup or [1 / r for r in remaining])[t]),
+                 _row(t, "retrained", "pqi", pqi[t], "global", p=0.5, q=1.0),
+                 _row(t, "retrained", "gini", 0.4 + 0.02 * t, "global")]
+        for i, layer in enumerate(LAYERS):
+            rows += [_row(t, "retrained", layer_metric, remaining[t] ** (1 + i / 4), "layer", layer),
+                     _row(t, "retrained", "pqi", pqi[t] + i / 100, "layer", layer, 0.5, 1.0)]
+        if grid:
+            for p in heatmaps.P_GRID:
+                for q in heatmaps.Q_GRID:
+                    if p < q:  # (0.5, 1.0) repeats the tracked pair with the same value
+                        value = pqi[t] if (p, q) == (0.5, 1.0) else (q - p) / 2 + t / 100
+                        rows.append(_row(t, "retrained", "pqi", value, "global", p=p, q=q))
+        if t < T:
+            rows += [_row(t, "pruned", "accuracy", pruned_acc[t]), _row(t, "pruned", "remaining", remaining[t + 1]),
+                     _row(t, "pruned", "pqi", pqi[t] + 0.03, "global", p=0.5, q=1.0)]
+    frame = pd.DataFrame(rows)
+    return frame.assign(run_id=run_id, seed=seed, **config)
+
+
+def fake_fetch(configs, **_):
+    """Stand-in for ensure_results: deterministic curves per config (SAP's PQI goes down, up, down)."""
+    frames = []
+    for cfg in configs:
+        T = cfg.iterations
+        jitter = (zlib.crc32(cfg.run_id.encode()) % 100) / 1e4
+        pqi = [0.2 - 0.02 * t if t <= 1 else 0.18 + 0.03 * (t - 1) for t in range(T + 1)]
+        pqi[-1] = pqi[-2] - 0.05
+        rate = 0.7 if cfg.method == "sap" else 0.8
+        frames.append(fake_records(cfg.run_id, cfg.seed, T, remaining=[rate ** t for t in range(T + 1)],
+                                   acc=[0.9 - 0.02 * t + jitter for t in range(T + 1)],
+                                   pqi=[v + jitter for v in pqi], grid=True, method=cfg.method,
+                                   config_scope=cfg.scope, config_p=cfg.p, config_q=cfg.q))
+    return pd.concat(frames, ignore_index=True)
+
+
+def labelled(runs):
+    """records + assignments from [(run_id, family, label, seed, kwargs)]."""
+    frames, rows = [], []
+    for run_id, family, label, seed, kw in runs:
+        frames.append(fake_records(run_id, seed, kw.pop("T", 3), **kw))
+        rows.append({"run_id": run_id, "family": family, "label": label})
+    return common.attach_labels(pd.concat(frames, ignore_index=True), pd.DataFrame(rows))
+
+
+# -- shared helpers -------------------------------------------------------------------------------
+
+def test_attach_labels_duplicates_shared_runs_and_rejects_missing():
+    records = fake_records("r1", 0, 2)
+    both = common.attach_labels(records, pd.DataFrame({"run_id": ["r1", "r1"], "family": ["a", "b"],
+                                                       "label": ["x", "x"]}))
+    assert len(both) == 2 * len(records)
+    assert set(both["family"]) == {"a", "b"}
+    with pytest.raises(ValueError, match="no records for run"):
+        common.attach_labels(records, pd.DataFrame({"run_id": ["r2"], "family": [""], "label": ["y"]}))
+
+
+def test_one_per_collapses_equal_duplicates_and_rejects_conflicts():
+    frame = pd.DataFrame({"k": [1, 1, 2], "value": [0.5, 0.5, 0.7]})
+    assert common.one_per(frame, ["k"])["value"].tolist() == [0.5, 0.7]
+    with pytest.raises(ValueError, match="conflicting"):
+        common.one_per(pd.DataFrame({"k": [1, 1], "value": [0.5, 0.6]}), ["k"])
+
+
+def test_select_names_what_is_present_when_nothing_matches():
+    with pytest.raises(KeyError, match="present"):
+        common.select(fake_records("r", 0, 1), "hoyer", scope="global")
+
+
+def test_summarise_mean_and_sample_std_over_seeds():
+    frame = pd.DataFrame({"label": ["a"] * 3, "iteration": [0] * 3, "seed": [0, 1, 2], "value": [1.0, 2.0, 6.0]})
+    row = common.summarise(frame, ["label", "iteration"]).iloc[0]
+    assert row["mean"] == pytest.approx(3.0)
+    assert row["std"] == pytest.approx(math.sqrt(((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 2))
+    assert row["n"] == 3
+
+
+def test_resolve_params_epochs_override_changes_train_only():
+    params = common.resolve_params("sap_trajectories", "smoke", {"epochs": 3, "iterations": 5, "seeds": None})
+    assert params["train"].epochs == 3 and params["iterations"] == 5 and params["seeds"] == [0]
+
+
+def test_method_variants_rejects_unknown_labels():
+    assert [v.label for v in common.method_variants()] == [SAP, "SAP (p=1, q=2)", LT, "OS (P=0.2)"]
+    with pytest.raises(ValueError, match="allowed"):
+        common.method_variants(["SAP"])
+
+
+# -- figure 1 -------------------------------------------------------------------------------------
+
+def test_trajectory_frame_percent_and_per_seed_differences():
+    records = labelled([("a", "", SAP, 0, {"acc": [0.9, 0.8, 0.7], "pruned_acc": [0.6, 0.5, 0.0], "T": 2}),
+                        ("b", "", SAP, 1, {"acc": [0.8, 0.8, 0.6], "pruned_acc": [0.7, 0.2, 0.0], "T": 2})])
+    frame = trajectories.trajectory_frame(records).set_index(["seed", "panel", "iteration"])["value"]
+    assert frame[(0, "accuracy", 1)] == pytest.approx(80.0)
+    assert frame[(0, "remaining", 2)] == pytest.approx(64.0)
+    assert frame[(1, "accuracy_gap", 1)] == pytest.approx(80.0 - 20.0)
+    assert frame[(0, "pqi_gap", 0)] == pytest.approx(0.03)  # pruned − retrained
+    assert (0, "accuracy_gap", 2) not in frame.index  # no pruned model after the last iteration
+    stats = common.summarise(trajectories.trajectory_frame(records), ["panel", "iteration"])
+    gap0 = stats[(stats["panel"] == "accuracy_gap") & (stats["iteration"] == 0)].iloc[0]
+    assert gap0["mean"] == pytest.approx(20.0) and gap0["std"] == pytest.approx(math.sqrt(200.0))
+
+
+def test_phases_table_detects_down_up_down_only_where_present():
+    down_up_down = [0.20, 0.15, 0.18, 0.25, 0.30, 0.10]
+    records = labelled([("a", "", SAP, 0, {"pqi": down_up_down, "T": 5}),
+                        ("b", "", LT, 0, {"pqi": [0.1 + 0.01 * t for t in range(6)], "T": 5})])
+    table = trajectories.phases_table(trajectories.trajectory_frame(records)).set_index("label")
+    assert table.loc[SAP, "trough_iteration"] == 1 and table.loc[SAP, "peak_iteration"] == 4
+    assert bool(table.loc[SAP, "three_phases"]) and not bool(table.loc[LT, "three_phases"])
+
+
+def test_endpoint_table_reads_last_iteration():
+    records = labelled([("a", "f", SAP, 0, {"acc": [0.9, 0.95, 0.5], "T": 2})])
+    row = trajectories.endpoint_table(trajectories.trajectory_frame(records)).iloc[0]
+    assert row["accuracy_at_T (%)"] == pytest.approx(50.0) and row["best_at_iteration"] == 1
+    assert row["remaining_at_T (%)"] == pytest.approx(64.0)
+
+
+# -- figure 2 -------------------------------------------------------------------------------------
+
+def test_accuracy_is_paired_with_its_own_runs_remaining():
+    records = labelled([("g", "global", SAP, 0, {"remaining": [1.0, 0.5, 0.25], "acc": [0.9, 0.8, 0.7], "T": 2}),
+                        ("n", "neuron", SAP, 0, {"remaining": [1.0, 0.9, 0.81], "acc": [0.9, 0.6, 0.3], "T": 2})])
+    pairs = scopes.accuracy_vs_remaining(records).set_index(["family", "iteration"])
+    assert tuple(pairs.loc[("global", 2), ["remaining", "accuracy"]]) == pytest.approx((25.0, 70.0))
+    assert tuple(pairs.loc[("neuron", 2), ["remaining", "accuracy"]]) == pytest.approx((81.0, 30.0))
+    assert (pairs["run_id"].groupby(level="family").nunique() == 1).all()
+
+
+def test_pick_layers_first_middle_last():
+    assert list(scopes.pick_layers(LAYERS)) == ["fc1.weight", "fc3.weight", "fc4.weight"]
+    assert list(scopes.pick_layers(["a", "b"])) == ["a", "b"]
+    assert scopes.pick_layers(["only"]) == {"only": "first: only"}
+    with pytest.raises(ValueError):
+        scopes.pick_layers([])
+
+
+@pytest.mark.parametrize("metric", ["remaining", "density"])
+def test_layer_frame_reads_layer_remaining_and_pqi(metric):
+    records = labelled([("g", "global", SAP, 0, {"remaining": [1.0, 0.5], "T": 1, "layer_metric": metric})])
+    frame = scopes.layer_frame(records).set_index(["layer", "panel", "iteration"])["value"]
+    assert frame[("last: fc4.weight", "remaining", 1)] == pytest.approx(100 * 0.5 ** 1.75)
+    assert frame[("middle: fc3.weight", "pqi", 0)] == pytest.approx(0.15 + 0.02)
+    assert len(frame.index.get_level_values("layer").unique()) == 3
+
+
+# -- figure 5 -------------------------------------------------------------------------------------
+
+def test_pq_pivot_full_grid_with_nan_where_undefined():
+    records = labelled([("s", "", SAP, 0, {"grid": True, "T": 2})])
+    grid = heatmaps.pq_grid_frame(records, [0, 2])
+    table = heatmaps.pq_pivot(grid, SAP, 2)
+    assert table.shape == (10, 11)
+    assert math.isnan(table.loc[1.0, 1.0]) and not math.isnan(table.loc[0.9, 1.0])
+    p, q = np.meshgrid(table.index, table.columns, indexing="ij")
+    assert np.isnan(table.to_numpy()[p >= q - 1e-12]).all()
+    assert np.isfinite(table.to_numpy()[p < q - 1e-12]).all()
+    assert table.loc[0.3, 1.7] == pytest.approx((1.7 - 0.3) / 2 + 0.02)
+    assert table.loc[0.5, 1.0] == pytest.approx(0.15 + 0.02)  # the tracked pair, recorded twice, once here
+    with pytest.raises(ValueError, match="iteration"):
+        heatmaps.pq_grid_frame(records, [5])
+    assert heatmaps.default_iterations(1) == (0, 1) and heatmaps.default_iterations(8) == (0, 4, 8)
+
+
+# -- figure 6 -------------------------------------------------------------------------------------
+
+def _eff(label, seed, remaining, accuracy, family="s"):
+    return pd.DataFrame({"family": family, "label": label, "seed": seed, "iteration": range(len(accuracy)),
+                         "remaining": remaining, "accuracy": accuracy, "speedup": [100 / r for r in remaining]})
+
+
+def test_sparsest_within_one_point_of_dense():
+    frame = pd.concat([
+        _eff("A", 0, [100, 50, 20, 10], [90.0, 89.4, 88.8, 80.0]),
+        _eff("A", 1, [100, 50, 20, 10], [90.0, 89.6, 89.0, 80.0]),   # means 89.5, 88.9: 20 % fails by 0.1
+        _eff("B", 0, [100, 40, 20, 10], [90.0, 85.0, 89.2, 70.0]),   # recovers after a dip: 20 % qualifies
+        _eff("C", 0, [100, 80], [90.0, 88.0]),
+    ], ignore_index=True)
+    table = comparison.sparsest_within(frame).set_index("method")
+    assert table.loc["A", "dense accuracy (%)"] == pytest.approx(90.0)
+    assert table.loc["A", "sparsest remaining (%)"] == 50 and table.loc["A", "accuracy there (%)"] == pytest.approx(89.5)
+    assert table.loc["B", "sparsest remaining (%)"] == 20 and table.loc["B", "compression (×)"] == pytest.approx(5.0)
+    assert table.loc["C", "sparsest remaining (%)"] == 100
+    none = comparison.sparsest_within(pd.concat([_eff("A", 0, [100, 50], [90.0, 10.0]),
+                                                 _eff("B", 0, [100, 50], [80.0, 10.0])]), tolerance=1.0)
+    assert none.set_index("method").loc["A", "sparsest remaining (%)"] == 100  # dense = 85: A's 90 qualifies
+    assert math.isnan(none.set_index("method").loc["B", "sparsest remaining (%)"])
+
+
+def test_efficiency_frame_pairs_x_values_per_run():
+    records = labelled([("a", "s", SAP, 0, {"remaining": [1.0, 0.5], "speedup": [1.0, 1.7], "T": 1}),
+                        ("b", "s", LT, 0, {"remaining": [1.0, 0.8], "speedup": [1.0, 1.2], "T": 1})])
+    frame = comparison.efficiency_frame(records).set_index(["label", "iteration"])
+    assert frame.loc[(SAP, 1), "speedup"] == pytest.approx(1.7) and frame.loc[(LT, 1), "remaining"] == 80.0
+
+
+# -- ablation variants ----------------------------------------------------------------------------
+
+def test_ablation_variants_and_shared_runs():
+    pq = pq_ablation.pq_variants((0.2, 0.5), (1.2, 2.0))
+    assert [(v.overrides["p"], v.overrides["q"]) for v in pq] == [(0.2, 1.0), (0.5, 1.0), (1.0, 1.2), (1.0, 2.0)]
+    eg = eta_gamma_ablation.eta_gamma_variants((0.0, 0.1), (1.0, 3.0))
+    params = common.resolve_params("eta_gamma_ablation", "smoke", {})
+    configs, assignment = common.build_runs(params, eg)
+    assert len(configs) == 3 and len(assignment) == 4  # η_r = 0, γ = 1 is in both families: one run
+    assert ablations.ablation_values(pq_ablation.P_VALUES, "quick", "p") == (0.2, 0.4, 0.5, 0.6, 0.8)
+    assert ablations.ablation_values(pq_ablation.Q_VALUES, "smoke", "q", [1.5]) == (1.5,)
+    with pytest.raises(ValueError, match="at least one"):
+        ablations.ablation_values(pq_ablation.Q_VALUES, "smoke", "q", [])
+
+
+# -- drawing every figure on fake records ---------------------------------------------------------
+
+@pytest.mark.parametrize("func, name, n_axes", [
+    (trajectories.make_figure, "01_sap_trajectories", 8),
+    (scopes.make_figure, "02_pruning_scopes", 9),
+    (pq_ablation.make_figure, "03_pq_ablation", 8),
+    (eta_gamma_ablation.make_figure, "04_eta_gamma_ablation", 8),
+    (heatmaps.make_figure, "05_pq_heatmaps", 2 * 3 + 1),
+    (comparison.make_figure, "06_sap_vs_lth", 2),
+])
+def test_figures_draw_and_save_on_fake_records(monkeypatch, tmp_path, func, name, n_axes):
+    monkeypatch.setattr(common, "fetch", fake_fetch)
+    result = func("smoke", output_dir=tmp_path, iterations=4)
+    assert len(result.figure.axes) == n_axes
+    assert (tmp_path / f"{name}.png").stat().st_size > 0 and (tmp_path / f"{name}.pdf").stat().st_size > 0
+    assert result.run_ids and all(isinstance(t, pd.DataFrame) and not t.empty for t in result.tables.values())
+    assert "profile smoke" in result.caption and "T=4" in result.caption and "ranked: last" in result.caption
+
+
+# -- end to end through the real runners ----------------------------------------------------------
+
+def test_sap_trajectories_smoke_end_to_end(tmp_path):
+    from sparsity_lab.store import ResultsStore
+
+    result = trajectories.sap_trajectories("smoke", store=ResultsStore(tmp_path / "store"),
+                                           output_dir=tmp_path / "fig", progress=False)
+    assert (tmp_path / "fig" / "01_sap_trajectories.png").is_file()
+    assert (tmp_path / "fig" / "01_sap_trajectories.pdf").is_file()
+    assert len(result.run_ids) == 4
+    summary = result.tables["Trajectories (mean ± std over seeds)"]
+    acc = summary[summary["panel"] == "remaining"]
+    assert acc[acc["iteration"] == 0]["mean"].eq(100.0).all()  # nothing pruned before the first pruning
