@@ -1,0 +1,267 @@
+"""``python -m sparsity_lab`` / ``sparsity-lab``: run one config, run a sweep, list and show stored runs.
+
+    sparsity-lab run --kind iterative --method sap --p 0.5 --train.epochs 3
+    sparsity-lab sweep sweeps/fig1.yaml --devices cuda:0,cuda:1 --workers-per-device 2 [--dry-run]
+    sparsity-lab ls [--kind asni] [--status complete]
+    sparsity-lab show <run id or unique prefix>
+
+The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
+documents every field, its help text and its default. A bad value prints one line naming the
+field and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
+from sparsity_lab.store import ResultsStore, StoreError, list_runs
+
+#: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
+KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
+_RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created")
+
+
+# ---------------------------------------------------------------- config fields as flags
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def parse_value(doc: FieldDoc, text: str) -> Any:
+    """Convert a flag's text to the field's type (``FieldDoc.type`` is the annotation, e.g. ``float | None``)."""
+    annotation = doc.type.replace(" ", "")
+    if "|None" in annotation and text.strip().lower() in ("none", "null"):
+        return None
+    base = annotation.replace("|None", "")
+    try:
+        if base == "bool":
+            return _parse_bool(text)
+        if base in ("int", "float", "str"):
+            return {"int": int, "float": float, "str": str}[base](text)
+        return _tuples(yaml.safe_load(text))  # tuples and anything else: YAML, e.g. "[[fc3.*, 0.1]]"
+    except (ValueError, TypeError, yaml.YAMLError) as err:
+        raise ConfigError(f"invalid config field {doc.name}={text!r}: expected {doc.type} ({err})") from None
+
+
+def _fields_by_name() -> dict[str, dict[str, FieldDoc]]:
+    """``{field name: {kind: FieldDoc}}`` over every config kind, in declaration order."""
+    out: dict[str, dict[str, FieldDoc]] = {}
+    for kind, cls in CONFIG_TYPES.items():
+        for doc in flat_fields(cls):
+            out.setdefault(doc.name, {})[kind] = doc
+    return out
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--<field>`` flag per config field (``--train.lr`` for nested ones), help = field help + default(s)."""
+    kinds = list(CONFIG_TYPES)
+    groups = {"all": parser.add_argument_group("config fields of every kind")}
+    for kind in kinds:
+        groups[kind] = parser.add_argument_group(f"config fields of --kind {kind} only")
+    for name, docs in _fields_by_name().items():
+        first = next(iter(docs.values()))
+        defaults = {kind: doc.default for kind, doc in docs.items()}
+        if len(set(map(repr, defaults.values()))) == 1:
+            default = f"default: {first.default!r}"
+        else:
+            default = "default: " + ", ".join(f"{kind} {value!r}" for kind, value in defaults.items())
+        group = groups["all"] if len(docs) == len(kinds) else groups[next(iter(docs))]
+        group.add_argument(f"--{name}", dest=f"field:{name}", default=argparse.SUPPRESS,
+                           metavar=first.type.replace(" ", "").upper().split("[")[0].replace("|NONE", "|none"),
+                           help=f"{first.help} ({default})".replace("%", "%%"))
+
+
+def config_from_flags(kind: str, args: argparse.Namespace) -> Any:
+    """The config of ``kind`` with the given flags applied; unknown kinds or fields raise ``ConfigError``."""
+    if kind not in CONFIG_TYPES:
+        raise ConfigError(f"invalid config field kind={kind!r}: allowed one of {sorted(CONFIG_TYPES)}")
+    fields = {doc.name: doc for doc in flat_fields(CONFIG_TYPES[kind])}
+    values = {}
+    for dest, text in vars(args).items():
+        if dest.startswith("field:"):
+            name = dest[len("field:"):]
+            if name not in fields:
+                raise ConfigError(f"config field --{name} does not exist for --kind {kind}; "
+                                  f"fields of {kind}: {sorted(fields)}")
+            values[name] = parse_value(fields[name], text)
+    return config_with(CONFIG_TYPES[kind](), **values)
+
+
+# ---------------------------------------------------------------- commands
+def _run_experiment(config: Any, **kwargs: Any) -> Any:
+    """``sparsity_lab.experiments.run`` (looked up at call time so tests can substitute it)."""
+    from sparsity_lab.experiments import run
+
+    return run(config, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparsity-lab", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", metavar="DIR", default=None,
+                        help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show}")
+
+    run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
+                         description="Run one config. Only the fields you give differ from the defaults of --kind.")
+    run.add_argument("--kind", default="iterative", choices=list(CONFIG_TYPES), help="config kind: iterative (SAP/LT/OS, METHODS.md §3) or "
+                                                         "asni (METHODS.md §4) (default: iterative)")
+    run.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:1 (default: CUDA if available)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_config_flags(run)
+
+    sweep = sub.add_parser("sweep", help="run every config of a YAML/JSON sweep file over devices",
+                           description="A sweep file holds a list of config dicts, or {kind, base, grid} blocks "
+                                       "whose grid lists are expanded into their cartesian product.")
+    sweep.add_argument("file", help="YAML or JSON sweep file")
+    sweep.add_argument("--devices", default=None, help="comma-separated devices, e.g. cuda:0,cuda:1 "
+                                                       "(default: every CUDA GPU, else cpu)")
+    sweep.add_argument("--workers-per-device", type=int, default=1, metavar="N", help="worker processes per device "
+                                                                                       "(default: 1)")
+    sweep.add_argument("--dry-run", action="store_true", help="list the expanded configs and their status; run nothing")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ls = sub.add_parser("ls", help="table of stored runs (id, kind, status, steps, size, key fields)")
+    ls.add_argument("--kind", default=None, help="only runs of this kind")
+    ls.add_argument("--status", default=None, choices=("missing", "partial", "running", "complete"),
+                    help="only runs with this status")
+
+    show = sub.add_parser("show", help="config, summary and last records of one run")
+    show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
+    show.add_argument("--rows", type=int, default=20, help="records rows to print (default: 20)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    store = ResultsStore(args.results)
+    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show}[args.command]
+    try:
+        return command(args, store)
+    except (ConfigError, StoreError) as err:
+        print(f"sparsity-lab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
+    config = config_from_flags(args.kind, args)
+    config.validate()
+    print(f"run {config.run_id} ({config.kind}): {config.canonical()}")
+    result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
+    print(f"run {result.run_id}: {'reused from' if result.reused else 'stored in'} {store.run_dir(result.run_id)}")
+    _print_last_records(result.records, rows=20)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
+    from sparsity_lab.sweep import load_sweep_file, run_many
+
+    configs = load_sweep_file(args.file)
+    unique = {c.run_id: c for c in configs}
+    table = pd.DataFrame([{"run_id": rid, "kind": c.kind, "status": store.status(rid), "config": c.canonical()}
+                          for rid, c in unique.items()])
+    if args.dry_run:
+        print(f"{len(configs)} configs, {len(unique)} distinct runs in {args.file} (store: {store.root})")
+        if not table.empty:
+            width = table["config"].str.len().max()
+            print(table.to_string(index=False, formatters={"config": lambda text: f"{text:<{width}}"}))
+        return 0
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
+    outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
+                        progress=not args.no_progress, runner=_run_experiment)
+    done = pd.DataFrame([{"run_id": o.run_id, "status": o.status, "seconds": round(o.seconds, 1),
+                          "error": (o.error or "").split("\n")[0]} for o in outcomes]).drop_duplicates("run_id")
+    print(done.to_string(index=False))
+    failed = {o.run_id: o for o in outcomes if o.status == "failed"}
+    for o in failed.values():
+        print(f"\n{o.run_id} failed:\n{o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover
+
+
+def key_columns(runs: pd.DataFrame) -> list[str]:
+    """``KEY_FIELDS`` present, then every other config column whose value differs between runs."""
+    config_cols = [c for c in runs.columns if c not in _RUN_META]
+    varying = [c for c in config_cols if runs[c].astype(str).nunique(dropna=False) > 1]
+    return [c for c in KEY_FIELDS if c in config_cols] + [c for c in varying if c not in KEY_FIELDS]
+
+
+def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
+    runs = list_runs(store)
+    if args.kind:
+        runs = runs[runs["kind"] == args.kind]
+    if args.status:
+        runs = runs[runs["status"] == args.status]
+    if runs.empty:
+        print(f"no runs in {store.root}")
+        return 0
+    table = runs[["run_id", "kind", "status", "steps"]].copy()
+    table["size"] = runs["size_bytes"].map(_human)
+    table["created"] = runs["created"]
+    for col in key_columns(runs):
+        table[col] = runs[col]
+    print(table.fillna("").to_string(index=False))
+    return 0
+
+
+def _resolve_id(store: ResultsStore, prefix: str) -> str:
+    ids = store.run_ids()
+    if prefix in ids:
+        return prefix
+    matches = [rid for rid in ids if rid.startswith(prefix)]
+    if len(matches) != 1:
+        found = f"{len(matches)} runs match: {matches[:5]}" if matches else "none matches"
+        raise StoreError(f"run id {prefix!r}: {found} (see `sparsity-lab ls`)")
+    return matches[0]
+
+
+def _print_last_records(records: pd.DataFrame, rows: int) -> None:
+    if records.empty:
+        print("no records stored yet")
+        return
+    last = records[records["iteration"] == records["iteration"].max()]
+    model = last[last["scope"] == "model"] if (last["scope"] == "model").any() else last
+    print(f"last records (iteration {records['iteration'].max()}, {len(last)} rows; showing {min(rows, len(model))}):")
+    print(model.drop(columns=["run_id"], errors="ignore").head(rows).to_string(index=False))
+
+
+def cmd_show(args: argparse.Namespace, store: ResultsStore) -> int:
+    run_id = _resolve_id(store, args.run_id)
+    info = store.run_info(run_id)
+    print(f"run {run_id}  kind {info.get('kind')}  status {store.status(run_id)}  created {info.get('created')}")
+    print(f"directory {store.run_dir(run_id)}")
+    print(f"canonical {info.get('canonical')}")
+    code = info.get("code_version") or {}
+    print(f"code sparsity_lab {code.get('sparsity_lab')}, git {code.get('git') or 'unknown'}")
+    print("config:")
+    print(json.dumps(info.get("config"), indent=2, sort_keys=True))
+    summary = store.summary(run_id)
+    print("summary:" if summary else "summary: (not complete)")
+    if summary:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    _print_last_records(store.records(run_id), rows=args.rows)
+    return 0
