@@ -226,7 +226,8 @@ def config_with(config: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
     nested: dict[str, dict[str, Any]] = {}
     names = {f.name for f in fields(config)}
     for key, value in overrides.items():
-        key = key.replace("train_", "train.", 1) if key.startswith("train_") else key
+        if key not in names and key.startswith("train_"):  # load_results' flattened column names
+            key = "train." + key[len("train_"):]
         if "." in key:
             outer, inner = key.split(".", 1)
             sub = getattr(config, outer, None)

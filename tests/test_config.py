@@ -70,7 +70,7 @@ BAD = [
     ({"train.epochs": 0}, "epochs"),
     ({"prune_fraction": 1.0}, "prune_fraction"),
     ({"rank_weights": "best_val"}, "val_size"),
-    ({"dataset": "digits", "model": "resnet18"}, "model"),
+    ({"dataset": "digits", "model": "vgg16"}, "model"),
 ]
 
 
