@@ -4,7 +4,9 @@
 iteration / epoch; ``load_results`` gathers the tidy records of many runs for the notebooks.
 """
 
+from sparsity_lab.store.codec import RECORD_COLUMNS
+from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.query import flatten_config, list_runs, load_results
-from sparsity_lab.store.results import ENV_VAR, RECORD_COLUMNS, ResultsStore, StoreError
+from sparsity_lab.store.results import ENV_VAR, ResultsStore
 
 __all__ = ["ENV_VAR", "RECORD_COLUMNS", "ResultsStore", "StoreError", "flatten_config", "list_runs", "load_results"]

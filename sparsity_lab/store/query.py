@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from sparsity_lab.store import manifest
-from sparsity_lab.store.results import RECORD_COLUMNS, ResultsStore
+from sparsity_lab.store.codec import RECORD_COLUMNS
+from sparsity_lab.store.results import ResultsStore
 
 log = logging.getLogger("sparsity_lab.store")
 

@@ -16,7 +16,6 @@ manifest is never read: it and every later step are discarded so the runner reco
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
@@ -27,10 +26,10 @@ from typing import Any
 
 import pandas as pd
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
-from sparsity_lab.store import atomic, manifest
+from sparsity_lab.store import atomic, codec, manifest
+from sparsity_lab.store.codec import RECORD_COLUMNS
+from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.locking import RunLocks
 from sparsity_lab.store.manifest import RECORDS_FILE, STEPS, TENSORS_FILE, step_name, step_rel
 from sparsity_lab.store.meta import code_version, json_safe, utc_now
@@ -38,13 +37,8 @@ from sparsity_lab.store.meta import code_version, json_safe, utc_now
 log = logging.getLogger("sparsity_lab.store")
 
 ENV_VAR = "SPARSITY_LAB_RESULTS"
-RECORD_COLUMNS = ("iteration", "stage", "metric", "scope", "group", "p", "q", "value")
 CONFIG_FILE, COMPLETE_FILE, ARTIFACTS = "config.json", "COMPLETE", "artifacts"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-class StoreError(RuntimeError):
-    """A store operation that cannot proceed; the message names the run and the file."""
 
 
 def _check_name(kind: str, name: str) -> str:
@@ -136,7 +130,7 @@ class ResultsStore:
         """
         if not isinstance(step, int) or step < 0:
             raise StoreError(f"invalid step {step!r}: an integer >= 0")
-        _check_records(records)
+        codec.check_records(records)
         run_dir = self.run_dir(run_id)
         if not (run_dir / CONFIG_FILE).exists():
             raise StoreError(f"run {run_id} is not prepared: call store.prepare(config) first")
@@ -144,9 +138,9 @@ class ResultsStore:
         next_step = max(stored) + 1 if stored else 0
         if step > next_step:
             raise StoreError(f"run {run_id}: saving step {step} would leave a gap (stored steps end at {next_step - 1})")
-        payload = {RECORDS_FILE: _parquet_bytes(records)}
+        payload = {RECORDS_FILE: codec.records_to_bytes(records)}
         if tensors:
-            payload[TENSORS_FILE] = st_save(_cpu_tensors(tensors))
+            payload[TENSORS_FILE] = codec.tensors_to_bytes(tensors)
         tmp = atomic.temp_path(run_dir, f"step-{step_name(step)}")
         tmp.mkdir()
         try:
@@ -218,14 +212,14 @@ class ResultsStore:
             raise StoreError(f"run {run_id}: step {step} is not stored")
         if step_rel(step, TENSORS_FILE) not in files:
             return {}
-        return st_load(self._verified_bytes(run_id, step_rel(step, TENSORS_FILE)))
+        return codec.tensors_from_bytes(self._verified_bytes(run_id, step_rel(step, TENSORS_FILE)))
 
     def records(self, run_id: str) -> pd.DataFrame:
         """All verified steps' records concatenated, with a leading ``run_id`` column."""
         valid, problem = self._verifier.scan_steps(self.run_dir(run_id), self._manifest(run_id))
         if problem is not None:
             log.warning("run %s: %s; records of step %d and later are not read", run_id, problem, problem.step)
-        frames = [pd.read_parquet(io.BytesIO(self._verified_bytes(run_id, step_rel(s, RECORDS_FILE))))
+        frames = [codec.records_from_bytes(self._verified_bytes(run_id, step_rel(s, RECORDS_FILE)))
                   for s in valid]
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(RECORD_COLUMNS))
         frame.insert(0, "run_id", run_id)
@@ -235,7 +229,7 @@ class ResultsStore:
     def save_artifact(self, run_id: str, name: str, tensors: Mapping[str, torch.Tensor]) -> Path:
         """Atomically write ``artifacts/<name>.safetensors`` (e.g. theta_0) and record its checksum."""
         rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
-        data = st_save(_cpu_tensors(tensors))
+        data = codec.tensors_to_bytes(tensors)
         atomic.atomic_write_bytes(self.run_dir(run_id) / rel, data)
         self._update_manifest(run_id, {rel: _entry(data)})
         return self.run_dir(run_id) / rel
@@ -246,7 +240,7 @@ class ResultsStore:
         if not (self.run_dir(run_id) / rel).exists():
             return None
         try:
-            return st_load(self._verified_bytes(run_id, rel))
+            return codec.tensors_from_bytes(self._verified_bytes(run_id, rel))
         except StoreError as err:
             log.warning("%s; ignoring the artifact so it is recomputed", err)
             return None
@@ -302,26 +296,3 @@ def _publish_dir(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
     atomic.fsync_dir(final.parent)
 
-
-def _check_records(records: pd.DataFrame) -> None:
-    if not isinstance(records, pd.DataFrame):
-        raise StoreError(f"records must be a pandas DataFrame, got {type(records).__name__}")
-    missing = [c for c in RECORD_COLUMNS if c not in records.columns]
-    if missing:
-        raise StoreError(f"records lack the columns {missing} (README 'Stored records' requires {list(RECORD_COLUMNS)})")
-
-
-def _parquet_bytes(records: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    records.reset_index(drop=True).to_parquet(buf, engine="pyarrow", index=False)
-    return buf.getvalue()
-
-
-def _cpu_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Detached, contiguous CPU copies (safetensors refuses shared or non-contiguous storage)."""
-    out = {}
-    for key, value in tensors.items():
-        if not isinstance(value, torch.Tensor):
-            raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
-        out[str(key)] = value.detach().to("cpu").contiguous().clone()
-    return out

@@ -1,0 +1,52 @@
+"""Serialisation of what a step stores: tidy records as parquet, tensors as safetensors (never pickle).
+
+Both are encoded to bytes in memory so the store hashes exactly the bytes it writes, and decoded
+from bytes it has just verified against the manifest.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import pandas as pd
+import torch
+from safetensors.torch import load as _st_load
+from safetensors.torch import save as _st_save
+
+from sparsity_lab.store.errors import StoreError
+
+#: The long, tidy records columns every step must have (README "Stored records").
+RECORD_COLUMNS = ("iteration", "stage", "metric", "scope", "group", "p", "q", "value")
+
+
+def check_records(records: pd.DataFrame) -> None:
+    if not isinstance(records, pd.DataFrame):
+        raise StoreError(f"records must be a pandas DataFrame, got {type(records).__name__}")
+    missing = [c for c in RECORD_COLUMNS if c not in records.columns]
+    if missing:
+        raise StoreError(f"records lack the columns {missing} (README 'Stored records' requires {list(RECORD_COLUMNS)})")
+
+
+def records_to_bytes(records: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    records.reset_index(drop=True).to_parquet(buf, engine="pyarrow", index=False)
+    return buf.getvalue()
+
+
+def records_from_bytes(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data), engine="pyarrow")
+
+
+def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
+    """safetensors bytes of detached, contiguous CPU copies (safetensors refuses shared storage)."""
+    out = {}
+    for key, value in tensors.items():
+        if not isinstance(value, torch.Tensor):
+            raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
+        out[str(key)] = value.detach().to("cpu").contiguous().clone()
+    return _st_save(out)
+
+
+def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
+    return _st_load(data)
