@@ -163,3 +163,25 @@ def test_dependency_order_puts_parent_runs_first():
     assert sweep._parents(IterativeConfig(method="random_ticket")) == [IterativeConfig(method="lt")]
     assert sweep._parents(AsniConfig(variant="asni2")) == [AsniConfig(variant="asni1")]
     assert sweep._parents(AsniConfig(variant="dense")) == []
+
+
+def test_run_many_with_the_real_runner_then_load_results(tmp_path):
+    """End to end on scikit-learn's digits: a control and its parent, deduplicated, then one tidy frame."""
+    pytest.importorskip("sparsity_lab.masks")
+    pytest.importorskip("sparsity_lab.pruning")
+    from sparsity_lab.config import IterativeConfig, config_with
+    from sparsity_lab.store import load_results
+    from sparsity_lab.train import TrainSettings
+
+    base = IterativeConfig(dataset="digits", model="mlp", iterations=1, pq_grid=False,
+                           train=TrainSettings(epochs=1, batch_size=256))
+    control, parent = config_with(base, method="random_ticket"), config_with(base, method="lt")
+    store = ResultsStore(tmp_path)
+    out = run_many([control, parent, control], devices=["cpu"], store=store, progress=False)
+    assert [o.status for o in out] == ["done", "done", "done"], [o.error for o in out]
+    assert [o.run_id for o in out] == [control.run_id, parent.run_id, control.run_id]
+    frame = load_results(store=store, method=["lt", "random_ticket"])
+    assert set(frame["method"]) == {"lt", "random_ticket"} and set(frame["iteration"]) == {0, 1}
+    assert set(frame.groupby("method")["run_id"].nunique()) == {1}
+    assert all(o.status == "reused" for o in run_many([control, parent], devices=["cpu"], store=store,
+                                                       progress=False))
