@@ -1,0 +1,127 @@
+"""Training hyperparameters (`TrainSettings`, the science) and engine knobs (`EngineOptions`, speed only).
+
+`TrainSettings` defaults are the SAP paper's protocol (METHODS.md §3): SGD lr 0.1 with Nesterov
+momentum 0.9, weight decay 5e-4 on all parameters, cosine annealing to 0 over 200 epochs, batch 250,
+gradient clipping at global norm 1.0. `EngineOptions` never changes the mathematics of a step, only how
+fast it runs (fused kernels, memory format, CUDA graphs, torch.compile mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyperparameters of one masked training run (METHODS.md §3 "paper" protocol by default)."""
+
+    optimizer: str = field(default="sgd", metadata=_help("optimizer: 'sgd' (momentum/Nesterov), 'adam' or 'adamw'"))
+    lr: float = field(default=0.1, metadata=_help("base learning rate (the schedule multiplies it)"))
+    momentum: float = field(default=0.9, metadata=_help("SGD momentum (ignored by adam/adamw, which use betas)"))
+    nesterov: bool = field(default=True, metadata=_help("SGD Nesterov momentum (needs momentum > 0)"))
+    weight_decay: float = field(
+        default=5e-4, metadata=_help("L2 weight decay on all parameters (decoupled for adamw)")
+    )
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=_help("Adam/AdamW (beta1, beta2)"))
+    epochs: int = field(default=200, metadata=_help("epochs per training run; the LR schedule spans them"))
+    batch_size: int = field(default=250, metadata=_help("training mini-batch size"))
+    lr_schedule: str = field(
+        default="cosine",
+        metadata=_help("'cosine' (to 0 over `epochs`), 'step' (x step_gamma at step_milestones) or 'constant'; "
+                       "the LR is set once per epoch"),
+    )
+    step_milestones: tuple[int, ...] = field(
+        default=(), metadata=_help("epochs at which the 'step' schedule multiplies the LR by step_gamma")
+    )
+    step_gamma: float = field(default=0.1, metadata=_help("factor of the 'step' schedule at each milestone"))
+    grad_clip: float | None = field(
+        default=1.0, metadata=_help("clip gradients to this global L2 norm (pruned entries excluded); None = off")
+    )
+    amp: str = field(default="auto", metadata=_help("'auto' (bf16 autocast on CUDA, fp32 on CPU), 'bf16' or 'off'"))
+    compile: bool = field(default=False, metadata=_help("wrap the model in torch.compile (EngineOptions picks the mode)"))
+    eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation passes"))
+
+    def validate(self) -> TrainSettings:
+        """Raise ValueError naming the field, its value and what is allowed; return self when valid."""
+        from .optim import OPTIMIZERS, SCHEDULES  # registries live next to their implementations
+
+        _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
+        _choice("lr_schedule", self.lr_schedule, tuple(SCHEDULES))
+        _choice("amp", self.amp, AMP_MODES)
+        _positive("lr", self.lr)
+        _positive("step_gamma", self.step_gamma)
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainSettings.{name}={value!r} is not allowed: it must be an integer >= 1")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"TrainSettings.momentum={self.momentum!r} is not allowed: it must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise ValueError(f"TrainSettings.weight_decay={self.weight_decay!r} is not allowed: it must be >= 0")
+        if self.optimizer == "sgd" and self.nesterov and self.momentum <= 0:
+            raise ValueError(
+                f"TrainSettings.nesterov=True with momentum={self.momentum!r} is not allowed: "
+                "Nesterov needs momentum > 0 (or set nesterov=False)"
+            )
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"TrainSettings.betas={self.betas!r} is not allowed: it must be two numbers in [0, 1)")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"TrainSettings.grad_clip={self.grad_clip!r} is not allowed: it must be > 0 or None")
+        milestones = tuple(self.step_milestones)
+        if any(not isinstance(m, int) or m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
+            raise ValueError(
+                f"TrainSettings.step_milestones={self.step_milestones!r} is not allowed: "
+                "it must be strictly increasing integers >= 1"
+            )
+        return self
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Field name -> one-line help text."""
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Speed knobs of the training engine; none of them changes the result beyond float rounding.
+
+    Every option has an "auto" setting chosen for the device; the benchmark (benchmarks/bench_engine.py)
+    compares them so the defaults can be set from measurements.
+    """
+
+    channels_last: str = field(default="auto", metadata=_help("'auto' (CUDA and conv model), 'on' or 'off'"))
+    optimizer_impl: str = field(
+        default="auto", metadata=_help("'auto' (fused on CUDA, foreach on CPU), 'fused', 'foreach' or 'loop'")
+    )
+    cuda_graphs: bool = field(default=False, metadata=_help("capture each training step in a CUDA graph"))
+    compile_mode: str = field(
+        default="default", metadata=_help("torch.compile mode used when TrainSettings.compile is on")
+    )
+    cudnn_benchmark: bool = field(default=True, metadata=_help("let cuDNN autotune convolution algorithms"))
+
+    def validate(self) -> EngineOptions:
+        _choice("channels_last", self.channels_last, ("auto", "on", "off"), owner="EngineOptions")
+        _choice("optimizer_impl", self.optimizer_impl, ("auto", "fused", "foreach", "loop"), owner="EngineOptions")
+        _choice(
+            "compile_mode",
+            self.compile_mode,
+            ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+            owner="EngineOptions",
+        )
+        return self
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...], owner: str = "TrainSettings") -> None:
+    if value not in allowed:
+        raise ValueError(f"{owner}.{name}={value!r} is not allowed: choose one of {', '.join(map(repr, allowed))}")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"TrainSettings.{name}={value!r} is not allowed: it must be > 0")

@@ -1,0 +1,132 @@
+"""`MaskedTrainer`: masked training and evaluation of one model (METHODS.md §2-§4).
+
+Per step: forward (bf16 autocast on CUDA, channels_last for conv models) -> cross-entropy -> backward
+-> gradients x mask -> clip to global norm -> optimizer step (fused on CUDA) -> weights x mask, so
+pruned weights and their optimizer state stay exactly zero. The epoch's batch order comes from
+`data.epoch_generator(seed, epoch)`; the LR is set per epoch from the schedule (engine/optim.py).
+Loss and accuracy are accumulated on the device and read once per epoch. CUDA graphs and torch.compile
+are switchable (EngineOptions / TrainSettings.compile).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .engine.base import EngineBase, check_masks, use_channels_last, zero_masked_state
+from .engine.settings import EngineOptions, TrainSettings
+
+__all__ = ["EngineOptions", "MaskedTrainer", "TrainSettings"]
+
+
+class MaskedTrainer(EngineBase):
+    """Train one model under a fixed (but replaceable) mask.
+
+    model is moved to `device` (default: the data's device) in place; `masks` maps parameter names to bool
+    tensors (a MaskSet) or is None for dense training. `augment` applies the dataset's augmentation policy
+    (a no-op for datasets without one).
+    """
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, Tensor] | None, data: Any, settings: TrainSettings,
+                 *, seed: int, device: str | torch.device | None = None, progress: bool = False,
+                 options: EngineOptions | None = None, augment: bool = True) -> None:
+        super().__init__(data, settings, device=device, progress=progress, options=options, augment=augment)
+        self.seed = int(seed)
+        self.model = model.to(self.device)
+        self.channels_last = use_channels_last(self.options.channels_last, self.device, model)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(model, mode=self.options.compile_mode) if settings.compile else model
+        self._named = dict(model.named_parameters())
+        params = [p for p in self._named.values() if p.requires_grad]
+        clip = None
+        if settings.grad_clip is not None:
+            def clip(ps: list[Tensor], max_norm: float = settings.grad_clip) -> None:
+                torch.nn.utils.clip_grad_norm_(ps, max_norm)
+        self._build(params, self._forward_loss, clip, self._state_tensors, units=())
+        self.masks: Mapping[str, Tensor] | None = None
+        self.set_masks(masks)
+
+    # ------------------------------------------------------------------ internals
+    def _input(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _forward_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        logits = self._forward(self._input(x))
+        loss = F.cross_entropy(logits.float(), y)
+        return loss, loss, (logits.argmax(-1) == y).sum()
+
+    def _state_tensors(self) -> list[Tensor]:
+        return [*self.model.parameters(), *self.model.buffers()]
+
+    # ------------------------------------------------------------------ public API
+    @torch.no_grad()
+    def set_masks(self, masks: Mapping[str, Tensor] | None) -> None:
+        """Install new masks: weights x mask, optimizer state x mask; None trains densely from now on."""
+        if masks is not None:
+            check_masks(masks, {k: tuple(p.shape) for k, p in self._named.items()})
+            masks = masks.to(self.device) if hasattr(masks, "to") else {k: m.to(self.device) for k, m in masks.items()}
+        pairs = [] if masks is None else [
+            (self._named[k], torch.zeros_like(self._named[k]).copy_(m)) for k, m in masks.items()
+        ]
+        self.runner.set_masks(pairs)
+        zero_masked_state(self.optimizer, pairs)
+        self.masks = masks
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training split; returns {epoch, loss, accuracy, lr, seconds}."""
+        self.model.train()
+        lr, start = self._begin_epoch()
+        indices, gen = self._epoch_indices(self.seed)
+        for idx in indices:
+            x, y = self.data.get_batch("train", idx, augment=self.augment, generator=gen)
+            self.runner.step(x, y)
+        loss, acc = self.runner.end_epoch(self.data.num_examples("train"))
+        record = {"epoch": self.epoch, "loss": loss, "accuracy": acc, "lr": lr, "seconds": time.perf_counter() - start}
+        self.epoch += 1
+        return record
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "test") -> dict[str, float]:
+        """Mean cross-entropy and accuracy on `split` in eval mode (BatchNorm uses running statistics)."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        with torch.inference_mode(), self.autocast():
+            for x, y in self._eval_batches(split):
+                logits = self._forward(self._input(x)).float()
+                loss_sum += F.cross_entropy(logits, y, reduction="sum")
+                correct += (logits.argmax(-1) == y).sum()
+        n = self.data.num_examples(split)
+        return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: model, optimizer, schedule position, epoch counter, masks, seed."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self._optimizer_state(),
+            "scheduler": {"name": self.settings.lr_schedule, "epoch": self.epoch},
+            "epoch": self.epoch,
+            "masks": None if self.masks is None else {k: m.detach().cpu().clone() for k, m in self.masks.items()},
+            "seed": self.seed,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a `state_dict()` (in place, so the model object and a CUDA-graph capture stay usable)."""
+        self.model.load_state_dict(state["model"])
+        self._load_optimizer_state(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        masks = state.get("masks")
+        self.set_masks(None if masks is None else {k: m.to(self.device) for k, m in masks.items()})
+
+    def _add_eval(self, record: dict, split: str) -> None:
+        for key, value in self.evaluate(split).items():
+            record[f"{split}_{key}"] = value
+
+    def _postfix(self, record: dict) -> dict:
+        return {"loss": f"{record['loss']:.3f}", "acc": f"{record['accuracy']:.3f}"}
