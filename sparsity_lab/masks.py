@@ -1,0 +1,171 @@
+"""What is prunable and the masks over it (METHODS.md §2).
+
+Prunable = every parameter named ``*.weight`` (or ``weight``) with dim > 1: conv kernels and linear matrices,
+first and last layers included; biases, BatchNorm parameters and buffers never. A :class:`MaskSet` maps
+parameter name → bool tensor of the parameter's shape. Pruned weights stay exactly zero when, after every
+``optimizer.step()``, the caller runs ``masks.apply_(model)`` and ``masks.zero_optimizer_state_(opt, model)``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Mapping, Sequence
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+from torch.nn.utils import prune as torch_prune
+
+_FORMAT = "sparsity_lab.MaskSet/1"
+
+
+def _is_prunable(name: str, p: Tensor) -> bool:
+    return (name == "weight" or name.endswith(".weight")) and p.dim() > 1
+
+
+def _match(names: list[str], patterns: Sequence[str], role: str, available: list[str]) -> set[str]:
+    """Names matching any fnmatch pattern; a pattern matching nothing is an error naming it."""
+    hits: set[str] = set()
+    for pat in patterns:
+        found = fnmatch.filter(names, pat)
+        if not found:
+            raise ValueError(f"{role} pattern {pat!r} matches no prunable parameter; available: {available}")
+        hits.update(found)
+    return hits
+
+
+def prunable_parameters(model: nn.Module, include: Sequence[str] | None = None,
+                        exclude: Sequence[str] | None = None) -> dict[str, nn.Parameter]:
+    """Prunable parameters in model order, filtered by fnmatch ``include`` / ``exclude`` patterns."""
+    params = {n: p for n, p in model.named_parameters() if _is_prunable(n, p)}
+    names = list(params)
+    keep = _match(names, include, "include", names) if include is not None else set(names)
+    if exclude is not None:
+        keep -= _match(names, exclude, "exclude", names)
+    return {n: p for n, p in params.items() if n in keep}
+
+
+def _module_and_attr(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    path, _, attr = name.rpartition(".")
+    return (model.get_submodule(path) if path else model), attr
+
+
+class MaskSet(dict):
+    """Parameter name → bool mask (True = surviving weight)."""
+
+    @classmethod
+    def for_model(cls, model: nn.Module, include: Sequence[str] | None = None,
+                  exclude: Sequence[str] | None = None) -> MaskSet:
+        """All-True masks for the model's prunable parameters."""
+        return cls({n: torch.ones_like(p, dtype=torch.bool) for n, p in
+                    prunable_parameters(model, include, exclude).items()})
+
+    def parameters(self, model: nn.Module) -> dict[str, Tensor]:
+        """The model's parameters for these masks (``<name>_orig`` after torch.nn.utils.prune export)."""
+        named = dict(model.named_parameters())
+        out = {}
+        for name, m in self.items():
+            p = named.get(name, named.get(name + "_orig"))
+            if p is None:
+                raise ValueError(f"mask {name!r} has no parameter in the model; parameters: {list(named)}")
+            if p.shape != m.shape:
+                raise ValueError(f"mask {name!r} has shape {tuple(m.shape)}, parameter {tuple(p.shape)}")
+            out[name] = p
+        return out
+
+    def apply_(self, model: nn.Module) -> None:
+        """Zero the pruned weights in place (one fused multiply over all masked parameters)."""
+        params = list(self.parameters(model).values())
+        masks = [m.to(device=p.device, dtype=p.dtype) for m, p in zip(self.values(), params)]
+        with torch.no_grad():
+            torch._foreach_mul_(params, masks)
+
+    def mask_gradients_(self, model: nn.Module) -> None:
+        """Zero the gradients of pruned weights in place."""
+        for p, m in zip(self.parameters(model).values(), self.values()):
+            if p.grad is not None:
+                p.grad.mul_(m.to(p.grad.device))
+
+    def zero_optimizer_state_(self, optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+        """Multiply every per-parameter state tensor of the parameter's shape (momentum_buffer, exp_avg,
+        exp_avg_sq, max_exp_avg_sq, …) by the mask, so no optimizer can revive a pruned weight."""
+        with torch.no_grad():
+            for name, p in self.parameters(model).items():
+                for value in optimizer.state.get(p, {}).values():
+                    if torch.is_tensor(value) and value.shape == p.shape:
+                        value.mul_(self[name].to(device=value.device, dtype=value.dtype))
+
+    def num_total(self) -> int:
+        return sum(m.numel() for m in self.values())
+
+    def num_remaining(self) -> int:
+        return int(sum(int(m.sum()) for m in self.values()))
+
+    def remaining_fraction(self) -> float:
+        total = self.num_total()
+        return self.num_remaining() / total if total else float("nan")
+
+    def remaining_per_layer(self) -> dict[str, float]:
+        return {n: int(m.sum()) / m.numel() if m.numel() else float("nan") for n, m in self.items()}
+
+    def clone(self) -> MaskSet:
+        return MaskSet({n: m.clone() for n, m in self.items()})
+
+    def to(self, device: torch.device | str) -> MaskSet:
+        return MaskSet({n: m.to(device) for n, m in self.items()})
+
+    # ----------------------------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a safetensors file (uint8 0/1 tensors; parameter order kept in the metadata)."""
+        tensors = {n: m.detach().to("cpu", torch.uint8).contiguous() for n, m in self.items()}
+        save_file(tensors, os.fspath(path), metadata={"format": _FORMAT, "names": json.dumps(list(self))})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, model: nn.Module | None = None) -> MaskSet:
+        """Read a file written by :meth:`save`; with ``model``, also check names and shapes against it."""
+        try:
+            with safe_open(os.fspath(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                raw = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise ValueError(f"mask file {os.fspath(path)!r} is corrupted or truncated: {err}") from err
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is not a MaskSet file (format {meta.get('format')!r})")
+        names = json.loads(meta.get("names", "[]"))
+        if sorted(names) != sorted(raw):
+            raise ValueError(f"mask file {os.fspath(path)!r} lists {names} but holds {sorted(raw)}")
+        out = cls()
+        for n in names:
+            t = raw[n]
+            if t.dtype != torch.uint8 or bool((t > 1).any()):
+                raise ValueError(f"mask {n!r} in {os.fspath(path)!r} is not a 0/1 uint8 tensor ({t.dtype})")
+            out[n] = t.bool()
+        if model is not None:
+            out.parameters(model)  # raises on a missing name or a shape mismatch
+        return out
+
+    # ------------------------------------------------------------------------- torch.nn.utils.prune
+    def to_torch_prune(self, model: nn.Module) -> None:
+        """Attach the masks with torch.nn.utils.prune.custom_from_mask (``<name>_orig`` + ``<name>_mask``)."""
+        for name, m in self.items():
+            module, attr = _module_and_attr(model, name)
+            torch_prune.custom_from_mask(module, name=attr, mask=m.to(getattr(module, attr).device))
+
+    @classmethod
+    def from_torch_prune(cls, model: nn.Module) -> MaskSet:
+        """Read the ``<name>_mask`` buffers of torch.nn.utils.prune back (``fc.weight_mask`` → ``fc.weight``)."""
+        out = cls()
+        for mod_name, module in model.named_modules():
+            for buf_name, buf in module.named_buffers(recurse=False):
+                attr = buf_name[: -len("_mask")]
+                if buf_name.endswith("_mask") and hasattr(module, attr + "_orig"):
+                    out[f"{mod_name}.{attr}" if mod_name else attr] = buf.detach().bool().clone()
+        return out
+
+
+def masks_like(weights: Mapping[str, Tensor]) -> MaskSet:
+    """All-True masks for a mapping of weight tensors."""
+    return MaskSet({n: torch.ones_like(w, dtype=torch.bool) for n, w in weights.items()})
