@@ -112,3 +112,40 @@ def test_parameter_overrides_are_parsed_as_yaml() -> None:
         _parse_overrides([["profile", "paper"]])
     with pytest.raises(UsageError, match="identifier"):
         _parse_overrides([["not-a-name", "1"]])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_notebooks_share_the_format() -> None:
+    """Every figure notebook: no outputs or counts, kernel python3, one `parameters` cell with
+    `profile` and `output_dir`, and (where a spec exists) identical to tools/make_notebook.py's output."""
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks, "no figure notebooks committed"
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata["kernelspec"]["name"] == "python3", path.name
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs"
+        params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1, f"{path.name}: {len(params)} parameters cells"
+        assert 'profile = "quick"' in params[0].source and "output_dir = " in params[0].source
+    specs = sorted((ROOT / "tools" / "notebook_specs").glob("*.yaml"))
+    proc = subprocess.run([sys.executable, "tools/make_notebook.py", "--check", *map(str, specs)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_notebook_07_runs_under_papermill_with_the_smoke_profile(tmp_path: Path) -> None:
+    pytest.importorskip("sparsity_lab.measures")
+    cmd = [sys.executable, "-m", "sparsity_lab.report", "--profile", "smoke", "--notebooks", "07",
+           "--notebooks-dir", str(ROOT / "notebooks"), "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    figures = tmp_path / "smoke" / "figures"
+    for suffix in (".png", ".pdf", ".meta.json", "__property_checks.csv", "__sparsity_sweep.csv"):
+        assert (figures / f"07_pqi_properties{suffix}").is_file(), suffix
+    meta = json.loads((figures / "07_pqi_properties.meta.json").read_text())
+    assert meta["run_ids"] == [] and meta["caption"].startswith("profile smoke")
+    assert "data:image/png;base64," in (tmp_path / "smoke" / "07_pqi_properties.html").read_text()
