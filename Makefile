@@ -12,6 +12,8 @@ DATA_ROOT  ?= $(or $(SPARSITY_LAB_DATA),data)
 # elsewhere torchvision downloads them on first use.
 SHARED_DATA ?= ../shared/data
 export SPARSITY_LAB_DATA := $(abspath $(DATA_ROOT))
+# Absolute, so notebooks (whose kernels run in notebooks/) and the CLI share one results store.
+export SPARSITY_LAB_RESULTS := $(abspath $(or $(SPARSITY_LAB_RESULTS),results))
 
 .PHONY: setup test figures lab lint data clean-reports help
 
