@@ -150,7 +150,8 @@ def concentration_data(records: pd.DataFrame, asni_final: Mapping[str, torch.Ten
     stored = stored_histograms(records)
     masks = {k[5:]: v.bool() for k, v in asni_final.items() if k.startswith("mask.")}
     theta = last_threshold(records)
-    final = records[records["stage"] == "final"].set_index(["metric", "group"])["value"]
+    levels = records[(records["stage"] == "final") & records["metric"].isin(["c_minus", "c_plus"])]
+    final = levels.set_index(["metric", "group"])["value"].astype(float)
     asni = pd.DataFrame([{"layer": k, "panel": ASNI_PANEL, "prunable": m.numel(), "surviving": int(m.sum()),
                           "sparsity %": 100.0 * (1 - m.sum().item() / m.numel()), "c⁻": final[("c_minus", k)],
                           "c⁺": final[("c_plus", k)], "θ": theta} for k, m in masks.items()])
@@ -177,9 +178,10 @@ def plot_concentration(hist: pd.DataFrame, stats: pd.DataFrame) -> Figure:
 
     style.set_style()
     layers, panels = list(pd.unique(hist["layer"])), list(pd.unique(hist["panel"]))
-    fig = Figure(figsize=(4.1 * len(panels), 2.9 * len(layers) + 0.4))
-    axes = np.atleast_2d(fig.subplots(len(layers), len(panels), sharex="row", squeeze=False,
-                                      gridspec_kw={"hspace": 0.55, "wspace": 0.18}))
+    height = 2.9 * len(layers) + 0.4
+    fig = Figure(figsize=(4.1 * len(panels), height))
+    axes = np.atleast_2d(fig.subplots(len(layers), len(panels), sharex="row", squeeze=False, gridspec_kw={
+        "hspace": 0.55, "wspace": 0.18, "top": 1 - 0.85 / height}))
     colours = sns.color_palette("colorblind", n_colors=4)
     for r, layer in enumerate(layers):
         for c, panel in enumerate(panels):
@@ -200,7 +202,8 @@ def plot_concentration(hist: pd.DataFrame, stats: pd.DataFrame) -> Figure:
                          fontsize="small")
             ax.set_xlabel("weight value" if r == len(layers) - 1 else "")
             ax.set_ylabel("count" if c == 0 else "")
-    axes[0, 0].legend(loc="upper left", fontsize="xx-small")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), fontsize="small")
     return fig
 
 
