@@ -31,7 +31,7 @@ def code_version() -> dict[str, str | None]:
 
 
 def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def json_safe(value: Any) -> Any:
