@@ -14,9 +14,12 @@ the low bits), so Gini ranks magnitudes at float32 resolution.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Real
 
@@ -119,25 +122,32 @@ def _gini_from_sorted(y: Tensor, lengths: Tensor, counts: Tensor) -> Tensor:
 
     With d survivors among n entries of a segment (pruned entries are zeros sorted first) and 1-based local
     rank k: G = Σ_k (2k − 2n + d − 1)·y_(k) / (d·Σy), which equals Σ_k (2k − d − 1)·x_(k) / (d·Σx) over the
-    survivors (zeros contribute nothing).
+    survivors (zeros contribute nothing). Σ_k k·y_(k) = (n + 1)·S − Σ_k C_k with C the running sum.
     """
-    pos = torch.arange(1, y.numel() + 1, dtype=torch.float64, device=y.device)
-    total = _seg(y, lengths, "sum")
-    offset = (torch.cumsum(lengths, 0) - lengths).to(torch.float64)
-    ranked = _seg(y * pos, lengths, "sum") - offset * total
+    run = torch.cumsum(y, 0)
+    ends = torch.cumsum(lengths, 0)
+    padded = torch.cat([run.new_zeros(1), run])
+    before = padded[ends - lengths]
+    total = padded[ends] - before
     n, d = lengths.to(torch.float64), counts.to(torch.float64)
+    ranked = (n + 1.0) * total - (_seg(run, lengths, "sum") - n * before)
     g = (2.0 * ranked - (2.0 * n - d + 1.0) * total) / (d * total)
     return torch.where((d > 0) & (total > 0), g, torch.nan)
 
 
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
 def _segment_gini(v32: Tensor, lengths: Tensor, counts: Tensor) -> Tensor:
-    """Gini per contiguous segment of non-negative float32 magnitudes, via one composite-key sort."""
+    """Gini per contiguous segment of non-negative float32 magnitudes, via one composite-key sort
+    (segment id in the high 32 bits, the magnitude's IEEE bits, monotone for x ≥ 0, in the low 32)."""
     if lengths.numel() == 1:
         return _gini_from_sorted(_sort(v32).double(), lengths, counts)
-    ids = torch.repeat_interleave(torch.arange(lengths.numel(), device=v32.device), lengths, output_size=v32.numel())
-    key = _sort((ids << 31) | v32.contiguous().view(torch.int32).to(torch.int64))
-    y = (key & 0x7FFFFFFF).to(torch.int32).view(torch.float32).double()
-    return _gini_from_sorted(y, lengths, counts)
+    ids = torch.arange(lengths.numel(), device=v32.device) << 32
+    key = torch.repeat_interleave(ids, lengths, output_size=v32.numel())
+    key = _sort(key.bitwise_or_(v32.contiguous().view(torch.int32)))
+    low = key.view(torch.int32)[0::2] if _LITTLE_ENDIAN else (key & 0xFFFFFFFF).to(torch.int32)
+    return _gini_from_sorted(low.view(torch.float32).double(), lengths, counts)
 
 
 # ------------------------------------------------------------------------------- group values from sums
@@ -207,6 +217,23 @@ def density(mask: Tensor) -> Tensor:
 _CPU_BLOCK = 1 << 17  # elements per cache-resident block on the CPU; one block on accelerators
 
 
+@contextlib.contextmanager
+def _calling_thread_only(device: torch.device) -> Iterator[None]:
+    """On the CPU, run torch ops on the calling thread only (restored afterwards). The blocked pass is
+    thousands of small cache-resident ops, for which an OpenMP barrier per op costs more than it gains,
+    by orders of magnitude on a busy machine (measured: 0.5 s single-threaded vs 5–18 s with 2 threads
+    on a shared 2-core VM)."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _small(values: Sequence[int], device: torch.device) -> Tensor:
     """A small int64 index tensor on ``device`` without a stream synchronisation."""
     return torch.tensor(values, dtype=torch.int64).to(device, non_blocking=True)
@@ -220,14 +247,15 @@ def _int_segment_sum(x: Tensor, lengths: Tensor) -> Tensor:
 
 
 def _blocks(lengths: Tensor, n: int) -> list[tuple[int, int, int, int]]:
-    """Runs of whole segments (s0, s1, e0, e1) of about _CPU_BLOCK elements each; one run off the CPU."""
+    """Runs of whole segments (s0, s1, e0, e1) of at most _CPU_BLOCK elements each (or one segment, if
+    longer); a single run off the CPU."""
     count = lengths.numel()
     if lengths.device.type != "cpu" or n <= _CPU_BLOCK:
         return [(0, count, 0, n)]
     ends = np.cumsum(lengths.numpy())
     runs, s0, e0 = [], 0, 0
     while s0 < count:
-        s1 = min(max(int(np.searchsorted(ends, e0 + _CPU_BLOCK, side="left")) + 1, s0 + 1), count)
+        s1 = min(max(int(np.searchsorted(ends, e0 + _CPU_BLOCK, side="right")), s0 + 1), count)
         runs.append((s0, s1, e0, int(ends[s1 - 1])))
         s0, e0 = s1, int(ends[s1 - 1])
     return runs
@@ -333,9 +361,10 @@ def pq_index_by_group(weights: Mapping[str, Tensor], masks: Mapping[str, Tensor]
     tensors} (neuron). Used by SAP (METHODS.md §3)."""
     validate_pq(p, q)
     _check_scopes([scope])
-    lay = _Layout(weights, masks)
-    st = _scope_stats(lay, [scope], [p, q], want_gini=False)[scope]
-    vals = _pqi(st.log_sums, st.count, 0, 1, p, q)
+    with _calling_thread_only(next(iter(weights.values())).device if weights else torch.device("cpu")):
+        lay = _Layout(weights, masks)
+        st = _scope_stats(lay, [scope], [p, q], want_gini=False)[scope]
+        vals = _pqi(st.log_sums, st.count, 0, 1, p, q)
     if scope == "neuron":
         return {n: (c, v) for n, c, v in zip(lay.names, st.count.split(lay.rows), vals.split(lay.rows))}
     return {lab: (st.count[i], vals[i]) for i, lab in enumerate(st.labels)}
@@ -353,6 +382,36 @@ def _segment_nanmean(x: Tensor, lengths: Tensor) -> Tensor:
     return _seg(torch.where(ok, x, 0.0), lengths, "sum") / _seg(ok.double(), lengths, "sum")
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What measure_weights computes, validated."""
+
+    scopes: tuple[str, ...]
+    pairs: tuple[tuple[float, float], ...]
+    grid_pairs: tuple[tuple[float, float], ...]
+    measures: tuple[str, ...]
+    neuron_reduce: str | None
+
+    @property
+    def exps(self) -> list[float]:
+        base = {e for pq in self.pairs + self.grid_pairs for e in pq}
+        return sorted(base | ({1.0, 2.0} if "hoyer" in self.measures else set()))
+
+
+def _request(scopes, pq_pairs, grid, measures, neuron_reduce) -> _Request:
+    _check_scopes(scopes)
+    bad = [m for m in measures if m not in MEASURES]
+    if bad:
+        raise ValueError(f"unknown measure(s) {bad}; choose from {MEASURES}")
+    if neuron_reduce not in _NEURON_REDUCERS:
+        raise ValueError(f"neuron_reduce must be one of {_NEURON_REDUCERS}; got {neuron_reduce!r}")
+    pairs = tuple(dict.fromkeys((float(p), float(q)) for p, q in pq_pairs)) if "pqi" in measures else ()
+    for p, q in pairs:
+        validate_pq(p, q)
+    grid_pairs = tuple((p, q) for p in PQ_GRID_P for q in PQ_GRID_Q if p < q and (p, q) not in pairs) if grid else ()
+    return _Request(tuple(scopes), pairs, grid_pairs, tuple(measures), neuron_reduce)
+
+
 def measure_weights(weights: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None, *,
                     scopes: Sequence[str] = SCOPES, pq_pairs: Sequence[tuple[float, float]] = ((0.5, 1.0),),
                     grid: bool = False, measures: Sequence[str] = MEASURES,
@@ -362,51 +421,45 @@ def measure_weights(weights: Mapping[str, Tensor], masks: Mapping[str, Tensor] |
     Groups: "all" (global), the parameter name (layer), and for the neuron scope the layer name with the
     NaN-mean over its neurons (``neuron_reduce="mean"``) or ``f"{layer}[{i}]"`` per neuron (``None``).
     ``grid=True`` adds PQI rows for every (p, q) of PQ_GRID_P × PQ_GRID_Q with p < q at the global and
-    layer scopes. p and q are NaN for non-PQI metrics. All values are computed on-device and transferred
-    to the host once.
+    layer scopes (the neuron scope gets ``pq_pairs`` only). p and q are NaN for non-PQI metrics. All values
+    are computed on the weights' device and transferred to the host once, at the end.
     """
-    _check_scopes(scopes)
-    bad = [m for m in measures if m not in MEASURES]
-    if bad:
-        raise ValueError(f"unknown measure(s) {bad}; choose from {MEASURES}")
-    if neuron_reduce not in _NEURON_REDUCERS:
-        raise ValueError(f"neuron_reduce must be one of {_NEURON_REDUCERS}; got {neuron_reduce!r}")
-    pairs = list(dict.fromkeys((float(p), float(q)) for p, q in pq_pairs)) if "pqi" in measures else []
-    for p, q in pairs:
-        validate_pq(p, q)
-    grid_pairs = [(p, q) for p in PQ_GRID_P for q in PQ_GRID_Q if p < q and (p, q) not in pairs] if grid else []
-    base_exps = {e for pq in pairs for e in pq} | ({1.0, 2.0} if "hoyer" in measures else set())
-    exps = sorted(base_exps | {e for pq in grid_pairs for e in pq})
-    col = {e: i for i, e in enumerate(exps)}
-    lay = _Layout(weights, masks)
-    stats = _scope_stats(lay, scopes, exps, "gini" in measures)
-
-    blocks: list[tuple[str, list[str], str, float, float, Tensor]] = []
-    for scope in scopes:
-        st = stats[scope]
-        cols = [("remaining", math.nan, math.nan, st.count / st.size)]
-        cols += [("pqi", p, q, _pqi(st.log_sums, st.count, col[p], col[q], p, q)) for p, q in pairs]
-        if scope != "neuron":
-            cols += [("pqi", p, q, _pqi(st.log_sums, st.count, col[p], col[q], p, q)) for p, q in grid_pairs]
-        if "gini" in measures:
-            cols.append(("gini", math.nan, math.nan, st.gini))
-        if "hoyer" in measures:
-            cols.append(("hoyer", math.nan, math.nan, _hoyer(st.log_sums, st.count, col[1.0], col[2.0])))
-        labels = st.labels
-        if scope == "neuron":
-            if neuron_reduce == "mean":
-                cols = [(m, p, q, _segment_nanmean(v, st.rows_per_layer)) for m, p, q, v in cols]
-            else:
-                labels = lay.row_labels()
-        blocks += [(scope, labels, m, p, q, v) for m, p, q, v in cols]
-
-    values = torch.cat([b[-1].reshape(-1).to(torch.float64) for b in blocks]).tolist()
+    req = _request(scopes, pq_pairs, grid, measures, neuron_reduce)
+    device = next(iter(weights.values())).device if weights else torch.device("cpu")
+    with _calling_thread_only(device):
+        blocks = _value_blocks(weights, masks, req)
+        values = torch.cat([b[-1].reshape(-1).to(torch.float64) for b in blocks]).tolist()
     records, k = [], 0
     for scope, labels, metric, p, q, _ in blocks:
         for lab in labels:
             records.append({"scope": scope, "group": lab, "metric": metric, "p": p, "q": q, "value": values[k]})
             k += 1
     return records
+
+
+def _value_blocks(weights, masks, req: _Request) -> list[tuple[str, list[str], str, float, float, Tensor]]:
+    """(scope, group labels, metric, p, q, values on the device) for every requested metric."""
+    lay = _Layout(weights, masks)
+    exps = req.exps
+    col = {e: i for i, e in enumerate(exps)}
+    stats = _scope_stats(lay, req.scopes, exps, "gini" in req.measures)
+    blocks = []
+    for scope in req.scopes:
+        st = stats[scope]
+        pairs = req.pairs + (req.grid_pairs if scope != "neuron" else ())
+        cols = [("remaining", math.nan, math.nan, st.count / st.size)]
+        cols += [("pqi", p, q, _pqi(st.log_sums, st.count, col[p], col[q], p, q)) for p, q in pairs]
+        if "gini" in req.measures:
+            cols.append(("gini", math.nan, math.nan, st.gini))
+        if "hoyer" in req.measures:
+            cols.append(("hoyer", math.nan, math.nan, _hoyer(st.log_sums, st.count, col[1.0], col[2.0])))
+        labels = st.labels
+        if scope == "neuron" and req.neuron_reduce == "mean":
+            cols = [(m, p, q, _segment_nanmean(v, st.rows_per_layer)) for m, p, q, v in cols]
+        elif scope == "neuron":
+            labels = lay.row_labels()
+        blocks += [(scope, labels, m, p, q, v) for m, p, q, v in cols]
+    return blocks
 
 
 def measure_model(model: nn.Module, masks: Mapping[str, Tensor] | None = None, **kw) -> list[dict]:
