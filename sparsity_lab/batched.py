@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .engine.base import EngineBase, check_masks, zero_masked_state
+from .engine.base import AMP_DTYPES, EngineBase, check_masks, zero_masked_state
 from .engine.settings import EngineOptions, TrainSettings
 
 __all__ = ["BatchedTrainer", "clip_per_member_"]
@@ -42,6 +42,23 @@ def clip_per_member_(params: list[Tensor], max_norm: float) -> Tensor:
     for g in grads:
         g.mul_(coef.view(n, *([1] * (g.dim() - 1))).to(g.dtype))
     return total
+
+
+def _pass_through(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    return x, y
+
+
+def _batch_norm_in_fp32(module: nn.Module) -> None:
+    """Run every BatchNorm of `module` on float32 input (output cast back to the input dtype).
+
+    Under vmap with stacked weights, CUDA's bf16 batch-norm backward rejects the float32 running statistics
+    ("Expected running_mean to have type BFloat16"), so the batched engine normalises in float32 on CUDA
+    with autocast; the convolutions and matrix products stay in bf16.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            inner = m.forward
+            m.forward = lambda x, inner=inner: inner(x.float()).to(x.dtype)
 
 
 class BatchedTrainer(EngineBase):
@@ -64,6 +81,8 @@ class BatchedTrainer(EngineBase):
         self.params: dict[str, Tensor] = params
         self.buffers: dict[str, Tensor] = buffers
         self._base = copy.deepcopy(self.models[0]).to("meta")
+        if self.device.type == "cuda" and AMP_DTYPES[settings.amp](self.device) is not None:
+            _batch_norm_in_fp32(self._base)
         self._shapes = {k: tuple(p.shape[1:]) for k, p in params.items()}
         if settings.compile:
             self._vtrain = torch.compile(vmap(self._call), mode=self.options.compile_mode)
@@ -75,7 +94,8 @@ class BatchedTrainer(EngineBase):
             def clip(ps: list[Tensor], max_norm: float = settings.grad_clip) -> None:
                 clip_per_member_(ps, max_norm)
         plist = [p for p in params.values() if p.requires_grad]
-        self._build(plist, self._forward_loss, clip, self._state_tensors, units=(self.n,))
+        make_batch = _pass_through if self.augmenting else self._gather
+        self._build(plist, self._forward_loss, clip, self._state_tensors, units=(self.n,), make_batch=make_batch)
         self.masks: list[Mapping[str, Tensor] | None] = [None] * self.n
         self.set_masks(masks if masks is not None else [None] * self.n)
 
@@ -93,11 +113,13 @@ class BatchedTrainer(EngineBase):
     def _state_tensors(self) -> list[Tensor]:
         return [*self.params.values(), *self.buffers.values()]
 
-    def _batch(self, idxs: list[Tensor], gens: list[torch.Generator]) -> tuple[Tensor, Tensor]:
-        """Stacked member batches x [N, B, ...], y [N, B]; one gather when no random augmentation is drawn."""
-        if not (self.augment and self.data.info.augment != "none"):
-            x, y = self.data.get_batch("train", torch.cat(idxs), augment=False)
-            return x.view(self.n, -1, *x.shape[1:]), y.view(self.n, -1)
+    def _gather(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """Member batches from the concatenated member indices: x [N, B, ...], y [N, B] (one gather)."""
+        x, y = self.data.get_batch("train", idx, augment=False)
+        return x.view(self.n, -1, *x.shape[1:]), y.view(self.n, -1)
+
+    def _augmented(self, idxs: list[Tensor], gens: list[torch.Generator]) -> tuple[Tensor, Tensor]:
+        """Member batches with each member's own augmentation draws (its own generator, as a separate run)."""
         pairs = [self.data.get_batch("train", i, augment=True, generator=g) for i, g in zip(idxs, gens)]
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
@@ -130,7 +152,10 @@ class BatchedTrainer(EngineBase):
         orders = [self._epoch_indices(seed) for seed in self.seeds]
         gens = [g for _, g in orders]
         for idxs in zip(*(ind for ind, _ in orders)):
-            self.runner.step(*self._batch(list(idxs), gens))
+            if self.augmenting:
+                self.runner.step(*self._augmented(list(idxs), gens))
+            else:
+                self.runner.step(torch.cat(idxs))
         losses, accs = self.runner.end_epoch(self.data.num_examples("train"))
         seconds = time.perf_counter() - start
         records = [{"epoch": self.epoch, "member": i, "seed": s, "loss": losses[i], "accuracy": accs[i], "lr": lr,

@@ -24,6 +24,10 @@ from .engine.settings import EngineOptions, TrainSettings
 __all__ = ["EngineOptions", "MaskedTrainer", "TrainSettings"]
 
 
+def _pass_through(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    return x, y
+
+
 class MaskedTrainer(EngineBase):
     """Train one model under a fixed (but replaceable) mask.
 
@@ -48,11 +52,15 @@ class MaskedTrainer(EngineBase):
         if settings.grad_clip is not None:
             def clip(ps: list[Tensor], max_norm: float = settings.grad_clip) -> None:
                 torch.nn.utils.clip_grad_norm_(ps, max_norm)
-        self._build(params, self._forward_loss, clip, self._state_tensors, units=())
+        make_batch = _pass_through if self.augmenting else self._gather
+        self._build(params, self._forward_loss, clip, self._state_tensors, units=(), make_batch=make_batch)
         self.masks: Mapping[str, Tensor] | None = None
         self.set_masks(masks)
 
     # ------------------------------------------------------------------ internals
+    def _gather(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        return self.data.get_batch("train", idx, augment=False)
+
     def _input(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
@@ -84,8 +92,10 @@ class MaskedTrainer(EngineBase):
         lr, start = self._begin_epoch()
         indices, gen = self._epoch_indices(self.seed)
         for idx in indices:
-            x, y = self.data.get_batch("train", idx, augment=self.augment, generator=gen)
-            self.runner.step(x, y)
+            if self.augmenting:  # random draws come from the CPU generator: build the batch outside the step
+                self.runner.step(*self.data.get_batch("train", idx, augment=True, generator=gen))
+            else:  # the gather runs inside the step (and inside the CUDA graph when enabled)
+                self.runner.step(idx)
         loss, acc = self.runner.end_epoch(self.data.num_examples("train"))
         record = {"epoch": self.epoch, "loss": loss, "accuracy": acc, "lr": lr, "seconds": time.perf_counter() - start}
         self.epoch += 1
@@ -106,9 +116,10 @@ class MaskedTrainer(EngineBase):
         return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: model, optimizer, schedule position, epoch counter, masks, seed."""
+        """Everything needed to resume (copies, not views of the live tensors): model, optimizer, schedule
+        position, epoch counter, masks, seed."""
         return {
-            "model": self.model.state_dict(),
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": self._optimizer_state(),
             "scheduler": {"name": self.settings.lr_schedule, "epoch": self.epoch},
             "epoch": self.epoch,

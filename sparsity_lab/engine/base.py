@@ -3,6 +3,7 @@ the per-epoch LR and batch order, the evaluation loop and `fit` (METHODS.md §2-
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -76,13 +77,25 @@ class EngineBase:
             torch.backends.cudnn.benchmark = True
         self.autocast = autocast_factory(settings.amp, self.device, cache=not self.options.cuda_graphs)
 
+    @property
+    def augmenting(self) -> bool:
+        """Whether training batches draw random augmentation (then they are built outside CUDA graphs)."""
+        return self.augment and self.data.info.augment != "none"
+
     def _build(self, params: list[Tensor], forward_loss: Callable, clip: Callable | None,
-               state_tensors: Callable[[], list[Tensor]], units: tuple[int, ...]) -> None:
+               state_tensors: Callable[[], list[Tensor]], units: tuple[int, ...], make_batch: Callable) -> None:
         self.optimizer = build_optimizer(params, self.settings, device=self.device,
                                          impl=self.options.optimizer_impl, graph_safe=self.options.cuda_graphs)
         self.runner = StepRunner(params=params, optimizer=self.optimizer, forward_loss=forward_loss, clip=clip,
                                  state_tensors=state_tensors, autocast=self.autocast, units=units,
-                                 device=self.device, cuda_graphs=self.options.cuda_graphs)
+                                 device=self.device, cuda_graphs=self.options.cuda_graphs, make_batch=make_batch)
+
+    def skip_epochs(self, n: int) -> None:
+        """Advance the epoch counter by n without training (late rewinding: resume the LR schedule and
+        batch-order stream at epoch k after loading the epoch-k weights)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"skip_epochs(n={n!r}): n must be an integer >= 0")
+        self.epoch += n
 
     def _begin_epoch(self) -> tuple[float, float]:
         lr = lr_at(self.epoch, self.settings)
@@ -96,7 +109,7 @@ class EngineBase:
         return self.data.batch_indices("train", self.settings.batch_size, shuffle=True, generator=gen), gen
 
     def _optimizer_state(self) -> dict:
-        state = self.optimizer.state_dict()
+        state = copy.deepcopy(self.optimizer.state_dict())  # a snapshot, not views of the live state
         for group in state["param_groups"]:
             if isinstance(group["lr"], Tensor):
                 group["lr"] = float(group["lr"])

@@ -20,6 +20,13 @@ from torch import Tensor
 # forward_loss(x, y) -> (scalar loss to backpropagate, per-unit mean loss, per-unit correct count);
 # a "unit" is the single model (scalars) or one member of a batched ensemble (vectors of length N).
 ForwardLoss = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+# make_batch(*inputs) -> (x, y): turns a step's inputs (e.g. index tensors) into the batch; it runs inside
+# the captured graph, so it must be pure device work (no host random numbers, no host copies).
+MakeBatch = Callable[..., tuple[Tensor, Tensor]]
+
+
+def _identity_batch(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    return x, y
 
 
 class StepRunner:
@@ -38,6 +45,7 @@ class StepRunner:
         device: torch.device,
         cuda_graphs: bool = False,
         warmup_steps: int = 3,
+        make_batch: MakeBatch = _identity_batch,
     ) -> None:
         if cuda_graphs and device.type != "cuda":
             raise ValueError(f"cuda_graphs=True needs a CUDA device, got device={device}")
@@ -49,12 +57,13 @@ class StepRunner:
         self.autocast = autocast
         self.cuda_graphs = cuda_graphs
         self.warmup_steps = warmup_steps
+        self.make_batch = make_batch
         self.masked: list[Tensor] = []
         self.masks: list[Tensor] = []
         self.loss_sum = torch.zeros(units, device=device, dtype=torch.float32)
         self.correct = torch.zeros(units, device=device, dtype=torch.int64)
         self._graph: torch.cuda.CUDAGraph | None = None
-        self._static: tuple[Tensor, Tensor] | None = None
+        self._static: tuple[Tensor, ...] | None = None
 
     # ----------------------------------------------------------------- masks
     def set_masks(self, pairs: list[tuple[Tensor, Tensor]]) -> None:
@@ -94,7 +103,8 @@ class StepRunner:
         return loss, acc
 
     # ----------------------------------------------------------------- the step
-    def _body(self, x: Tensor, y: Tensor) -> None:
+    def _body(self, *inputs: Tensor) -> None:
+        x, y = self.make_batch(*inputs)
         with self.autocast():
             loss, unit_loss, unit_correct = self.forward_loss(x, y)
         loss.backward()
@@ -111,20 +121,22 @@ class StepRunner:
             self.loss_sum.add_(unit_loss.detach().float() * y.shape[-1])
             self.correct.add_(unit_correct)
 
-    def step(self, x: Tensor, y: Tensor) -> None:
-        """One training step on batch (x, y); replays the CUDA graph when shapes match the captured ones."""
+    def step(self, *inputs: Tensor) -> None:
+        """One training step on `make_batch(*inputs)`; replays the CUDA graph when the input shapes match the
+        captured ones (a final short batch runs eagerly)."""
         if self.cuda_graphs and self._graph is None:
-            self._capture(x, y)
-        if self._static is not None and x.shape == self._static[0].shape and y.shape == self._static[1].shape:
-            self._static[0].copy_(x)
-            self._static[1].copy_(y)
+            self._capture(inputs)
+        static = self._static
+        if static is not None and all(a.shape == b.shape for a, b in zip(inputs, static)):
+            for buffer, value in zip(static, inputs):
+                buffer.copy_(value)
             self._graph.replay()
             return
         self.optimizer.zero_grad(set_to_none=True)
-        self._body(x, y)
+        self._body(*inputs)
 
-    def _capture(self, x: Tensor, y: Tensor) -> None:
-        """Capture `_body` for x's shape without changing the training state.
+    def _capture(self, inputs: tuple[Tensor, ...]) -> None:
+        """Capture `_body` for these input shapes without changing the training state.
 
         Warm-up steps (needed before capture: cuDNN autotuning, lazy optimizer state) do run on real data,
         so every state tensor is snapshotted first and restored afterwards; optimizer state created by the
@@ -137,10 +149,10 @@ class StepRunner:
         with torch.cuda.stream(side):
             for _ in range(self.warmup_steps):
                 self.optimizer.zero_grad(set_to_none=True)
-                self._body(x, y)
+                self._body(*inputs)
         torch.cuda.current_stream().wait_stream(side)
         self.optimizer.zero_grad(set_to_none=True)
-        static = (x.clone(), y.clone())
+        static = tuple(t.clone() for t in inputs)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self._body(*static)
