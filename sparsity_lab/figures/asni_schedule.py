@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sparsity_lab.figures import style
 from sparsity_lab.figures._result import FigureResult
@@ -91,14 +92,17 @@ def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float |
     target = frame[frame["kind"] == "target"].groupby("epoch")["value"].mean()
     left.plot(target.index, target.to_numpy(), color="black", linestyle="--", marker="x", markersize=4,
               linewidth=1.3, label=TARGET, zorder=5)
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if s_max is not None:
         left.axhline(s_max, color="0.5", linestyle=":", linewidth=1, label=f"S_max = {s_max:g} %")
     left.set(xlabel="epoch t (pruned after the epoch)", ylabel="sparsity (% of prunable weights = 0)",
              title="(a) target s(t) vs realised sparsity", ylim=(-2, 102))
-    left.legend(loc="upper left", fontsize="x-small")
+    left.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize="x-small")  # the sigmoid leaves it empty
     acc = accuracy.assign(value=100 * accuracy["value"])
     style.line_with_band(right, acc, "epoch", "value", palette=["tab:blue"], marker="o")
-    right.set(xlabel="epoch t", ylabel="test accuracy (%)", title="(b) test accuracy of the pruned network")
+    right.set(xlabel="epoch t", ylabel="test accuracy (%), right after the pruning step",
+              title="(b) test accuracy of the pruned network")
     twin = right.twinx()
     glob = frame[frame["kind"] == "global"].groupby("epoch")["value"].mean()
     twin.fill_between(glob.index, 0, glob.to_numpy(), color="0.5", alpha=0.12, linewidth=0)
