@@ -101,7 +101,7 @@ def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float |
     left.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize="x-small")  # the sigmoid leaves it empty
     acc = accuracy.assign(value=100 * accuracy["value"])
     style.line_with_band(right, acc, "epoch", "value", palette=["tab:blue"], marker="o")
-    right.set(xlabel="epoch t", ylabel="test accuracy (%), right after the pruning step",
+    right.set(xlabel="epoch t", ylabel="test accuracy after pruning (%)",
               title="(b) test accuracy of the pruned network")
     twin = right.twinx()
     glob = frame[frame["kind"] == "global"].groupby("epoch")["value"].mean()
