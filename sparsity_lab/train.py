@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .engine.base import EngineBase, check_masks, use_channels_last, zero_masked_state
 from .engine.settings import EngineOptions, TrainSettings
+from .masks import MaskSet
 
 __all__ = ["EngineOptions", "MaskedTrainer", "TrainSettings"]
 
@@ -133,7 +134,7 @@ class MaskedTrainer(EngineBase):
         self._load_optimizer_state(state["optimizer"])
         self.epoch = int(state["epoch"])
         masks = state.get("masks")
-        self.set_masks(None if masks is None else {k: m.to(self.device) for k, m in masks.items()})
+        self.set_masks(None if masks is None else MaskSet({k: m.to(self.device) for k, m in masks.items()}))
 
     def _add_eval(self, record: dict, split: str) -> None:
         for key, value in self.evaluate(split).items():
