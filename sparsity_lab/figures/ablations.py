@@ -48,7 +48,9 @@ def draw_ablation(frame: pd.DataFrame, variants: Sequence[common.Variant]) -> Fi
                     common.palette(labels, ordered=True), title_prefix=f"{family}: ")
         for ax in row:
             ax.set_title(ax.get_title().replace("(a) ", ""), fontsize="small")
-        row[0].legend(title=family, loc="lower left", fontsize="x-small", title_fontsize="x-small")
+        handles, names = row[0].get_legend_handles_labels()
+        row[-1].legend(handles, names, title=family, loc="center left", bbox_to_anchor=(1.02, 0.5),
+                       fontsize="small", title_fontsize="small")
     return fig
 
 
