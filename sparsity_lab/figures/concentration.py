@@ -169,7 +169,9 @@ def concentration_data(records: pd.DataFrame, asni_final: Mapping[str, torch.Ten
                                            "bin_right": new[1:], "count": c}))
     hist = pd.concat(hist_rows, ignore_index=True)
     stats_frame = pd.concat(stats, ignore_index=True).merge(_modes(hist), on=["layer", "panel"], how="left")
-    return hist, stats_frame
+    order = {name: i for i, name in enumerate(stored)}  # the model's layer order, as the run recorded it
+    stats_frame = stats_frame.sort_values("layer", key=lambda c: c.map(order), kind="stable")
+    return hist, stats_frame.reset_index(drop=True)
 
 
 def plot_concentration(hist: pd.DataFrame, stats: pd.DataFrame) -> Figure:
