@@ -42,6 +42,16 @@ def validate_pq(p: float, q: float) -> None:
         raise ValueError(f"PQ Index needs 0 < p < q; got p={p}, q={q}")
 
 
+def _small(values: Sequence[int], device: torch.device) -> Tensor:
+    """A small int64 tensor on ``device`` without a stream synchronisation."""
+    return torch.tensor(values, dtype=torch.int64).to(device, non_blocking=True)
+
+
+def _floats(values: Sequence[float], device: torch.device) -> Tensor:
+    """A small float64 tensor on ``device`` without a stream synchronisation."""
+    return torch.tensor(values, dtype=torch.float64).to(device, non_blocking=True)
+
+
 # ----------------------------------------------------------------------------------------- segment kernels
 _UFUNCS = {"sum": (np.add, 0.0), "max": (np.maximum, -np.inf)}
 
@@ -52,6 +62,8 @@ def _seg(x: Tensor, lengths: Tensor, reduce: str) -> Tensor:
     CPU: numpy's ufunc.reduceat (about 2.5× faster than torch.segment_reduce there); elsewhere
     torch.segment_reduce with unsafe=True (lengths are valid by construction; no host synchronisation)."""
     if x.device.type != "cpu":
+        if lengths.numel() == 1 and x.shape[0] > 0:  # CUB's segmented reduce gives one thread block per segment
+            return (x.sum(0) if reduce == "sum" else x.amax(0))[None]
         return torch.segment_reduce(x, reduce, lengths=lengths, unsafe=True)
     ufunc, empty = _UFUNCS[reduce]
     ln = lengths.numpy()
@@ -100,7 +112,7 @@ def _segment_log_power_sums(logv: Tensor, lengths: Tensor, exps: Sequence[float]
             if k in ks:
                 by_k[k] = _seg(power, lengths, "sum")
         sums = [by_k[k] for k in ks]
-    return torch.stack([s.log() + shift * r for s, r in zip(sums, exps)], dim=1)
+    return torch.stack(sums, dim=1).log_() + shift[:, None] * _floats(exps, logv.device)
 
 
 def _combine_log_sums(ls: Tensor, lengths: Tensor) -> Tensor:
@@ -156,6 +168,15 @@ def _pqi(ls: Tensor, d: Tensor, i_p: int, i_q: int, p: float, q: float) -> Tenso
     logd = d.log()
     val = 1.0 - torch.exp((ls[:, i_p] - logd) / p - (ls[:, i_q] - logd) / q)
     return torch.where(d > 0, val, torch.nan)
+
+
+def _pqi_many(ls: Tensor, d: Tensor, exps: Sequence[float], pairs: Sequence[tuple[float, float]]) -> Tensor:
+    """(G, P) PQ Index of every group for every (p, q) pair, from the (G, R) log power sums."""
+    col = {e: i for i, e in enumerate(exps)}
+    logm = (ls - d.log()[:, None]) / _floats(exps, ls.device)
+    i_p, i_q = _small([col[p] for p, _ in pairs], ls.device), _small([col[q] for _, q in pairs], ls.device)
+    val = 1.0 - torch.exp(logm[:, i_p] - logm[:, i_q])
+    return torch.where((d > 0)[:, None], val, torch.nan)
 
 
 def _hoyer(ls: Tensor, d: Tensor, i1: int, i2: int) -> Tensor:
@@ -234,9 +255,6 @@ def _calling_thread_only(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _small(values: Sequence[int], device: torch.device) -> Tensor:
-    """A small int64 index tensor on ``device`` without a stream synchronisation."""
-    return torch.tensor(values, dtype=torch.int64).to(device, non_blocking=True)
 
 
 def _int_segment_sum(x: Tensor, lengths: Tensor) -> Tensor:
@@ -290,19 +308,20 @@ class _Layout:
         self.sizes = [w.numel() for w in ws]
         cols = [s // max(r, 1) for s, r in zip(self.sizes, self.rows)]
         self.layer_rows = _small(self.rows, dev)
-        self.row_size = _small([c for c, r in zip(cols, self.rows) for _ in range(r)], dev)
+        self.row_size = torch.repeat_interleave(_small(cols, dev), self.layer_rows, output_size=sum(self.rows))
         if masks is None:
             self.row_count, lengths = self.row_size, self.row_size
             v = torch.cat([w.reshape(-1) for w in ws]).abs()
         else:
             ms = [_mask_for(masks, n, w) for n, w in zip(self.names, ws)]
-            self.row_count = torch.cat([m.reshape(r, -1).sum(1) for m, r in zip(ms, self.rows)])
+            alive = torch.cat([m.reshape(-1) for m in ms])
+            # float32 sums of 0/1 are exact for rows shorter than 2^24
+            self.row_count = _seg(alive.to(torch.float32), self.row_size, "sum").to(torch.int64)
             if dev.type == "cpu":
                 v = torch.cat([_compress(w, m) for w, m in zip(ws, ms)]).abs_()
                 lengths = self.row_count
             else:
-                v = torch.cat([w.reshape(-1) for w in ws]).abs_()
-                v.masked_fill_(~torch.cat([m.reshape(-1) for m in ms]), 0)
+                v = torch.cat([w.reshape(-1) for w in ws]).abs_().masked_fill_(~alive, 0)
                 lengths = self.row_size
         self.v, self.row_len = v, lengths
         self.layer_len = _int_segment_sum(lengths, self.layer_rows)
@@ -428,37 +447,46 @@ def measure_weights(weights: Mapping[str, Tensor], masks: Mapping[str, Tensor] |
     device = next(iter(weights.values())).device if weights else torch.device("cpu")
     with _calling_thread_only(device):
         blocks = _value_blocks(weights, masks, req)
-        values = torch.cat([b[-1].reshape(-1).to(torch.float64) for b in blocks]).tolist()
+        values = torch.cat([b[-1].T.reshape(-1).to(torch.float64) for b in blocks]).tolist()
     records, k = [], 0
-    for scope, labels, metric, p, q, _ in blocks:
-        for lab in labels:
-            records.append({"scope": scope, "group": lab, "metric": metric, "p": p, "q": q, "value": values[k]})
-            k += 1
+    for scope, labels, rows, _ in blocks:
+        for metric, p, q in rows:
+            for lab in labels:
+                records.append({"scope": scope, "group": lab, "metric": metric, "p": p, "q": q, "value": values[k]})
+                k += 1
     return records
 
 
-def _value_blocks(weights, masks, req: _Request) -> list[tuple[str, list[str], str, float, float, Tensor]]:
-    """(scope, group labels, metric, p, q, values on the device) for every requested metric."""
+_Block = tuple[str, list[str], list[tuple[str, float, float]], Tensor]
+
+
+def _value_blocks(weights, masks, req: _Request) -> list[_Block]:
+    """Per scope: (scope, group labels, [(metric, p, q)…], values (groups × metrics) on the device)."""
     lay = _Layout(weights, masks)
     exps = req.exps
     col = {e: i for i, e in enumerate(exps)}
     stats = _scope_stats(lay, req.scopes, exps, "gini" in req.measures)
+    nan = math.nan
     blocks = []
     for scope in req.scopes:
         st = stats[scope]
         pairs = req.pairs + (req.grid_pairs if scope != "neuron" else ())
-        cols = [("remaining", math.nan, math.nan, st.count / st.size)]
-        cols += [("pqi", p, q, _pqi(st.log_sums, st.count, col[p], col[q], p, q)) for p, q in pairs]
+        rows, cols = [("remaining", nan, nan)], [(st.count / st.size)[:, None]]
+        if pairs:
+            rows += [("pqi", p, q) for p, q in pairs]
+            cols.append(_pqi_many(st.log_sums, st.count, exps, pairs))
         if "gini" in req.measures:
-            cols.append(("gini", math.nan, math.nan, st.gini))
+            rows.append(("gini", nan, nan))
+            cols.append(st.gini[:, None])
         if "hoyer" in req.measures:
-            cols.append(("hoyer", math.nan, math.nan, _hoyer(st.log_sums, st.count, col[1.0], col[2.0])))
-        labels = st.labels
+            rows.append(("hoyer", nan, nan))
+            cols.append(_hoyer(st.log_sums, st.count, col[1.0], col[2.0])[:, None])
+        values, labels = torch.cat(cols, dim=1), st.labels
         if scope == "neuron" and req.neuron_reduce == "mean":
-            cols = [(m, p, q, _segment_nanmean(v, st.rows_per_layer)) for m, p, q, v in cols]
+            values = _segment_nanmean(values, st.rows_per_layer)
         elif scope == "neuron":
             labels = lay.row_labels()
-        blocks += [(scope, labels, m, p, q, v) for m, p, q, v in cols]
+        blocks.append((scope, labels, rows, values))
     return blocks
 
 
