@@ -1,0 +1,57 @@
+"""Every figure notebook runs under papermill at profile=smoke; bad parameters fail clearly in the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SPARSITY_LAB_RESULTS": str(tmp_path / "results")}
+    cmd = [sys.executable, "-m", "sparsity_lab.report", "--notebooks-dir", str(ROOT / "notebooks"),
+           "--out", str(tmp_path / "reports"), *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.mark.slow
+def test_all_ten_notebooks_run_at_smoke_and_are_indexed(tmp_path: Path) -> None:
+    assert len(NOTEBOOKS) == 10, NOTEBOOKS
+    proc = _report(tmp_path, "--profile", "smoke")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    out = tmp_path / "reports" / "smoke"
+    index = json.loads((out / "index.json").read_text())
+    entries = {e["name"]: e for e in index["notebooks"]}
+    assert set(entries) == set(NOTEBOOKS)
+    html_index = (out / "index.html").read_text()
+    for name in NOTEBOOKS:
+        assert entries[name]["status"] == "ok", entries[name]
+        assert name in html_index
+        assert "data:image/png;base64," in (out / f"{name}.html").read_text(), name
+        figures = list((out / "figures").glob(f"{name}*.png")) + list((out / "figures").glob(f"{name}*.pdf"))
+        assert {p.suffix for p in figures} == {".png", ".pdf"}, name
+    run_ids = {r for e in entries.values() for r in e["run_ids"]}
+    assert run_ids and all((tmp_path / "results" / r).is_dir() for r in run_ids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("model", "transformer", "model='transformer'"),
+    ("q", "0.4", "q=0.4"),
+])
+def test_bad_parameter_fails_with_the_library_error_in_the_report(tmp_path: Path, key, value, message) -> None:
+    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", "01", "-p", key, value)
+    assert proc.returncode == 1
+    assert "01_sap_trajectories" in proc.stderr and "ConfigError" in proc.stderr, proc.stderr
+    out = tmp_path / "reports" / "smoke"
+    entry = json.loads((out / "index.json").read_text())["notebooks"][0]
+    assert entry["status"] == "failed" and message in entry["error_message"]
+    assert message in (out / "01_sap_trajectories.html").read_text()
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").glob("iterative_*"))
