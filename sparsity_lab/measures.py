@@ -9,7 +9,8 @@ masked with zeros on accelerators so the computation has static shapes and no ho
 sums Σ|w|^r are computed per row in float64 with a per-row max shift (scale-free, no overflow) by segment
 reductions, then combined into layer and global sums in log space; Gini sorts every row / layer / the
 whole model at once with one composite-key sort each (group id in the high bits, float32 magnitude bits in
-the low bits), so Gini ranks magnitudes at float32 resolution.
+the low bits), so Gini ranks magnitudes at float32 resolution. On the CPU the pass runs in cache-sized
+blocks of whole rows on the calling thread (numpy's reduceat, SIMD sort and compress where they are faster).
 """
 
 from __future__ import annotations
@@ -253,8 +254,6 @@ def _calling_thread_only(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
 
 
 def _int_segment_sum(x: Tensor, lengths: Tensor) -> Tensor:

@@ -10,6 +10,15 @@ from torch import nn
 from sparsity_lab.masks import MaskSet, prunable_parameters
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny convs and optimizer steps: OpenMP's per-op barrier only slows them (10× on a busy 2-core box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
