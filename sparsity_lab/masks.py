@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -165,7 +165,3 @@ class MaskSet(dict):
                     out[f"{mod_name}.{attr}" if mod_name else attr] = buf.detach().bool().clone()
         return out
 
-
-def masks_like(weights: Mapping[str, Tensor]) -> MaskSet:
-    """All-True masks for a mapping of weight tensors."""
-    return MaskSet({n: torch.ones_like(w, dtype=torch.bool) for n, w in weights.items()})
