@@ -31,13 +31,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from sparsity_lab.batched import BatchedTrainer
-from sparsity_lab.data import DeviceData, dataset_info
+from sparsity_lab.data import DeviceData, dataset_info, load_dataset
 from sparsity_lab.models import create_model
 from sparsity_lab.train import EngineOptions, MaskedTrainer, TrainSettings
 
 SHAPES = {"cnn": "cifar10", "resnet18": "cifar10", "mlp": "mnist", "lenet300_100": "mnist"}
 SIZES = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000)}
-QUICK_SIZES = {"cifar10": (1_000, 500), "mnist": (2_000, 500)}
+QUICK_SIZES = {"cifar10": (256, 256), "mnist": (1_000, 500)}
 
 
 def sync(device: torch.device) -> None:
@@ -105,7 +105,11 @@ def reference_seconds(name: str, data: DeviceData, settings: TrainSettings, devi
         if step == warm:
             sync(device)
             start = time.perf_counter()
-        x, y = next(it)
+        try:
+            x, y = next(it)
+        except StopIteration:  # tiny (--quick) datasets: start another pass
+            it = iter(loader)
+            x, y = next(it)
         x, y = x.to(device), y.to(device)
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
@@ -223,24 +227,32 @@ def switch(value: str) -> list[bool]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="cnn,resnet18,mlp,lenet300_100", help="comma list of " + ",".join(SHAPES))
-    ap.add_argument("--variants", default="reference,hand,engine,batched4,batched16",
-                    help="comma list of reference, hand, engine, batched<N>")
+    ap.add_argument("--models", default=None,
+                    help="comma list of " + ",".join(SHAPES) + " (default: all; with --quick: mlp,cnn)")
+    ap.add_argument("--variants", default=None,
+                    help="comma list of reference, hand, engine, batched<N> (default: reference,hand,engine,batched4,"
+                         "batched16; with --quick: without batched16)")
     ap.add_argument("--repeats", type=int, default=3, help="timed epochs per variant (median reported)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed epochs first (compile/capture happen here)")
     ap.add_argument("--baseline-steps", type=int, default=50, help="timed steps of the reference, scaled to an epoch")
     ap.add_argument("--compile", choices=["off", "on", "both"], default="off", help="torch.compile for engine variants")
     ap.add_argument("--compile-mode", default="default", help="torch.compile mode (EngineOptions.compile_mode)")
-    ap.add_argument("--graphs", choices=["off", "on", "both"], default="off", help="CUDA graphs for engine variants")
+    ap.add_argument("--graphs", choices=["off", "on", "both"], default=None,
+                    help="CUDA graphs for engine variants (default: on for CUDA, off for CPU)")
     ap.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--optimizer-impl", choices=["auto", "fused", "foreach", "loop"], default="auto")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--paired", action="store_true",
                     help="only alternate hand-loop and engine epochs per model and report engine/hand ratios")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU timing)")
+    ap.add_argument("--mnist-data", default="random",
+                    help="MNIST-shaped data: 'random' (uint8 noise) or a dataset name such as fashionmnist or mnist")
     ap.add_argument("--quick", action="store_true", help="tiny datasets, 1 repeat, few reference steps (CPU smoke)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/engine-<device>.json)")
     args = ap.parse_args(argv)
+    args.variants = args.variants or ("reference,hand,engine,batched4" + ("" if args.quick else ",batched16"))
+    args.models = args.models or ("mlp,cnn" if args.quick else "cnn,resnet18,mlp,lenet300_100")
+    args.graphs = args.graphs or ("on" if str(args.device).startswith("cuda") else "off")
     if args.quick:
         args.repeats, args.baseline_steps = min(args.repeats, 1), min(args.baseline_steps, 3)
     return args
@@ -254,20 +266,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     settings = TrainSettings(batch_size=250, epochs=200).validate()
     sizes = QUICK_SIZES if args.quick else SIZES
     out = Path(args.out or Path(__file__).parent / "results" / f"engine-{device_slug(device)}.json")
-    header = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-              "torch": torch.__version__, "git_sha": git_sha(), "command": " ".join(sys.argv),
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    header = {"device": name, "mnist_data": args.mnist_data, "torch": torch.__version__, "git_sha": git_sha(), "command": " ".join(sys.argv),
               "threads": torch.get_num_threads(), "sizes": sizes, "records": []}
     datasets: dict[str, DeviceData] = {}
     print(f"{'model':<13}{'variant':<28}{'s/model-epoch':>14}{'speedup_vs_ref':>16}{'model-epochs/s':>16}"
           f"{'eval_s':>9}", flush=True)
     for name in args.models.split(","):
         ds = SHAPES[name]
-        if ds not in datasets:
-            datasets = {ds: random_data(ds, sizes, device)}  # keep one dataset in memory at a time
+        if ds not in datasets:  # keep one dataset in memory at a time
+            real = ds == "mnist" and args.mnist_data != "random"
+            datasets = {ds: load_dataset(args.mnist_data, device=device) if real else random_data(ds, sizes, device)}
         data = datasets[ds]
         if args.paired:
             rec = paired(name, data, settings, device, EngineOptions(
-                channels_last=args.channels_last, optimizer_impl=args.optimizer_impl), args.repeats, args.warmup)
+                cuda_graphs="on" if args.graphs == "on" else "off", channels_last=args.channels_last,
+                optimizer_impl=args.optimizer_impl), args.repeats, args.warmup)
             header["records"].append(rec)
             print(f"{name:<13}hand {rec['hand_median']:.4f} s, engine {rec['engine_median']:.4f} s, "
                   f"engine/hand per pair (median) {rec['engine_over_hand_median_ratio']:.3f}", flush=True)
@@ -279,7 +293,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             runs = [(variant, None)]
             if variant == "engine" or variant.startswith("batched"):
                 runs = [(f"{variant}{'+compile' if c else ''}{'+graphs' if g else ''}",
-                         EngineOptions(cuda_graphs=g, compile_mode=args.compile_mode, channels_last=args.channels_last,
+                         EngineOptions(cuda_graphs="on" if g else "off", compile_mode=args.compile_mode, channels_last=args.channels_last,
                                        optimizer_impl=args.optimizer_impl), c)
                         for c in switch(args.compile) for g in switch(args.graphs)]
             for run in runs:

@@ -36,7 +36,8 @@ def clip_per_member_(params: list[Tensor], max_norm: float) -> Tensor:
     """
     grads = [p.grad for p in params if p.grad is not None]
     n = grads[0].shape[0]
-    norms = torch.stack([torch.linalg.vector_norm(g.reshape(n, -1), dim=1) for g in grads])
+    rows = [g[i] for g in grads for i in range(n)]  # contiguous per-member views: one multi-tensor norm launch
+    norms = torch.stack(torch._foreach_norm(rows)).view(len(grads), n)
     total = torch.linalg.vector_norm(norms, dim=0)
     coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
     for g in grads:

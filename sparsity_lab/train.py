@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .engine.base import EngineBase, check_masks, use_channels_last, zero_masked_state
+from .engine.base import EngineBase, check_masks, has_conv, zero_masked_state
 from .engine.settings import EngineOptions, TrainSettings
 from .masks import MaskSet
 
@@ -43,7 +43,7 @@ class MaskedTrainer(EngineBase):
         super().__init__(data, settings, device=device, progress=progress, options=options, augment=augment)
         self.seed = int(seed)
         self.model = model.to(self.device)
-        self.channels_last = use_channels_last(self.options.channels_last, self.device, model)
+        self.channels_last = self.options.channels_last_on(self.device, has_conv(model))
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._forward = torch.compile(model, mode=self.options.compile_mode) if settings.compile else model

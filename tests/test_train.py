@@ -257,3 +257,14 @@ class TinyConvBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(F.adaptive_avg_pool2d(F.relu(self.bn(self.conv(x))), 1).flatten(1))
+
+
+def test_engine_options_validate_and_cuda_only_graphs(mnist):
+    from sparsity_lab.train import EngineOptions
+
+    with pytest.raises(ValueError, match="cuda_graphs"):
+        EngineOptions(cuda_graphs="yes").validate()
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        MaskedTrainer(mlp(mnist), None, mnist, FAST, seed=0, options=EngineOptions(cuda_graphs="on"))
+    trainer = MaskedTrainer(mlp(mnist), None, mnist, FAST, seed=0)  # "auto": no graphs on the CPU
+    assert not trainer.graphs and not trainer.channels_last

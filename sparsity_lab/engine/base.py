@@ -36,10 +36,6 @@ def has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def use_channels_last(option: str, device: torch.device, model: nn.Module) -> bool:
-    return option == "on" or (option == "auto" and device.type == "cuda" and has_conv(model))
-
-
 def check_masks(masks: Mapping[str, Tensor], shapes: Mapping[str, tuple[int, ...]]) -> None:
     """ValueError naming the first mask whose name is not a model parameter or whose shape differs."""
     for name, mask in masks.items():
@@ -75,7 +71,8 @@ class EngineBase:
         self.epoch = 0
         if self.device.type == "cuda" and self.options.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
-        self.autocast = autocast_factory(settings.amp, self.device, cache=not self.options.cuda_graphs)
+        self.graphs = self.options.graphs_on(self.device)
+        self.autocast = autocast_factory(settings.amp, self.device, cache=not self.graphs)
 
     @property
     def augmenting(self) -> bool:
@@ -85,10 +82,10 @@ class EngineBase:
     def _build(self, params: list[Tensor], forward_loss: Callable, clip: Callable | None,
                state_tensors: Callable[[], list[Tensor]], units: tuple[int, ...], make_batch: Callable) -> None:
         self.optimizer = build_optimizer(params, self.settings, device=self.device,
-                                         impl=self.options.optimizer_impl, graph_safe=self.options.cuda_graphs)
+                                         impl=self.options.optimizer_impl, graph_safe=self.graphs)
         self.runner = StepRunner(params=params, optimizer=self.optimizer, forward_loss=forward_loss, clip=clip,
                                  state_tensors=state_tensors, autocast=self.autocast, units=units,
-                                 device=self.device, cuda_graphs=self.options.cuda_graphs, make_batch=make_batch)
+                                 device=self.device, cuda_graphs=self.graphs, make_batch=make_batch)
 
     def skip_epochs(self, n: int) -> None:
         """Advance the epoch counter by n without training (late rewinding: resume the LR schedule and

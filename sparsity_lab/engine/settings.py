@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import torch
+
 AMP_MODES = ("auto", "bf16", "off")
 
 
@@ -99,14 +101,27 @@ class EngineOptions:
     optimizer_impl: str = field(
         default="auto", metadata=_help("'auto' (fused on CUDA, foreach on CPU), 'fused', 'foreach' or 'loop'")
     )
-    cuda_graphs: bool = field(default=False, metadata=_help("capture each training step in a CUDA graph"))
+    cuda_graphs: str = field(
+        default="auto", metadata=_help("capture each training step in a CUDA graph: 'auto' (on for CUDA), 'on', 'off'")
+    )
     compile_mode: str = field(
         default="default", metadata=_help("torch.compile mode used when TrainSettings.compile is on")
     )
     cudnn_benchmark: bool = field(default=True, metadata=_help("let cuDNN autotune convolution algorithms"))
 
+    def graphs_on(self, device: torch.device) -> bool:
+        """Whether CUDA graphs are used on `device` ('auto': exactly when it is a CUDA device)."""
+        if self.cuda_graphs == "on" and device.type != "cuda":
+            raise ValueError(f"EngineOptions.cuda_graphs='on' needs a CUDA device, got device={device}")
+        return self.cuda_graphs == "on" or (self.cuda_graphs == "auto" and device.type == "cuda")
+
+    def channels_last_on(self, device: torch.device, has_conv: bool) -> bool:
+        """Whether conv weights and inputs use channels_last ('auto': CUDA and a conv model)."""
+        return self.channels_last == "on" or (self.channels_last == "auto" and device.type == "cuda" and has_conv)
+
     def validate(self) -> EngineOptions:
         _choice("channels_last", self.channels_last, ("auto", "on", "off"), owner="EngineOptions")
+        _choice("cuda_graphs", self.cuda_graphs, ("auto", "on", "off"), owner="EngineOptions")
         _choice("optimizer_impl", self.optimizer_impl, ("auto", "fused", "foreach", "loop"), owner="EngineOptions")
         _choice(
             "compile_mode",
