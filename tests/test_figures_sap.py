@@ -151,6 +151,11 @@ def test_phases_table_detects_down_up_down_only_where_present():
     table = trajectories.phases_table(trajectories.trajectory_frame(records)).set_index("label")
     assert table.loc[SAP, "trough_iteration"] == 1 and table.loc[SAP, "peak_iteration"] == 4
     assert bool(table.loc[SAP, "three_phases"]) and not bool(table.loc[LT, "three_phases"])
+    assert table.loc[SAP, "lowest_iteration"] == 5 and table.loc[SAP, "rise_after_lowest"] == pytest.approx(0.0)
+    assert table.loc[LT, "lowest_iteration"] == 0 and table.loc[LT, "rise_after_lowest"] == pytest.approx(0.05)
+    start_high = labelled([("c", "", SAP, 0, {"pqi": [0.16, 0.08, 0.04, 0.06, 0.11], "T": 4})])
+    row = trajectories.phases_table(trajectories.trajectory_frame(start_high)).iloc[0]
+    assert row["lowest_iteration"] == 2 and row["rise_after_lowest"] == pytest.approx(0.07)
 
 
 def test_endpoint_table_reads_last_iteration():

@@ -99,18 +99,27 @@ def trajectory_frame(records: pd.DataFrame, panels: Sequence[Panel] = PANELS_RET
 
 
 def phases_table(frame: pd.DataFrame, panel: str = "pqi", min_change: float = 0.005) -> pd.DataFrame:
-    """PQI phases (style.detect_phases on the mean over seeds) per (family, label): trough and
-    peak iterations, or NaN where a breakpoint is not detected."""
+    """PQI phases of the mean curve over seeds, per (family, label).
+
+    ``trough_iteration`` / ``peak_iteration`` / ``three_phases``: ``style.detect_phases`` (NaN where a
+    breakpoint is not detected). Independently of that rule, ``lowest_iteration`` is where the mean
+    PQI is lowest and ``rise_after_lowest`` how much it climbs afterwards (max after − min), so a
+    decrease followed by an increase shows even when the curve never climbs back above its start.
+    """
     rows = []
     part = frame[frame["panel"] == panel]
     for (family, label), curve in part.groupby(["family", "label"], sort=False):
-        mean = curve.groupby("iteration")["value"].mean()
-        phases = style.detect_phases(mean.index.to_numpy(float), mean.to_numpy(float), min_change=min_change)
+        mean = curve.groupby("iteration")["value"].mean().dropna()
+        x, y = mean.index.to_numpy(float), mean.to_numpy(float)
+        phases = style.detect_phases(x, y, min_change=min_change)
+        low = int(np.argmin(y))
         rows.append({"family": family, "label": label,
                      "trough_iteration": np.nan if phases is None or phases.trough is None else phases.trough,
                      "peak_iteration": np.nan if phases is None or phases.peak is None else phases.peak,
-                     "three_phases": bool(phases is not None and phases.complete)})
-    return pd.DataFrame(rows, columns=["family", "label", "trough_iteration", "peak_iteration", "three_phases"])
+                     "three_phases": bool(phases is not None and phases.complete),
+                     "lowest_iteration": x[low], "rise_after_lowest": float(y[low:].max() - y[low])})
+    return pd.DataFrame(rows, columns=["family", "label", "trough_iteration", "peak_iteration", "three_phases",
+                                       "lowest_iteration", "rise_after_lowest"])
 
 
 def endpoint_table(frame: pd.DataFrame) -> pd.DataFrame:
