@@ -32,7 +32,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(var, str(Path(default).resolve()))
     profile_dir = args.out / args.profile
     profile_dir.mkdir(parents=True, exist_ok=True)
-    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    started, t0 = datetime.now(UTC), time.perf_counter()
     outcomes: list[NotebookOutcome] = []
     for i, nb in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {nb.stem}: running (profile {args.profile})", flush=True)

@@ -17,7 +17,7 @@ import re
 import subprocess
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,7 @@ def write_meta(
         "caption": caption,
         "figures": [Path(f).name for f in figures],
         "code_version": code_version(),
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     clash = set(meta) & set(extra or {})
     if clash:
