@@ -5,6 +5,11 @@ hands the rest to worker processes (spawn context, ``workers_per_device`` per de
 calling ``sparsity_lab.experiments.run(config, store=..., device=..., progress=False)``. The store's
 per-run lock makes concurrent workers safe even when two runs share a parent run (controls,
 ASNI-II variants): the second waits, then reuses. One failed run never stops the others.
+
+Seed groups (issue #4): configs equal but for ``seed`` are handed to one worker as one job and run by
+``experiments.seed_group.run_seed_group``, which trains the seeds together with the batched engine,
+when ``batch_seeds`` says so: ``"auto"`` (default) follows ``seed_group.should_batch`` (CUDA devices,
+no convolutions), ``True`` batches every batchable group (any device), ``False`` never batches.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from sparsity_lab.store import ResultsStore
 log = logging.getLogger("sparsity_lab.sweep")
 
 Runner = Callable[..., Any]
+GroupRunner = Callable[..., list[Any]]
 _TRACEBACK_FRAMES = 4
 
 
@@ -95,8 +101,81 @@ def _resolve_runner(runner: Runner | None) -> Runner:
     return run
 
 
-def _worker(device: str, threads: int | None, root: str, runner: Runner | None, conn: Connection) -> None:
-    """Worker process: announce readiness, then run each (index, config) sent until ``None``, replying per run."""
+@dataclasses.dataclass(frozen=True)
+class SeedGroupJob:
+    """Configs equal but for the seed, run as one job by the group runner (one outcome per member)."""
+
+    configs: tuple[Any, ...]
+
+
+def _members(job: Any) -> list[Any]:
+    return list(job.configs) if isinstance(job, SeedGroupJob) else [job]
+
+
+def _resolve_group_runner(group_runner: GroupRunner | None) -> GroupRunner:
+    if group_runner is not None:
+        return group_runner
+    from sparsity_lab.experiments import seed_group
+
+    return seed_group.run_seed_group
+
+
+Outcome = tuple[str, str | None, float]
+
+
+def _run_group(group_runner: GroupRunner, configs: Sequence[Any], store: ResultsStore | str,
+               device: str) -> list[Outcome]:
+    """Run one seed group; every member gets the group's wall time. If the group runner raises, members it
+    completed before the error are "done", the others "failed" with the error."""
+    t0 = time.perf_counter()
+    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
+    try:
+        results = group_runner(list(configs), store=store, device=device, progress=False)
+        seconds = time.perf_counter() - t0
+        return [("reused" if getattr(r, "reused", False) else "done", None, seconds) for r in results]
+    except Exception as err:  # noqa: BLE001 - one failed group must not stop the sweep
+        log.error("seed group %s failed on %s:\n%s", [c.run_id for c in configs], device, traceback.format_exc())
+        error, seconds = _error_summary(err), time.perf_counter() - t0
+        return [("done", None, seconds) if store.is_complete(c.run_id) else ("failed", error, seconds)
+                for c in configs]
+
+
+def _run_job(job: Any, runner: Runner, group_runner: GroupRunner | None, store: ResultsStore | str,
+             device: str) -> list[Outcome]:
+    """One outcome per member of ``job`` (a config or a ``SeedGroupJob``)."""
+    if isinstance(job, SeedGroupJob):
+        return _run_group(_resolve_group_runner(group_runner), job.configs, store, device)
+    return [_run_one(runner, job, store, device)]
+
+
+def _group_seeds(pending: list[Any], devices: Sequence[str], batch_seeds: bool | str) -> list[Any]:
+    """``pending`` with each seed group the policy batches replaced by one ``SeedGroupJob`` (at its first
+    member's position); other configs stay single jobs."""
+    if batch_seeds is False:
+        return pending
+    from sparsity_lab.experiments.seed_group import forms_seed_group, seed_free_key, should_batch
+
+    groups: dict[str, list[Any]] = {}
+    for config in pending:
+        key = seed_free_key(config)
+        if key is not None:
+            groups.setdefault(key, []).append(config)
+    batched = {key for key, members in groups.items()
+               if (forms_seed_group(members) if batch_seeds is True
+                   else all(should_batch(members, d) for d in devices))}
+    jobs: list[Any] = []
+    for config in pending:
+        key = seed_free_key(config)
+        if key not in batched:
+            jobs.append(config)
+        elif groups[key][0] is config:
+            jobs.append(SeedGroupJob(tuple(groups[key])))
+    return jobs
+
+
+def _worker(device: str, threads: int | None, root: str, runner: Runner | None, group_runner: GroupRunner | None,
+            conn: Connection) -> None:
+    """Worker process: announce readiness, then run each (index, job) sent until ``None``, replying per job."""
     try:
         try:
             if threads:
@@ -109,26 +188,32 @@ def _worker(device: str, threads: int | None, root: str, runner: Runner | None, 
             return
         conn.send(("ready",))
         while (task := conn.recv()) is not None:
-            index, config = task
-            conn.send(("end", index, *_run_one(run, config, root, device)))
+            index, job = task
+            conn.send(("end", index, _run_job(job, run, group_runner, root, device)))
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         pass
 
 
 def run_many(configs: Iterable[Any], *, devices: Sequence[str] | None = None, workers_per_device: int = 1,
              store: ResultsStore | str | os.PathLike[str] | None = None, progress: bool = True,
-             runner: Runner | None = None) -> list[SweepOutcome]:
+             runner: Runner | None = None, batch_seeds: bool | str = "auto",
+             group_runner: GroupRunner | None = None) -> list[SweepOutcome]:
     """Run every config (deduplicated by run id) and return one outcome per input config, in input order.
 
     ``devices`` defaults to every CUDA GPU, else ``["cpu"]``. With one worker in all, runs happen in
     this process; otherwise ``len(devices) * workers_per_device`` spawned workers share the work
     (CPU workers split the machine's cores with ``torch.set_num_threads``). ``runner`` (default
     ``sparsity_lab.experiments.run``; must be importable by name for workers) is injectable for tests.
+    ``batch_seeds`` (True, False or "auto", see the module docstring) decides which seed groups run as
+    one job through ``group_runner`` (default ``experiments.seed_group.run_seed_group``, same rules as
+    ``runner``); their members still get one outcome each (a group's members share its wall time).
     Ctrl-C terminates the workers; runs they finished are already safe in the store.
     """
     configs = list(configs)
     if workers_per_device < 1:
         raise ValueError(f"workers_per_device={workers_per_device!r}: allowed an integer >= 1")
+    if not (batch_seeds is True or batch_seeds is False or batch_seeds == "auto"):
+        raise ValueError(f"batch_seeds={batch_seeds!r}: allowed True, False or 'auto'")
     devices = list(devices) if devices else default_devices()
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     unique: dict[str, Any] = {}
@@ -142,13 +227,14 @@ def run_many(configs: Iterable[Any], *, devices: Sequence[str] | None = None, wo
         else:
             pending.append(config)
     pending.sort(key=_depth)  # parents first, so workers do not queue behind each other's parent runs
-    slots = [d for d in devices for _ in range(workers_per_device)][: max(1, len(pending))]
+    jobs = _group_seeds(pending, devices, batch_seeds)
+    slots = [d for d in devices for _ in range(workers_per_device)][: max(1, len(jobs))]
     bar = tqdm(total=len(unique), desc="sweep", unit="run", disable=not progress, initial=len(outcomes))
     try:
         if len(slots) == 1:
-            _in_process(pending, slots[0], store, _resolve_runner(runner), outcomes, bar)
+            _in_process(jobs, slots[0], store, _resolve_runner(runner), group_runner, outcomes, bar)
         else:
-            _in_workers(pending, slots, str(store.root), runner, outcomes, bar)
+            _in_workers(jobs, slots, str(store.root), runner, group_runner, outcomes, bar)
     finally:
         bar.close()
     failed = [o for o in outcomes.values() if o.status == "failed"]
@@ -167,10 +253,11 @@ def _record(outcomes: dict[str, SweepOutcome], config: Any, status: str, error: 
     bar.set_postfix(counts, refresh=False)
 
 
-def _in_process(pending: list[Any], device: str, store: ResultsStore, runner: Runner,
+def _in_process(jobs: list[Any], device: str, store: ResultsStore, runner: Runner, group_runner: GroupRunner | None,
                 outcomes: dict[str, SweepOutcome], bar: Any) -> None:
-    for config in pending:
-        _record(outcomes, config, *_run_one(runner, config, store, device), bar)
+    for job in jobs:
+        for config, outcome in zip(_members(job), _run_job(job, runner, group_runner, store, device)):
+            _record(outcomes, config, *outcome, bar)
 
 
 class _Pool:
@@ -178,7 +265,7 @@ class _Pool:
     so it always knows which run a worker that dies (killed, out of memory) was on."""
 
     def __init__(self, pending: list[Any], slots: list[str], root: str, runner: Runner | None,
-                 outcomes: dict[str, SweepOutcome], bar: Any) -> None:
+                 group_runner: GroupRunner | None, outcomes: dict[str, SweepOutcome], bar: Any) -> None:
         ctx = multiprocessing.get_context("spawn")
         n_cpu = sum(d == "cpu" for d in slots)
         threads = max(1, (os.cpu_count() or 1) // n_cpu) if n_cpu else None
@@ -190,15 +277,21 @@ class _Pool:
             parent, child = ctx.Pipe()
             self.conns.append(parent)
             self.procs.append(ctx.Process(target=_worker, args=(device, threads if device == "cpu" else None, root,
-                                                                runner, child), name=f"sparsity_lab-sweep-{i}-{device}"))
+                                                                runner, group_runner, child),
+                                          name=f"sparsity_lab-sweep-{i}-{device}"))
         self.assigned: dict[int, tuple[int, float]] = {}  # worker -> (task index, start time)
         self.open = set(range(len(slots)))
         self.fatal: list[str] = []
 
-    def finish(self, index: int, status: str, error: str | None, seconds: float) -> None:
+    def finish(self, index: int, results: list[Outcome]) -> None:
+        """Record the outcomes of job ``index``, one per member."""
         if index in self.left:
             self.left.discard(index)
-            _record(self.outcomes, self.pending[index], status, error, seconds, self.bar)
+            for config, outcome in zip(_members(self.pending[index]), results):
+                _record(self.outcomes, config, *outcome, self.bar)
+
+    def fail(self, index: int, error: str, seconds: float) -> None:
+        self.finish(index, [("failed", error, seconds)] * len(_members(self.pending[index])))
 
     def _message(self, worker: int, message: tuple[Any, ...]) -> None:
         if message[0] == "fatal":
@@ -225,8 +318,7 @@ class _Pool:
             index, started = self.assigned.pop(worker)
             proc = self.procs[worker]
             proc.join(5)
-            self.finish(index, "failed", f"worker {proc.name} died with exit code {proc.exitcode}",
-                        time.perf_counter() - started)
+            self.fail(index, f"worker {proc.name} died with exit code {proc.exitcode}", time.perf_counter() - started)
 
     def run(self) -> None:
         for p in self.procs:
@@ -246,7 +338,7 @@ class _Pool:
                     self._close(worker)
         reason = "not run: every worker process exited" + "".join(f"; {f}" for f in self.fatal)
         for index in sorted(self.left):
-            self.finish(index, "failed", reason, 0.0)
+            self.fail(index, reason, 0.0)
 
     def shutdown(self) -> None:
         for p in self.procs:
@@ -259,9 +351,9 @@ class _Pool:
             conn.close()
 
 
-def _in_workers(pending: list[Any], slots: list[str], root: str, runner: Runner | None,
-                outcomes: dict[str, SweepOutcome], bar: Any) -> None:
-    pool = _Pool(pending, slots, root, runner, outcomes, bar)
+def _in_workers(jobs: list[Any], slots: list[str], root: str, runner: Runner | None,
+                group_runner: GroupRunner | None, outcomes: dict[str, SweepOutcome], bar: Any) -> None:
+    pool = _Pool(jobs, slots, root, runner, group_runner, outcomes, bar)
     try:
         pool.run()
     except KeyboardInterrupt:

@@ -9,13 +9,14 @@ its tidy records and m_{t+1}, so an interrupted run resumes at the last complete
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from sparsity_lab.config import IterativeConfig
-from sparsity_lab.data import load_dataset
+from sparsity_lab.data import DeviceData, load_dataset
 from sparsity_lab.experiments.common import (
     Records,
     WeightSelector,
@@ -33,6 +34,15 @@ from sparsity_lab.train import MaskedTrainer
 
 CONTROL_INIT_OFFSET = 1_000_003  # seed offset of the random re-initialisation control
 
+#: evaluate(split) -> {"loss", "accuracy"} of the run's model as it is now (MaskedTrainer.evaluate)
+Evaluate = Callable[[str], dict[str, float]]
+
+
+def load_run_data(cfg: IterativeConfig, device: torch.device) -> DeviceData:
+    """The run's data: its validation split and training subset are drawn with the run's seed."""
+    return load_dataset(cfg.dataset, device=device, val_size=cfg.val_size, val_seed=cfg.seed,
+                        train_subset=cfg.train_subset or None)
+
 
 def _rule_arguments(cfg: IterativeConfig, method: str, iteration: int, reference: dict | None) -> dict[str, Any]:
     """Hyperparameters of the pruning rule ``method`` (registry in pruning.py) for this iteration."""
@@ -45,17 +55,26 @@ def _rule_arguments(cfg: IterativeConfig, method: str, iteration: int, reference
 
 
 class IterativeRun:
-    """One seed of one iterative-pruning config, resumable from the store."""
+    """One seed of one iterative-pruning config, resumable from the store.
 
-    def __init__(self, cfg: IterativeConfig, store: ResultsStore, device: torch.device, progress: bool) -> None:
+    ``execute()`` runs the missing iterations one ``step`` at a time. The pieces of a step are public so
+    the seed-group runner (seed_group.py) can train several seeds at once with the batched engine and do
+    everything else exactly as here: ``begin`` (resume point), ``iteration_masks``, ``rewind``,
+    ``train_iteration`` (separate training) and ``finish_iteration`` (measure, prune, measure, save).
+    ``data`` may be passed in when it is the same for every seed (no validation split, no subset).
+    """
+
+    def __init__(self, cfg: IterativeConfig, store: ResultsStore, device: torch.device, progress: bool,
+                 data: DeviceData | None = None) -> None:
         self.cfg, self.store, self.device, self.progress = cfg, store, device, progress
         self.run_id = cfg.run_id
-        self.data = load_dataset(cfg.dataset, device=device, val_size=cfg.val_size, val_seed=cfg.seed,
-                                 train_subset=cfg.train_subset or None)
+        self.data = data if data is not None else load_run_data(cfg, device)
         self.model = seeded_model(cfg.model, self.data.info, self._init_seed(), device)
         self.example = torch.zeros((1, *self.data.info.input_shape), device=device)
         self.init_state = self._artifact("init", lambda: cpu_state(self.model))
         self.pq_pairs = tuple(dict.fromkeys([(0.5, 1.0), (cfg.p, cfg.q)]))
+        self.reference: dict[str, torch.Tensor] | None = None  # One Shot: the dense model trained at t = 0
+        self.rewind_state: dict[str, torch.Tensor] | None = None  # late rewinding: weights after k epochs
 
     def _init_seed(self) -> int:
         return self.cfg.seed + (CONTROL_INIT_OFFSET if self.cfg.method == "random_reinit" else 0)
@@ -84,19 +103,37 @@ class IterativeRun:
         generator = torch.Generator().manual_seed(self.cfg.seed * 10_007 + t)
         return prune("random", self.model, base, scope="layer", target=base, generator=generator).masks
 
+    def iteration_masks(self, t: int, masks: MaskSet) -> MaskSet:
+        """m_t: the mask carried from the previous iteration, or the control's own mask."""
+        return self._control_masks(t) if self.cfg.is_control else masks
+
     # -- one iteration -------------------------------------------------------------------------
-    def _rewind(self, masks: MaskSet, rewind_state: dict[str, torch.Tensor] | None) -> None:
-        state = rewind_state if rewind_state is not None else self.init_state
+    def begin(self) -> tuple[int, MaskSet]:
+        """Resume point: the first missing iteration and its mask m_t; loads the stored One Shot
+        reference and late-rewind weights."""
+        cfg = self.cfg
+        start, masks = self._start()
+        self.reference = self.store.load_artifact(self.run_id, "reference") if cfg.method == "oneshot" else None
+        self.rewind_state = self.store.load_artifact(self.run_id, "rewind") if cfg.rewind_epoch else None
+        return start, masks
+
+    def rewind(self, t: int, masks: MaskSet) -> None:
+        """Step 2 of METHODS.md §3: all parameters back to θ₀ (or the late-rewind point for t > 0), times m_t."""
+        state = self.rewind_state if (t > 0 and self.rewind_state is not None) else self.init_state
         self.model.load_state_dict({k: v.to(self.device) for k, v in state.items()})
         masks.apply_(self.model)
 
-    def _train(self, t: int, masks: MaskSet, rewind_state: dict | None) -> tuple[MaskedTrainer, dict | None]:
+    def trainer(self, masks: MaskSet) -> MaskedTrainer:
+        """A fresh MaskedTrainer (fresh optimizer and LR schedule) of this run's model under ``masks``."""
+        return MaskedTrainer(self.model, masks, self.data, self.cfg.train, seed=self.cfg.seed, device=self.device,
+                             progress=False)
+
+    def train_iteration(self, t: int, masks: MaskSet) -> MaskedTrainer:
+        """Rewind, then train E epochs under m_t on its own (step 3); keeps the weights pruning ranks."""
         cfg = self.cfg
-        self._rewind(masks, rewind_state if t > 0 else None)
-        trainer = MaskedTrainer(self.model, masks, self.data, cfg.train, seed=cfg.seed, device=self.device,
-                                progress=False)
+        self.rewind(t, masks)
+        trainer = self.trainer(masks)
         selector = WeightSelector(cfg.rank_weights)
-        new_rewind: dict | None = None
         start_epoch = cfg.rewind_epoch if (t > 0 and cfg.rewind_epoch) else 0
         trainer.skip_epochs(start_epoch)
         for epoch in range(start_epoch, cfg.train.epochs):
@@ -104,12 +141,13 @@ class IterativeRun:
             if selector.split is not None:
                 selector.observe(self.model, trainer.evaluate(selector.split)["accuracy"])
             if t == 0 and cfg.rewind_epoch and epoch + 1 == cfg.rewind_epoch:
-                new_rewind = cpu_state(self.model)
+                self.rewind_state = cpu_state(self.model)
+                self.store.save_artifact(self.run_id, "rewind", self.rewind_state)
         selector.restore_into(self.model)
-        return trainer, new_rewind
+        return trainer
 
-    def _measure(self, rec: Records, t: int, stage: str, masks: MaskSet, trainer: MaskedTrainer) -> None:
-        evaluation = trainer.evaluate("test")
+    def _measure(self, rec: Records, t: int, stage: str, masks: MaskSet, evaluate: Evaluate) -> None:
+        evaluation = evaluate("test")
         rec.add(t, stage, "accuracy", evaluation["accuracy"])
         rec.add(t, stage, "loss", evaluation["loss"])
         rec.add(t, stage, "remaining", masks.remaining_fraction())
@@ -119,40 +157,46 @@ class IterativeRun:
         rec.extend(t, stage, measure_weights(weights, masks, scopes=SCOPES, pq_pairs=self.pq_pairs,
                                              grid=self.cfg.pq_grid))
 
+    def finish_iteration(self, t: int, masks: MaskSet, evaluate: Evaluate, began: float) -> MaskSet:
+        """Steps 4-5 on the trained model w_t: measure w_t ⊙ m_t, compute m_{t+1} by the method's rule,
+        measure the pruned model w_t ⊙ m_{t+1}, save the step (records + m_{t+1}); return m_{t+1}.
+
+        ``evaluate(split)`` evaluates ``self.model`` as it is now; ``began`` is the iteration's start
+        (``time.perf_counter()``) for the wall-time record.
+        """
+        cfg = self.cfg
+        rec = Records()
+        self._measure(rec, t, "retrained", masks, evaluate)
+        next_masks = masks
+        if t < cfg.iterations and not cfg.is_control:
+            if cfg.method == "oneshot" and self.reference is None:
+                self.reference = cpu_state(self.model)
+                self.store.save_artifact(self.run_id, "reference", self.reference)
+            ref = None if self.reference is None else {k: v.to(self.device) for k, v in self.reference.items()}
+            outcome = prune(cfg.method, self.model, masks, scope=cfg.scope,
+                            **_rule_arguments(cfg, cfg.method, t, ref))
+            next_masks = outcome.masks
+            rec.extend(t, "pruned", outcome.records)
+            next_masks.apply_(self.model)
+            self._measure(rec, t, "pruned", next_masks, evaluate)
+        rec.add(t, "retrained", "wall_time", time.perf_counter() - began)
+        self.store.save_step(self.run_id, t, rec.frame(), mask_tensors(next_masks))
+        return next_masks
+
+    def step(self, t: int, masks: MaskSet) -> MaskSet:
+        """One whole iteration t trained on its own; returns m_{t+1}."""
+        began = time.perf_counter()
+        masks = self.iteration_masks(t, masks)
+        trainer = self.train_iteration(t, masks)
+        return self.finish_iteration(t, masks, trainer.evaluate, began)
+
     def execute(self) -> int:
         """Run the missing iterations; return how many were trained now."""
         cfg = self.cfg
-        start, masks = self._start()
-        reference = self.store.load_artifact(self.run_id, "reference") if cfg.method == "oneshot" else None
-        rewind_state = self.store.load_artifact(self.run_id, "rewind") if cfg.rewind_epoch else None
-        trained = 0
+        start, masks = self.begin()
         bar = tqdm(range(start, cfg.iterations + 1), desc=f"{cfg.method} {cfg.model} seed {cfg.seed}",
                    disable=not self.progress, initial=start, total=cfg.iterations + 1)
         for t in bar:
-            began = time.perf_counter()
-            if cfg.is_control:
-                masks = self._control_masks(t)
-            rec = Records()
-            trainer, new_rewind = self._train(t, masks, rewind_state)
-            trained += 1
-            if new_rewind is not None:
-                self.store.save_artifact(self.run_id, "rewind", new_rewind)
-                rewind_state = new_rewind
-            self._measure(rec, t, "retrained", masks, trainer)
-            next_masks = masks
-            if t < cfg.iterations and not cfg.is_control:
-                if cfg.method == "oneshot" and reference is None:
-                    reference = cpu_state(self.model)
-                    self.store.save_artifact(self.run_id, "reference", reference)
-                ref = None if reference is None else {k: v.to(self.device) for k, v in reference.items()}
-                outcome = prune(cfg.method, self.model, masks, scope=cfg.scope,
-                                **_rule_arguments(cfg, cfg.method, t, ref))
-                next_masks = outcome.masks
-                rec.extend(t, "pruned", outcome.records)
-                next_masks.apply_(self.model)
-                self._measure(rec, t, "pruned", next_masks, trainer)
-            rec.add(t, "retrained", "wall_time", time.perf_counter() - began)
-            self.store.save_step(self.run_id, t, rec.frame(), mask_tensors(next_masks))
-            masks = next_masks
+            masks = self.step(t, masks)
             bar.set_postfix(remaining=f"{masks.remaining_fraction():.3%}")
-        return trained
+        return max(0, cfg.iterations + 1 - start)
