@@ -30,7 +30,7 @@ __all__ = ["VARIANT_LABELS", "asni_caption", "asni_params", "asni_results", "epo
 #: Legend label of each AsniConfig.variant (METHODS.md §4).
 VARIANT_LABELS: dict[str, str] = {
     "asni2": "ASNI-II (2L-level init)",
-    "asni1": "ASNI-I (sigmoid schedule)",
+    "asni1": "ASNI-I (during its schedule)",
     "mask_init": "mask + original init",
     "mask_random_init": "mask + random init",
     "random_signs": "2L levels, random signs",
