@@ -179,6 +179,9 @@ class IterativeRun:
             rec.extend(t, "pruned", outcome.records)
             next_masks.apply_(self.model)
             self._measure(rec, t, "pruned", next_masks, evaluate)
+        if t == cfg.iterations:  # the final ticket w_T ⊙ m_T, for weight histograms (FIGURES.md 9)
+            final = {f"model.{k}": v for k, v in cpu_state(self.model).items()}
+            self.store.save_artifact(self.run_id, "final", {**final, **mask_tensors(masks)})
         rec.add(t, "retrained", "wall_time", time.perf_counter() - began)
         self.store.save_step(self.run_id, t, rec.frame(), mask_tensors(next_masks))
         return next_masks
