@@ -42,16 +42,17 @@ def test_all_ten_notebooks_run_at_smoke_and_are_indexed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("model", "transformer", "model='transformer'"),
-    ("q", "0.4", "q=0.4"),
+@pytest.mark.parametrize(("notebook", "key", "value", "message"), [
+    ("01_sap_trajectories", "model", "transformer", "model='transformer'"),   # unknown model
+    ("03_pq_ablation", "q_values", "[0.4]", "q=0.4"),                        # p = 1 >= q
 ])
-def test_bad_parameter_fails_with_the_library_error_in_the_report(tmp_path: Path, key, value, message) -> None:
-    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", "01", "-p", key, value)
+def test_bad_parameter_fails_with_the_library_error_in_the_report(tmp_path: Path, notebook, key, value,
+                                                                   message) -> None:
+    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", notebook, "-p", key, value)
     assert proc.returncode == 1
-    assert "01_sap_trajectories" in proc.stderr and "ConfigError" in proc.stderr, proc.stderr
+    assert notebook in proc.stderr and "ConfigError" in proc.stderr, proc.stderr
     out = tmp_path / "reports" / "smoke"
     entry = json.loads((out / "index.json").read_text())["notebooks"][0]
-    assert entry["status"] == "failed" and message in entry["error_message"]
-    assert message in (out / "01_sap_trajectories.html").read_text()
+    assert entry["status"] == "failed" and message in entry["error_message"], entry
+    assert message in (out / f"{notebook}.html").read_text()
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").glob("iterative_*"))
