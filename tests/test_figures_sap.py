@@ -151,11 +151,22 @@ def test_phases_table_detects_down_up_down_only_where_present():
     table = trajectories.phases_table(trajectories.trajectory_frame(records)).set_index("label")
     assert table.loc[SAP, "trough_iteration"] == 1 and table.loc[SAP, "peak_iteration"] == 4
     assert bool(table.loc[SAP, "three_phases"]) and not bool(table.loc[LT, "three_phases"])
-    assert table.loc[SAP, "lowest_iteration"] == 5 and table.loc[SAP, "rise_after_lowest"] == pytest.approx(0.0)
-    assert table.loc[LT, "lowest_iteration"] == 0 and table.loc[LT, "rise_after_lowest"] == pytest.approx(0.05)
-    start_high = labelled([("c", "", SAP, 0, {"pqi": [0.16, 0.08, 0.04, 0.06, 0.11], "T": 4})])
+    assert table.loc[SAP, "rise_from"] == 1 and table.loc[SAP, "rise_to"] == 4
+    assert table.loc[SAP, "rise"] == pytest.approx(0.15) and table.loc[SAP, "drop_after"] == pytest.approx(0.20)
+    assert table.loc[LT, "rise"] == pytest.approx(0.05) and table.loc[LT, "drop_after"] == pytest.approx(0.0)
+    start_high = labelled([("c", "", SAP, 0, {"pqi": [0.16, 0.05, 0.15, 0.0, 0.0], "T": 4})])
     row = trajectories.phases_table(trajectories.trajectory_frame(start_high)).iloc[0]
-    assert row["lowest_iteration"] == 2 and row["rise_after_lowest"] == pytest.approx(0.07)
+    assert not row["three_phases"]  # detect_phases' peak is the global maximum, the starting point
+    assert (row["rise_from"], row["rise_to"]) == (1, 2) and row["fall_before"] == pytest.approx(0.11)
+    assert row["rise"] == pytest.approx(0.10) and row["drop_after"] == pytest.approx(0.15)
+
+
+def test_largest_rise_closed_cases():
+    assert trajectories.largest_rise(np.array([3.0, 2.0, 1.0])) == (0, 0, 0.0, 0.0, 2.0)  # no rise
+    i, j, fall, rise, drop = trajectories.largest_rise(np.array([1.0, 5.0, 0.0, 3.0, 2.0]))
+    assert (i, j, fall, rise, drop) == (0, 1, 0.0, 4.0, 5.0)  # 1 -> 5 beats 0 -> 3
+    with pytest.raises(ValueError):
+        trajectories.largest_rise(np.array([]))
 
 
 def test_endpoint_table_reads_last_iteration():
@@ -291,3 +302,10 @@ def test_sap_trajectories_smoke_end_to_end(tmp_path):
     summary = result.tables["Trajectories (mean ± std over seeds)"]
     acc = summary[summary["panel"] == "remaining"]
     assert acc[acc["iteration"] == 0]["mean"].eq(100.0).all()  # nothing pruned before the first pruning
+
+
+def test_method_colours_are_fixed_across_figures():
+    one = common.method_palette([SAP, LT, "OS (P=0.2)"])
+    two = common.method_palette(["Random ticket (LT masks)", "OS (P=0.2)", LT])
+    assert one[LT] == two[LT] and one["OS (P=0.2)"] == two["OS (P=0.2)"]
+    assert two["Random ticket (LT masks)"] not in {one[SAP], one[LT], one["OS (P=0.2)"]}

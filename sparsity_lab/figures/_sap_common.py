@@ -164,6 +164,20 @@ def palette(levels: Sequence[Any], ordered: bool = False) -> dict[Any, Any]:
     return dict(zip(levels, colours))
 
 
+def method_palette(labels: Sequence[str]) -> dict[str, Any]:
+    """A fixed colour per method across all figures: the methods of ``profiles.SAP_METHODS`` take
+    the first colours of the colour-blind palette in their order; other labels (controls) the
+    next unused ones, in the order given."""
+    import seaborn as sns
+
+    from sparsity_lab.profiles import SAP_METHODS
+
+    colours = sns.color_palette("colorblind", n_colors=10)
+    fixed = {label: colours[i] for i, (label, _) in enumerate(SAP_METHODS)}
+    spare = iter(colours[len(fixed):])
+    return {label: fixed[label] if label in fixed else next(spare) for label in labels}
+
+
 def ranked(params: Mapping[str, Any]) -> str:
     return str(params.get("rank_weights") or DEFAULT_RANKED)
 

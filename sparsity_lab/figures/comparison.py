@@ -86,7 +86,7 @@ def draw_comparison(frame: pd.DataFrame, setups: Sequence[str], hue_order: Seque
     """One row per setup: accuracy vs remaining (%) and vs speedup, with the dense line."""
     fig = Figure(figsize=(13, 4.6 * len(setups)), layout="constrained")
     axes = fig.subplots(len(setups), 2, squeeze=False)
-    colours = common.palette(list(hue_order))
+    colours = common.method_palette(list(hue_order))
     dense = dense_accuracy(frame)
     for row, setup in zip(axes, setups):
         part = frame[frame["family"] == setup]

@@ -82,7 +82,7 @@ def draw_scopes(acc: pd.DataFrame, layers: pd.DataFrame, hue_order: Sequence[str
     """3 rows (a, b, c) × one column per scope."""
     fig = Figure(figsize=(5.2 * len(scopes), 12), layout="constrained")
     axes = fig.subplots(3, len(scopes), squeeze=False)
-    colours = common.palette(list(hue_order))
+    colours = common.method_palette(list(hue_order))
     layer_names = list(dict.fromkeys(layers["layer"]))
     layer_colours = common.palette(layer_names, ordered=True)
     for col, scope in enumerate(scopes):

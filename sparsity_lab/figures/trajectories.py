@@ -23,7 +23,7 @@ from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
 from sparsity_lab.figures._result import FigureResult
 
-__all__ = ["make_figure", "PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "draw_panels", "endpoint_table", "phases_table",
+__all__ = ["make_figure", "PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "draw_panels", "endpoint_table", "largest_rise", "phases_table",
            "sap_trajectories", "trajectory_frame"]
 
 KEYS = ["family", "label", "seed", "iteration"]
@@ -98,13 +98,28 @@ def trajectory_frame(records: pd.DataFrame, panels: Sequence[Panel] = PANELS_RET
     return frame[[*KEYS, "panel", "value"]].sort_values([*KEYS, "panel"], kind="stable").reset_index(drop=True)
 
 
+def largest_rise(y: np.ndarray) -> tuple[int, int, float, float, float]:
+    """The largest increase of ``y`` along the curve: indices (i, j), i ≤ j, maximising
+    y[j] − y[i]; returns (i, j, fall before i = max(y[:i+1]) − y[i], rise = y[j] − y[i],
+    drop after j = y[j] − min(y[j:])). A non-increasing curve gives i = j and rise 0."""
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"need a non-empty 1-D curve, got shape {y.shape}")
+    lows = np.minimum.accumulate(y)
+    gains = y - lows
+    j = int(np.argmax(gains))
+    i = int(np.argmin(y[: j + 1]))
+    return i, j, float(y[: i + 1].max() - y[i]), float(gains[j]), float(y[j] - y[j:].min())
+
+
 def phases_table(frame: pd.DataFrame, panel: str = "pqi", min_change: float = 0.005) -> pd.DataFrame:
     """PQI phases of the mean curve over seeds, per (family, label).
 
     ``trough_iteration`` / ``peak_iteration`` / ``three_phases``: ``style.detect_phases`` (NaN where a
-    breakpoint is not detected). Independently of that rule, ``lowest_iteration`` is where the mean
-    PQI is lowest and ``rise_after_lowest`` how much it climbs afterwards (max after − min), so a
-    decrease followed by an increase shows even when the curve never climbs back above its start.
+    breakpoint is not detected; its peak is the curve's global maximum). Independently of that
+    rule, :func:`largest_rise` gives the biggest increase anywhere along the curve, from
+    ``rise_from`` to ``rise_to``, with the fall before it and the drop after it, so a
+    decrease → increase → drop shows even when PQI never climbs back above its starting value.
     """
     rows = []
     part = frame[frame["panel"] == panel]
@@ -112,14 +127,14 @@ def phases_table(frame: pd.DataFrame, panel: str = "pqi", min_change: float = 0.
         mean = curve.groupby("iteration")["value"].mean().dropna()
         x, y = mean.index.to_numpy(float), mean.to_numpy(float)
         phases = style.detect_phases(x, y, min_change=min_change)
-        low = int(np.argmin(y))
+        i, j, fall, rise, drop = largest_rise(y)
         rows.append({"family": family, "label": label,
                      "trough_iteration": np.nan if phases is None or phases.trough is None else phases.trough,
                      "peak_iteration": np.nan if phases is None or phases.peak is None else phases.peak,
                      "three_phases": bool(phases is not None and phases.complete),
-                     "lowest_iteration": x[low], "rise_after_lowest": float(y[low:].max() - y[low])})
+                     "fall_before": fall, "rise_from": x[i], "rise_to": x[j], "rise": rise, "drop_after": drop})
     return pd.DataFrame(rows, columns=["family", "label", "trough_iteration", "peak_iteration", "three_phases",
-                                       "lowest_iteration", "rise_after_lowest"])
+                                       "fall_before", "rise_from", "rise_to", "rise", "drop_after"])
 
 
 def endpoint_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -159,7 +174,7 @@ def draw_trajectories(frame: pd.DataFrame, hue_order: Sequence[str], *, annotate
     """The 2 × 4 grid of Fig. 2 with one legend on top; phases shaded on the PQI panel."""
     fig = Figure(figsize=(17, 8.4), layout="constrained")
     axes = fig.subplots(2, 4)
-    colours = common.palette(list(hue_order))
+    colours = common.method_palette(list(hue_order))
     draw_panels(axes[0], frame, PANELS_RETRAINED, hue_order, colours)
     draw_panels(axes[1], frame, PANELS_PRUNED, hue_order, colours)
     curve = frame[(frame["panel"] == "pqi") & (frame["label"] == annotate)]
