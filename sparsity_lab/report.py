@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,7 +186,46 @@ def build_parser() -> argparse.ArgumentParser:
                     help="extra notebook parameter (VALUE parsed as YAML); repeatable")
     ap.add_argument("--timeout", type=float, default=None, help="per-cell execution timeout in seconds")
     ap.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="notebooks run at once, each in its own kernel (default: min(2, CPU count))")
     return ap
+
+
+def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, overrides: dict[str, Any],
+             t0: float) -> list[NotebookOutcome]:
+    """Run the notebooks, ``args.jobs`` at a time (each in its own process and kernel), in input order.
+
+    Notebooks that need the same experiments are safe to run together: the store's per-run lock makes
+    the second wait for the first and then reuse its results.
+    """
+    total = len(chosen)
+    jobs = max(1, min(args.jobs, total))
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
+    futures = {}
+    for i, nb in enumerate(chosen, 1):
+        print(f"[{i}/{total}] {nb.stem}: running (profile {args.profile})", flush=True)
+        call = (nb, profile_dir, args.profile, overrides)
+        kw = {"kernel": args.kernel, "timeout": args.timeout}
+        futures[i] = pool.submit(run_notebook, *call, **kw) if pool else run_notebook(*call, **kw)
+        if pool is None:
+            _print_done(i, total, futures[i], t0)
+    outcomes: list[NotebookOutcome] = []
+    try:
+        for i in range(1, total + 1):
+            outcome = futures[i].result() if pool else futures[i]
+            if pool:
+                _print_done(i, total, outcome, t0)
+            outcomes.append(outcome)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return outcomes
+
+
+def _print_done(i: int, total: int, o: NotebookOutcome, t0: float) -> None:
+    tail = "ok" if o.status == "ok" else f"FAILED ({o.error_name}: {o.error_message})"
+    print(f"[{i}/{total}] {o.name}: {tail} in {o.wall_s:.1f} s (elapsed {time.perf_counter() - t0:.1f} s)",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,14 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     profile_dir = args.out / args.profile
     profile_dir.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(UTC), time.perf_counter()
-    outcomes: list[NotebookOutcome] = []
-    for i, nb in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] {nb.stem}: running (profile {args.profile})", flush=True)
-        o = run_notebook(nb, profile_dir, args.profile, overrides, kernel=args.kernel, timeout=args.timeout)
-        outcomes.append(o)
-        tail = "ok" if o.status == "ok" else f"FAILED ({o.error_name}: {o.error_message})"
-        print(f"[{i}/{len(chosen)}] {nb.stem}: {tail} in {o.wall_s:.1f} s "
-              f"(elapsed {time.perf_counter() - t0:.1f} s)", flush=True)
+    outcomes = _run_all(chosen, profile_dir, args, overrides, t0)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides,
               "notebooks": [{k: v for k, v in asdict(o).items() if k != "thumbnail"} for o in outcomes]}
