@@ -67,7 +67,8 @@ def build(spec: dict[str, Any]) -> nbformat.NotebookNode:
         code(_parameters_cell(spec["parameters"]), metadata={"tags": ["parameters"]}),
         code("%matplotlib inline\n"
              "import pandas as pd\n"
-             "from IPython.display import Markdown, display\n\n"
+             "import matplotlib.pyplot as plt\n"
+             "from IPython.display import Image, Markdown, display\n\n"
              f"from sparsity_lab.figures import {module} as figure\n"
              "from sparsity_lab.figures import style\n\n"
              f'NAME = "{name}"\n'
@@ -76,15 +77,16 @@ def build(spec: dict[str, Any]) -> nbformat.NotebookNode:
              "output_dir = style.resolve_output_dir(output_dir, profile)"),
         md("## Figure"),
         code(f"result = figure.make_figure(profile{call_args})\n"
-             "display(result.figure)\n"
+             "paths = style.save_figure(result.figure, output_dir, NAME)  # PNG + PDF\n"
+             "plt.close(result.figure)  # show the saved PNG instead of rendering the figure again\n"
+             "display(Image(filename=str(paths[0])))\n"
              "print(result.caption)"),
         md("## The numbers behind it"),
         code("for title, table in result.tables.items():\n"
              '    display(Markdown(f"**{title}**"))\n'
              "    display(table)"),
         md("## Files"),
-        code("paths = style.save_figure(result.figure, output_dir, NAME)\n"
-             "paths += style.save_tables(result.tables, output_dir, NAME)\n"
+        code("paths += style.save_tables(result.tables, output_dir, NAME)\n"
              "style.write_meta(output_dir, NAME, run_ids=result.run_ids, caption=result.caption, figures=paths,\n"
              '                 extra={"params": result.params})\n'
              'print("\\n".join(map(str, paths)))'),
