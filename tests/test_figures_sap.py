@@ -290,7 +290,6 @@ def test_figures_draw_and_save_on_fake_records(monkeypatch, tmp_path, func, name
 
 # -- end to end through the real runners ----------------------------------------------------------
 
-@pytest.mark.slow
 def test_sap_trajectories_smoke_end_to_end(tmp_path):
     from sparsity_lab.store import ResultsStore
 
