@@ -156,7 +156,8 @@ def test_phases_table_detects_down_up_down_only_where_present():
     assert table.loc[LT, "rise"] == pytest.approx(0.05) and table.loc[LT, "drop_after"] == pytest.approx(0.0)
     start_high = labelled([("c", "", SAP, 0, {"pqi": [0.16, 0.05, 0.15, 0.0, 0.0], "T": 4})])
     row = trajectories.phases_table(trajectories.trajectory_frame(start_high)).iloc[0]
-    assert not row["three_phases"]  # detect_phases' peak is the global maximum, the starting point
+    # PQI starting at its highest value: the phases are still found, from the largest rise
+    assert row["three_phases"] and (row["trough_iteration"], row["peak_iteration"]) == (1, 2)
     assert (row["rise_from"], row["rise_to"]) == (1, 2) and row["fall_before"] == pytest.approx(0.11)
     assert row["rise"] == pytest.approx(0.10) and row["drop_after"] == pytest.approx(0.15)
 

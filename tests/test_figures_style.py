@@ -143,3 +143,10 @@ def test_write_meta_and_output_dir(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path / "notebooks")
     assert style.resolve_output_dir(None, "smoke") == tmp_path.resolve() / "reports" / "smoke" / "figures"
     assert style.resolve_output_dir("/abs/figs", "smoke").as_posix() == "/abs/figs"
+
+
+def test_phases_detected_when_pqi_starts_at_its_highest() -> None:
+    """The quick-profile shape: PQI starts highest, falls, climbs back part of the way, then drops."""
+    x = np.arange(16.0)
+    y = np.interp(x, [0, 4, 9, 15], [0.16, 0.04, 0.12, 0.02])
+    assert style.detect_phases(x, y) == style.Phases(trough=4.0, peak=9.0)

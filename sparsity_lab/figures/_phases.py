@@ -6,15 +6,16 @@ FIGURES.md item 1 asks to annotate the phases where they are detected.
 
 Rule (applied to the mean trajectory, NaN points dropped, x sorted):
 
-* peak   b = argmax y (first occurrence);
-* trough a = argmin y[:b+1] (first occurrence), the lowest point before the peak;
+* the largest rise anywhere along the curve (:func:`largest_rise`): indices a ≤ b maximising
+  y[b] − y[a]; a is the trough, b the peak. (Not the global maximum: at small budgets PQI starts at
+  its highest value, and the compression phase climbs back only part of the way.)
 * *decrease* holds when max(y[:a+1]) − y[a] ≥ min_change (something before the trough is higher);
 * *increase* holds when y[b] − y[a] ≥ min_change;
 * *drop* holds when y[b] − min(y[b:]) ≥ min_change.
 
 The trough is reported when decrease and increase hold, the peak when increase and drop hold.
 ``min_change`` is in the units of y (PQI units by default: 0.005). Nothing is ever forced: a
-monotone curve or a curve whose maximum is its first point yields no breakpoints.
+monotone curve, or wiggles smaller than ``min_change``, yield no breakpoints.
 """
 
 from __future__ import annotations
@@ -42,6 +43,19 @@ class Phases:
         return self.trough is not None and self.peak is not None
 
 
+def largest_rise(y: np.ndarray) -> tuple[int, int, float, float, float]:
+    """The largest increase of ``y`` along the curve: indices (i, j), i ≤ j, maximising y[j] − y[i];
+    returns (i, j, fall before i = max(y[:i+1]) − y[i], rise = y[j] − y[i], drop after j = y[j] − min(y[j:])).
+    A non-increasing curve gives i = j and rise 0."""
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"need a non-empty 1-D curve, got shape {y.shape}")
+    gains = y - np.minimum.accumulate(y)
+    j = int(np.argmax(gains))
+    i = int(np.argmin(y[: j + 1]))
+    return i, j, float(y[: i + 1].max() - y[i]), float(gains[j]), float(y[j] - y[j:].min())
+
+
 def detect_phases(x: np.ndarray, y: np.ndarray, min_change: float = 0.005) -> Phases | None:
     """Apply the module's rule; return ``None`` when neither breakpoint is detected."""
     if min_change <= 0:
@@ -54,11 +68,8 @@ def detect_phases(x: np.ndarray, y: np.ndarray, min_change: float = 0.005) -> Ph
     xs, ys = xs[keep][order], ys[keep][order]
     if len(ys) < 3:
         return None
-    b = int(np.argmax(ys))
-    a = int(np.argmin(ys[: b + 1]))
-    decrease = ys[: a + 1].max() - ys[a] >= min_change
-    increase = ys[b] - ys[a] >= min_change
-    drop = ys[b] - ys[b:].min() >= min_change
+    a, b, fall, rise, drop_after = largest_rise(ys)
+    decrease, increase, drop = fall >= min_change, rise >= min_change, drop_after >= min_change
     trough = float(xs[a]) if decrease and increase else None
     peak = float(xs[b]) if increase and drop else None
     if trough is None and peak is None:

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
+from sparsity_lab.figures._phases import largest_rise
 from sparsity_lab.figures._result import FigureResult
 
 __all__ = ["make_figure", "PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "draw_panels", "endpoint_table", "largest_rise", "phases_table",
@@ -98,28 +99,13 @@ def trajectory_frame(records: pd.DataFrame, panels: Sequence[Panel] = PANELS_RET
     return frame[[*KEYS, "panel", "value"]].sort_values([*KEYS, "panel"], kind="stable").reset_index(drop=True)
 
 
-def largest_rise(y: np.ndarray) -> tuple[int, int, float, float, float]:
-    """The largest increase of ``y`` along the curve: indices (i, j), i ≤ j, maximising
-    y[j] − y[i]; returns (i, j, fall before i = max(y[:i+1]) − y[i], rise = y[j] − y[i],
-    drop after j = y[j] − min(y[j:])). A non-increasing curve gives i = j and rise 0."""
-    y = np.asarray(y, dtype=float)
-    if y.ndim != 1 or len(y) == 0:
-        raise ValueError(f"need a non-empty 1-D curve, got shape {y.shape}")
-    lows = np.minimum.accumulate(y)
-    gains = y - lows
-    j = int(np.argmax(gains))
-    i = int(np.argmin(y[: j + 1]))
-    return i, j, float(y[: i + 1].max() - y[i]), float(gains[j]), float(y[j] - y[j:].min())
-
-
 def phases_table(frame: pd.DataFrame, panel: str = "pqi", min_change: float = 0.005) -> pd.DataFrame:
     """PQI phases of the mean curve over seeds, per (family, label).
 
     ``trough_iteration`` / ``peak_iteration`` / ``three_phases``: ``style.detect_phases`` (NaN where a
-    breakpoint is not detected; its peak is the curve's global maximum). Independently of that
-    rule, :func:`largest_rise` gives the biggest increase anywhere along the curve, from
-    ``rise_from`` to ``rise_to``, with the fall before it and the drop after it, so a
-    decrease → increase → drop shows even when PQI never climbs back above its starting value.
+    breakpoint is not detected). Its rule is the largest rise anywhere along the curve
+    (``largest_rise``), reported as ``rise_from`` → ``rise_to`` with the fall before it and the drop
+    after it, so a decrease → increase → drop shows even when PQI never climbs back above its start.
     """
     rows = []
     part = frame[frame["panel"] == panel]
