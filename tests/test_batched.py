@@ -12,6 +12,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import random_masks
 from torch import nn
 
 from sparsity_lab.batched import BatchedTrainer, clip_per_member_
@@ -35,14 +36,6 @@ class TinyConvBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(F.adaptive_avg_pool2d(F.relu(self.bn(self.conv(x))), 1).flatten(1))
-
-
-def random_masks(model: nn.Module, seed: int, keep: float = 0.5) -> MaskSet:
-    g = torch.Generator().manual_seed(seed)
-    masks = MaskSet.for_model(model)
-    for name in masks:
-        masks[name] = torch.rand(masks[name].shape, generator=g) < keep
-    return masks
 
 
 def members(build, n: int = 3) -> tuple[list[nn.Module], list[MaskSet]]:

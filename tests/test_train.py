@@ -9,11 +9,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import random_masks
 from torch import nn
 
 from sparsity_lab.data import load_dataset
 from sparsity_lab.engine.optim import lr_at
-from sparsity_lab.masks import MaskSet
 from sparsity_lab.models import create_model
 from sparsity_lab.train import MaskedTrainer, TrainSettings
 
@@ -23,14 +23,6 @@ FAST = TrainSettings(epochs=3, batch_size=128, lr=0.05)
 @pytest.fixture(scope="module")
 def mnist():
     return load_dataset("synthetic:mnist:512", device="cpu")
-
-
-def random_masks(model: nn.Module, seed: int, keep: float = 0.5) -> MaskSet:
-    g = torch.Generator().manual_seed(seed)
-    masks = MaskSet.for_model(model)
-    for name in masks:
-        masks[name] = torch.rand(masks[name].shape, generator=g) < keep
-    return masks
 
 
 def mlp(data, seed: int = 0) -> nn.Module:
