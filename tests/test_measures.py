@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from sparsity_lab import measures
+from sparsity_lab import _segments
 from sparsity_lab.flops import layer_macs, theoretical_speedup
 from sparsity_lab.measures import (
     PQ_GRID_P,
@@ -276,7 +276,7 @@ def _same(a: float, b: float) -> bool:
 @pytest.mark.parametrize("block", [None, 7])
 def test_records_match_standalone_functions(monkeypatch, block):
     if block is not None:  # force the blocked CPU path on tiny data
-        monkeypatch.setattr(measures, "_CPU_BLOCK", block)
+        monkeypatch.setattr(_segments, "_CPU_BLOCK", block)
     weights, masks = _toy()
     recs = measure_weights(weights, masks, pq_pairs=[(0.5, 1.0), (1.0, 2.0)], neuron_reduce=None)
     assert all(isinstance(r["value"], float) for r in recs)
