@@ -10,6 +10,8 @@ Seed groups (issue #4): configs equal but for ``seed`` are handed to one worker 
 ``experiments.seed_group.run_seed_group``, which trains the seeds together with the batched engine,
 when ``batch_seeds`` says so: ``"auto"`` (default) follows ``seed_group.should_batch`` (CUDA devices,
 no convolutions), ``True`` batches every batchable group (any device), ``False`` never batches.
+
+Running one job and the pool of spawned worker processes live in ``sweep_workers``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,8 @@ import dataclasses
 import itertools
 import json
 import logging
-import multiprocessing
 import os
-import time
-import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from multiprocessing.connection import Connection, wait
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +30,17 @@ import torch
 from tqdm.auto import tqdm
 
 from sparsity_lab.store import ResultsStore
+from sparsity_lab.sweep_workers import (
+    GroupRunner,
+    Runner,
+    SeedGroupJob,
+    _members,
+    _resolve_runner,
+    _run_job,
+    run_pool,
+)
 
 log = logging.getLogger("sparsity_lab.sweep")
-
-Runner = Callable[..., Any]
-GroupRunner = Callable[..., list[Any]]
-_TRACEBACK_FRAMES = 4
 
 
 @dataclasses.dataclass
@@ -73,81 +76,6 @@ def _depth(config: Any) -> int:
     return 1 + max(map(_depth, parents)) if parents else 0
 
 
-def _error_summary(err: BaseException) -> str:
-    """``Type: message`` and the innermost frames of the traceback."""
-    frames = traceback.format_tb(err.__traceback__)[-_TRACEBACK_FRAMES:]
-    head = "".join(traceback.format_exception_only(type(err), err)).strip()
-    return head + "\n" + "".join(frames).rstrip()
-
-
-def _run_one(runner: Runner, config: Any, store: ResultsStore | str, device: str) -> tuple[str, str | None, float]:
-    """Run one config; any exception becomes a "failed" outcome with a traceback summary."""
-    t0 = time.perf_counter()
-    try:
-        store = store if isinstance(store, ResultsStore) else ResultsStore(store)
-        result = runner(config, store=store, device=device, progress=False)
-        status = "reused" if getattr(result, "reused", False) else "done"
-        return status, None, time.perf_counter() - t0
-    except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
-        log.error("run %s failed on %s:\n%s", config.run_id, device, traceback.format_exc())
-        return "failed", _error_summary(err), time.perf_counter() - t0
-
-
-def _resolve_runner(runner: Runner | None) -> Runner:
-    if runner is not None:
-        return runner
-    from sparsity_lab.experiments import run
-
-    return run
-
-
-@dataclasses.dataclass(frozen=True)
-class SeedGroupJob:
-    """Configs equal but for the seed, run as one job by the group runner (one outcome per member)."""
-
-    configs: tuple[Any, ...]
-
-
-def _members(job: Any) -> list[Any]:
-    return list(job.configs) if isinstance(job, SeedGroupJob) else [job]
-
-
-def _resolve_group_runner(group_runner: GroupRunner | None) -> GroupRunner:
-    if group_runner is not None:
-        return group_runner
-    from sparsity_lab.experiments import seed_group
-
-    return seed_group.run_seed_group
-
-
-Outcome = tuple[str, str | None, float]
-
-
-def _run_group(group_runner: GroupRunner, configs: Sequence[Any], store: ResultsStore | str,
-               device: str) -> list[Outcome]:
-    """Run one seed group; every member gets the group's wall time. If the group runner raises, members it
-    completed before the error are "done", the others "failed" with the error."""
-    t0 = time.perf_counter()
-    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
-    try:
-        results = group_runner(list(configs), store=store, device=device, progress=False)
-        seconds = time.perf_counter() - t0
-        return [("reused" if getattr(r, "reused", False) else "done", None, seconds) for r in results]
-    except Exception as err:  # noqa: BLE001 - one failed group must not stop the sweep
-        log.error("seed group %s failed on %s:\n%s", [c.run_id for c in configs], device, traceback.format_exc())
-        error, seconds = _error_summary(err), time.perf_counter() - t0
-        return [("done", None, seconds) if store.is_complete(c.run_id) else ("failed", error, seconds)
-                for c in configs]
-
-
-def _run_job(job: Any, runner: Runner, group_runner: GroupRunner | None, store: ResultsStore | str,
-             device: str) -> list[Outcome]:
-    """One outcome per member of ``job`` (a config or a ``SeedGroupJob``)."""
-    if isinstance(job, SeedGroupJob):
-        return _run_group(_resolve_group_runner(group_runner), job.configs, store, device)
-    return [_run_one(runner, job, store, device)]
-
-
 def _group_seeds(pending: list[Any], devices: Sequence[str], batch_seeds: bool | str) -> list[Any]:
     """``pending`` with each seed group the policy batches replaced by one ``SeedGroupJob`` (at its first
     member's position); other configs stay single jobs."""
@@ -172,26 +100,6 @@ def _group_seeds(pending: list[Any], devices: Sequence[str], batch_seeds: bool |
             jobs.append(SeedGroupJob(tuple(groups[key])))
     return jobs
 
-
-def _worker(device: str, threads: int | None, root: str, runner: Runner | None, group_runner: GroupRunner | None,
-            conn: Connection) -> None:
-    """Worker process: announce readiness, then run each (index, job) sent until ``None``, replying per job."""
-    try:
-        try:
-            if threads:
-                torch.set_num_threads(threads)
-            if device.startswith("cuda"):
-                torch.cuda.set_device(device)
-            run = _resolve_runner(runner)
-        except Exception as err:  # noqa: BLE001 - reported to the parent, which fails the runs left
-            conn.send(("fatal", f"worker on {device}: {_error_summary(err)}"))
-            return
-        conn.send(("ready",))
-        while (task := conn.recv()) is not None:
-            index, job = task
-            conn.send(("end", index, _run_job(job, run, group_runner, root, device)))
-    except (KeyboardInterrupt, EOFError, BrokenPipeError):
-        pass
 
 
 def run_many(configs: Iterable[Any], *, devices: Sequence[str] | None = None, workers_per_device: int = 1,
@@ -260,107 +168,10 @@ def _in_process(jobs: list[Any], device: str, store: ResultsStore, runner: Runne
             _record(outcomes, config, *outcome, bar)
 
 
-class _Pool:
-    """Spawned workers, one pipe each: the parent hands out the next task when a worker reports back,
-    so it always knows which run a worker that dies (killed, out of memory) was on."""
-
-    def __init__(self, pending: list[Any], slots: list[str], root: str, runner: Runner | None,
-                 group_runner: GroupRunner | None, outcomes: dict[str, SweepOutcome], bar: Any) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        n_cpu = sum(d == "cpu" for d in slots)
-        threads = max(1, (os.cpu_count() or 1) // n_cpu) if n_cpu else None
-        self.pending, self.outcomes, self.bar = pending, outcomes, bar
-        self.next_task = iter(range(len(pending)))
-        self.left = set(range(len(pending)))
-        self.procs, self.conns = [], []
-        for i, device in enumerate(slots):
-            parent, child = ctx.Pipe()
-            self.conns.append(parent)
-            self.procs.append(ctx.Process(target=_worker, args=(device, threads if device == "cpu" else None, root,
-                                                                runner, group_runner, child),
-                                          name=f"sparsity_lab-sweep-{i}-{device}"))
-        self.assigned: dict[int, tuple[int, float]] = {}  # worker -> (task index, start time)
-        self.open = set(range(len(slots)))
-        self.fatal: list[str] = []
-
-    def finish(self, index: int, results: list[Outcome]) -> None:
-        """Record the outcomes of job ``index``, one per member."""
-        if index in self.left:
-            self.left.discard(index)
-            for config, outcome in zip(_members(self.pending[index]), results):
-                _record(self.outcomes, config, *outcome, self.bar)
-
-    def fail(self, index: int, error: str, seconds: float) -> None:
-        self.finish(index, [("failed", error, seconds)] * len(_members(self.pending[index])))
-
-    def _message(self, worker: int, message: tuple[Any, ...]) -> None:
-        if message[0] == "fatal":
-            self.fatal.append(message[1])
-            return
-        if message[0] == "end":
-            self.assigned.pop(worker, None)
-            self.finish(*message[1:])
-        index = next(self.next_task, None)
-        if index is not None:
-            self.assigned[worker] = (index, time.perf_counter())
-        self.conns[worker].send(None if index is None else (index, self.pending[index]))
-
-    def _close(self, worker: int) -> None:
-        """A worker exited: read what it sent last, then fail the run it was on (if any)."""
-        conn = self.conns[worker]
-        try:
-            while conn.poll():
-                self._message(worker, conn.recv())
-        except (EOFError, OSError):
-            pass
-        self.open.discard(worker)
-        if worker in self.assigned:
-            index, started = self.assigned.pop(worker)
-            proc = self.procs[worker]
-            proc.join(5)
-            self.fail(index, f"worker {proc.name} died with exit code {proc.exitcode}", time.perf_counter() - started)
-
-    def run(self) -> None:
-        for p in self.procs:
-            p.start()
-        while self.left and self.open:
-            waitables = {self.conns[w]: w for w in self.open} | {self.procs[w].sentinel: w for w in self.open}
-            for ready in wait(list(waitables), timeout=1.0):
-                worker = waitables[ready]
-                if worker not in self.open:
-                    continue
-                if ready is self.conns[worker]:
-                    try:
-                        self._message(worker, ready.recv())
-                    except (EOFError, OSError):
-                        self._close(worker)
-                else:
-                    self._close(worker)
-        reason = "not run: every worker process exited" + "".join(f"; {f}" for f in self.fatal)
-        for index in sorted(self.left):
-            self.fail(index, reason, 0.0)
-
-    def shutdown(self) -> None:
-        for p in self.procs:
-            if p.is_alive():
-                p.terminate()
-        for p in self.procs:
-            if p.pid is not None:
-                p.join(10)
-        for conn in self.conns:
-            conn.close()
-
-
 def _in_workers(jobs: list[Any], slots: list[str], root: str, runner: Runner | None,
                 group_runner: GroupRunner | None, outcomes: dict[str, SweepOutcome], bar: Any) -> None:
-    pool = _Pool(jobs, slots, root, runner, group_runner, outcomes, bar)
-    try:
-        pool.run()
-    except KeyboardInterrupt:
-        log.warning("sweep interrupted: stopping %d workers (finished runs are kept in the store)", len(pool.procs))
-        raise
-    finally:
-        pool.shutdown()
+    run_pool(jobs, slots, root, runner, group_runner,
+             lambda config, *outcome: _record(outcomes, config, *outcome, bar))
 
 
 def expand_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
