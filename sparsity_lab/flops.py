@@ -43,7 +43,11 @@ def layer_macs(model: nn.Module, example_input: Tensor) -> dict[str, int]:
 
 def theoretical_speedup(model: nn.Module, masks: Mapping[str, Tensor], example_input: Tensor) -> float:
     """Dense MACs / Σ(layer MACs × layer density) (ShrinkBench); inf when nothing survives."""
-    macs = layer_macs(model, example_input)
+    return speedup_from_macs(layer_macs(model, example_input), masks)
+
+
+def speedup_from_macs(macs: Mapping[str, int], masks: Mapping[str, Tensor]) -> float:
+    """``theoretical_speedup`` from precomputed ``layer_macs`` (they depend on the architecture only)."""
     dense = sum(macs.values())
     sparse = sum(m * (float(masks[n].float().mean()) if n in masks else 1.0) for n, m in macs.items())
     return dense / sparse if sparse > 0 else math.inf
