@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from sparsity_lab._format import human_bytes
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.store import ResultsStore, StoreError, list_runs
 
@@ -195,14 +196,6 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
     return 1 if failed else 0
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"  # pragma: no cover
-
-
 def key_columns(runs: pd.DataFrame) -> list[str]:
     """``KEY_FIELDS`` present, then every other config column whose value differs between runs."""
     config_cols = [c for c in runs.columns if c not in _RUN_META]
@@ -220,7 +213,7 @@ def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
         print(f"no runs in {store.root}")
         return 0
     table = runs[["run_id", "kind", "status", "steps"]].copy()
-    table["size"] = runs["size_bytes"].map(_human)
+    table["size"] = runs["size_bytes"].map(human_bytes)
     table["created"] = runs["created"]
     for col in key_columns(runs):
         table[col] = runs[col]

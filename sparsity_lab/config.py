@@ -234,7 +234,7 @@ def config_with(config: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
             if not dataclasses.is_dataclass(sub) or inner not in {f.name for f in fields(sub)}:
                 raise ConfigError(f"unknown config field {key!r} for {config.kind}; "
                                   f"known: {[d.name for d in flat_fields(type(config))]}")
-            nested.setdefault(outer, {})[inner] = value
+            nested.setdefault(outer, {})[inner] = tuple(value) if isinstance(value, list) else value
         elif key in names:
             top[key] = _coerce(config, key, value)
         else:

@@ -92,3 +92,9 @@ def test_asni_validation():
         AsniConfig(s_max=100.0).validate()
     with pytest.raises(ConfigError, match="variant"):
         AsniConfig(variant="asni3").validate()
+
+
+def test_nested_lists_from_json_become_tuples_so_configs_stay_hashable():
+    cfg = config_from_dict({"kind": "iterative", "train": {"lr_schedule": "step", "step_milestones": [2, 4]}})
+    assert cfg.train.step_milestones == (2, 4)
+    assert hash(cfg) == hash(config_from_dict(cfg.to_dict()))

@@ -14,8 +14,7 @@ from torch import nn
 
 from sparsity_lab.masks import MaskSet
 from sparsity_lab.models import create_model
-
-RECORD_COLUMNS = ("iteration", "stage", "metric", "scope", "group", "p", "q", "value")
+from sparsity_lab.store import RECORD_COLUMNS
 
 
 @dataclass

@@ -23,6 +23,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from sparsity_lab._format import human_bytes
 from sparsity_lab.figures import style
 from sparsity_lab.figures._result import FigureResult
 from sparsity_lab.figures.asni import VARIANT_LABELS, asni_caption, asni_results, epoch_metric, publish
@@ -117,7 +118,7 @@ def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
     right.barh(names, rows["bytes"], color=bar_colours)
     right.set_xscale("log")
     for y, r in enumerate(rows.itertuples()):
-        right.text(r.bytes * 1.3, y, f"{_describe(r)} = {_human(r.bytes)}", va="center", fontsize="xx-small")
+        right.text(r.bytes * 1.3, y, f"{_describe(r)} = {human_bytes(r.bytes)}", va="center", fontsize="xx-small")
     right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 20000)
     right.set(xlabel="storage (bytes, log scale)", title="(b) what the learned init costs")
     right.tick_params(axis="y", labelsize="x-small")
@@ -134,14 +135,6 @@ def _describe(row: Any) -> str:
     if row.unit == "numbers + mask bits":
         return f"{int(row.count):,} values × {BITS_PER_NUMBER} + {int(row.bits - row.count * BITS_PER_NUMBER):,} mask bits"
     return f"{int(row.bits):,} bits"
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def asni2(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
