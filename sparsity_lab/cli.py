@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(default: every CUDA GPU, else cpu)")
     sweep.add_argument("--workers-per-device", type=int, default=1, metavar="N", help="worker processes per device "
                                                                                        "(default: 1)")
+    sweep.add_argument("--batch-seeds", choices=sorted(_BATCH_SEEDS), default="auto",
+                       help="train configs that differ only by seed together in the batched engine: auto (CUDA and "
+                            "no convolutions), on (every batchable group, any device) or off (default: auto)")
     sweep.add_argument("--dry-run", action="store_true", help="list the expanded configs and their status; run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -147,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
     show.add_argument("--rows", type=int, default=20, help="records rows to print (default: 20)")
     return parser
+
+
+#: ``--batch-seeds`` choices mapped to ``run_many(batch_seeds=...)``.
+_BATCH_SEEDS: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,7 +193,8 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
         return 0
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
-                        progress=not args.no_progress, runner=_run_experiment)
+                        progress=not args.no_progress, runner=_run_experiment,
+                        batch_seeds=_BATCH_SEEDS[args.batch_seeds])
     done = pd.DataFrame([{"run_id": o.run_id, "status": o.status, "seconds": round(o.seconds, 1),
                           "error": (o.error or "").split("\n")[0]} for o in outcomes]).drop_duplicates("run_id")
     print(done.to_string(index=False))

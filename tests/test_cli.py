@@ -168,3 +168,25 @@ def test_python_dash_m_entry_point(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sparsity_lab", "--results", str(tmp_path), "ls"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "no runs in" in out.stdout
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], "auto"), (["--batch-seeds", "on"], True),
+                                               (["--batch-seeds", "off"], False)])
+def test_sweep_batch_seeds_flag_reaches_run_many(tmp_path, monkeypatch, flag, expected):
+    seen = {}
+
+    def fake_run_many(configs, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr("sparsity_lab.sweep.run_many", fake_run_many)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(SWEEP_YAML)
+    assert cli.main(["--results", str(tmp_path / "r"), "sweep", str(path), "--no-progress", *flag]) == 0
+    assert seen["batch_seeds"] is expected if isinstance(expected, bool) else seen["batch_seeds"] == expected
+
+
+def test_sweep_rejects_an_unknown_batch_seeds_value(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--results", str(tmp_path), "sweep", "x.yaml", "--batch-seeds", "sometimes"])
+    assert "invalid choice: 'sometimes'" in capsys.readouterr().err
