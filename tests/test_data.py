@@ -338,3 +338,41 @@ def test_same_batches_on_cpu_and_gpu() -> None:
     b = list(gpu.batches("train", 128, shuffle=True, augment=True, generator=epoch_generator(0, 1)))
     for (xa, ya), (xb, yb) in zip(a, b):
         assert xb.is_cuda and torch.equal(ya, yb.cpu()) and torch.allclose(xa, xb.cpu(), atol=1e-6)
+
+
+def test_workers_preparing_one_dataset_take_turns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweep workers starting together must not read files another is still extracting (seen on the H100:
+    4 workers, fresh data root, torchvision's MNIST extraction raced). The first prepares under a lock and
+    writes the cache; the others wait, then read the cache, so the source is loaded exactly once."""
+    import dataclasses
+    import threading
+    import time
+
+    from sparsity_lab.data import sources
+
+    state = {"inside": 0, "most": 0, "calls": 0}
+    guard = threading.Lock()
+
+    def slow_load(root: Path) -> sources.Splits:
+        with guard:
+            state["inside"] += 1
+            state["calls"] += 1
+            state["most"] = max(state["most"], state["inside"])
+        time.sleep(0.3)
+        with guard:
+            state["inside"] -= 1
+        x = torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
+        y = torch.arange(4, dtype=torch.int64)
+        return sources.Splits(x, y, x.clone(), y.clone())
+
+    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(DATASETS["mnist"], load=slow_load))
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        load_dataset("mnist", root=tmp_path).train_y.numel())) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [4, 4, 4]
+    assert state["most"] == 1 and state["calls"] == 1
+    assert cache_path("mnist", tmp_path).is_file()

@@ -4,15 +4,22 @@ Data root: the `root` argument, else $SPARSITY_LAB_DATA, else ./data. After the 
 downloadable dataset, its uint8 tensors are cached as <root>/sparsity_lab_cache/<name>.pt
 (torch.save of plain tensors, read back with weights_only=True); delete that folder to force a
 re-decode. A cache that cannot be read or does not match the dataset's shape is rebuilt.
+
+Preparing a dataset (torchvision's download/extract, then the cache write) holds a file lock
+<root>/sparsity_lab_cache/<name>.lock, so sweep workers starting together never read files another
+worker is still extracting: the first prepares, the others wait and then read the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 from .device_data import DeviceData, canonical_device
 from .info import SYNTHETIC_PREFIX, canonical_name, dataset_info
@@ -79,9 +86,31 @@ def load_splits(name: str, root: str | os.PathLike | None = None) -> Splits:
     cached = _read_cache(path, info.input_shape)
     if cached is not None:
         return cached
-    splits = source.load(base)
-    _write_cache(path, splits)
+    with _preparing(path):
+        cached = _read_cache(path, info.input_shape)  # another process may have finished meanwhile
+        if cached is not None:
+            return cached
+        splits = source.load(base)
+        _write_cache(path, splits)
     return splits
+
+
+@contextlib.contextmanager
+def _preparing(cache_file: Path) -> Iterator[None]:
+    """Hold ``<cache>.lock`` while a dataset is downloaded/extracted and cached (one process at a time).
+    A data root where no lock file can be made (read-only) is prepared without one."""
+    lock_path = cache_file.with_suffix(".lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_path))
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _check_count(label: str, value: object, low: int, high: int, allow_none: bool = False) -> None:
