@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     python -m sparsity_lab.report --profile quick [--notebooks 01 07_pqi_properties] [--out reports]
                                   [-p KEY VALUE ...] [--timeout S] [--notebooks-dir notebooks]
+    python -m sparsity_lab.report --profile paper --render-only   # HTML + index from executed notebooks
 
 For each selected notebook (sorted by name) it
 
@@ -137,15 +138,50 @@ def run_notebook(nb_path: Path, profile_dir: Path, profile: str, overrides: dict
         out.error_name = getattr(exc, "ename", None) or type(exc).__name__
         out.error_message = _clip(str(getattr(exc, "evalue", None) or exc))
     out.wall_s = round(time.perf_counter() - start, 2)
-    meta = _read_meta(meta_file)
+    return _collect(out, profile_dir, profile, datetime.now())
+
+
+def collect_executed(nb_path: Path, profile_dir: Path, profile: str) -> NotebookOutcome:
+    """``--render-only``: the outcome of ``<profile_dir>/<name>.ipynb`` executed earlier (elsewhere, say
+    on a GPU host without nbconvert's templates), read from papermill's metadata, then rendered."""
+    import nbformat
+
+    name = nb_path.stem
+    out = NotebookOutcome(name=name, error_name="NotExecuted")
+    executed = profile_dir / f"{name}.ipynb"
+    if not executed.is_file():
+        out.error_message = f"no executed notebook {executed}; run the report without --render-only first"
+        return out
+    nb = nbformat.read(executed, as_version=4)
+    pm_meta = nb.metadata.get("papermill", {})
+    ran_profile = pm_meta.get("parameters", {}).get("profile")
+    if ran_profile != profile:
+        out.error_name = "ProfileMismatch"
+        out.error_message = f"{executed} was executed with profile {ran_profile!r}, not {profile!r}"
+        return out
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    failed = bool(pm_meta.get("exception")) or bool(errors)
+    out.status = "failed" if failed else "ok"
+    out.error_name = (errors[0].get("ename") if errors else "Failed") if failed else None
+    out.error_message = _clip(str(errors[0].get("evalue", ""))) if errors else None
+    out.wall_s = round(float(pm_meta.get("duration") or 0.0), 2)
+    end = pm_meta.get("end_time")
+    when = datetime.fromisoformat(end) if isinstance(end, str) else datetime.fromtimestamp(executed.stat().st_mtime)
+    return _collect(out, profile_dir, profile, when)
+
+
+def _collect(out: NotebookOutcome, profile_dir: Path, profile: str, executed_at: datetime) -> NotebookOutcome:
+    """Add the sidecar's run ids/caption/figures, render the HTML and take the thumbnail."""
+    meta = _read_meta(profile_dir / "figures" / f"{out.name}.meta.json")
     out.run_ids = [str(r) for r in meta.get("run_ids", [])]
     out.caption = meta.get("caption")
     out.figures = [f"figures/{f}" for f in meta.get("figures", [])]
+    executed = profile_dir / f"{out.name}.ipynb"
     if executed.exists():
         out.ipynb = executed.name
         status = "ok" if out.status == "ok" else f"**failed**: `{out.error_name}: {out.error_message}`"
         banner = (f"[← report index](index.html) · profile `{profile}` · status {status} · "
-                  f"{out.wall_s:.1f} s · executed {datetime.now().strftime('%Y-%m-%d %H:%M')}")
+                  f"{out.wall_s:.1f} s · executed {executed_at.strftime('%Y-%m-%d %H:%M')}")
         try:
             out.html = render_html(executed, banner).name
             out.thumbnail = first_png_thumbnail(executed)
@@ -186,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="extra notebook parameter (VALUE parsed as YAML); repeatable")
     ap.add_argument("--timeout", type=float, default=None, help="per-cell execution timeout in seconds")
     ap.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="execute nothing: render HTML and the index from <out>/<profile>/*.ipynb executed earlier")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="notebooks run at once, each in its own kernel (default: min(2, CPU count))")
     return ap
@@ -244,9 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     profile_dir = args.out / args.profile
     profile_dir.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(UTC), time.perf_counter()
-    outcomes = _run_all(chosen, profile_dir, args, overrides, t0)
+    if args.render_only:
+        outcomes = [collect_executed(nb, profile_dir, args.profile) for nb in chosen]
+    else:
+        outcomes = _run_all(chosen, profile_dir, args, overrides, t0)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
-              "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides,
+              "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides, "render_only": args.render_only,
               "notebooks": [{k: v for k, v in asdict(o).items() if k != "thumbnail"} for o in outcomes]}
     (profile_dir / "index.json").write_text(json.dumps(record, indent=2, default=str))
     index = write_index_html(profile_dir / "index.html", outcomes, record)

@@ -88,6 +88,25 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert by_name["02_bad"]["html"] == "02_bad.html" and by_name["01_ok"]["wall_s"] > 0
     assert status["profile"] == "smoke" and status["parameters"] == {"n": 21}
 
+    # --render-only rebuilds HTML and index from the executed notebooks without running a kernel
+    executed_mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")}
+    for stale in (*out.glob("*.html"), out / "index.json"):
+        stale.unlink()
+    proc = _report(tmp_path, "--profile", "smoke", "--render-only")
+    assert proc.returncode == 1 and "02_bad (ValueError: p must be < q)" in proc.stderr, proc.stdout + proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")} == executed_mtimes
+    assert "data:image/png;base64," in (out / "01_ok.html").read_text()
+    rendered = json.loads((out / "index.json").read_text())
+    again = {n["name"]: n for n in rendered["notebooks"]}
+    assert rendered["render_only"] is True
+    for name in ("01_ok", "02_bad"):
+        for key in ("status", "error_name", "error_message", "run_ids", "html", "caption"):
+            assert again[name][key] == by_name[name][key], (name, key)
+    assert again["01_ok"]["wall_s"] > 0  # papermill's recorded duration
+    # a profile that was never executed is reported per notebook, not silently skipped
+    proc = _report(tmp_path, "--profile", "paper", "--render-only")
+    assert proc.returncode == 1 and proc.stderr.count("NotExecuted") == 2
+
 
 def test_unknown_notebook_exits_2_and_lists_available(notebooks: Path, tmp_path: Path) -> None:
     proc = _report(tmp_path, "--notebooks", "99_missing")
