@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python -m sparsity_lab.report --profile quick [--notebooks 01 07_pqi_properties] [--out reports]
                                   [-p KEY VALUE ...] [--timeout S] [--notebooks-dir notebooks]
     python -m sparsity_lab.report --profile paper --render-only   # HTML + index from executed notebooks
+    python -m sparsity_lab.report --profile paper --prefetch-workers 8   # train all runs in parallel first
 
 For each selected notebook (sorted by name) it
 
@@ -222,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="extra notebook parameter (VALUE parsed as YAML); repeatable")
     ap.add_argument("--timeout", type=float, default=None, help="per-cell execution timeout in seconds")
     ap.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    ap.add_argument("--prefetch-workers", type=int, default=0, metavar="N",
+                    help="first train every run the chosen notebooks need with N worker processes per device "
+                         "(sweep.run_many), then execute them; 0 = each notebook runs its own (default: 0)")
     ap.add_argument("--render-only", action="store_true",
                     help="execute nothing: render HTML and the index from <out>/<profile>/*.ipynb executed earlier")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -274,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         if not available:
             raise UsageError(f"no NN_*.ipynb notebooks in {args.notebooks_dir}")
         chosen = select(available, args.notebooks)
+        if args.prefetch_workers < 0:
+            raise UsageError(f"--prefetch-workers {args.prefetch_workers}: allowed 0 (off) or a positive integer")
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -285,9 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         outcomes = [collect_executed(nb, profile_dir, args.profile) for nb in chosen]
     else:
+        if args.prefetch_workers > 0:
+            from sparsity_lab.figures.plan import prefetch
+
+            prefetch(chosen, args.profile, overrides, workers_per_device=args.prefetch_workers)
         outcomes = _run_all(chosen, profile_dir, args, overrides, t0)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides, "render_only": args.render_only,
+              "prefetch_workers": args.prefetch_workers,
               "notebooks": [{k: v for k, v in asdict(o).items() if k != "thumbnail"} for o in outcomes]}
     (profile_dir / "index.json").write_text(json.dumps(record, indent=2, default=str))
     index = write_index_html(profile_dir / "index.html", outcomes, record)

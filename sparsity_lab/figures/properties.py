@@ -43,6 +43,9 @@ __all__ = ["PROFILE_PARAMS", "PROPERTIES", "default_measures", "figure_params", 
 
 Measure = Callable[[np.ndarray], float]
 
+#: This figure trains nothing and stores no runs (figures.plan skips it when planning a batch).
+STORE_RUNS = False
+
 #: Per-profile sizes (this figure needs no training, so only vector sizes and repetitions vary).
 PROFILE_PARAMS: dict[str, dict[str, Any]] = {
     "smoke": {"dim": 256, "n_seeds": 3, "n_fractions": 12, "check_dim": 32, "n_trials": 6},

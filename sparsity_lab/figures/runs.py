@@ -32,11 +32,13 @@ def asni_configs(params: dict[str, Any], variants: Sequence[str]) -> list[AsniCo
 def ensure_results(configs: Sequence[ExperimentConfig], *, store: ResultsStore | None = None,
                    device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or reuse) every config, then return their records with config fields as columns."""
+    from sparsity_lab.figures.plan import record_or_continue
     from sparsity_lab.sweep import run_many
 
-    store = store if store is not None else ResultsStore()
     for config in configs:
         config.validate()  # every bad parameter fails before any training
+    record_or_continue(configs)  # planning a batch (figures.plan): record and stop here
+    store = store if store is not None else ResultsStore()
     outcomes = run_many(list(configs), devices=[device] if device else None, store=store, progress=progress)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
