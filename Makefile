@@ -19,6 +19,7 @@ export SPARSITY_LAB_RESULTS := $(abspath $(or $(SPARSITY_LAB_RESULTS),results))
 
 help:
 	@echo "make figures [PROFILE=quick|smoke|paper] [NOTEBOOKS='01_sap_trajectories ...']  regenerate reports/"
+	@echo "             [PREFETCH=N]  first train every run the notebooks need, N workers per device (GPU hosts)"
 	@echo "make test                                                                        run the test suite"
 	@echo "make lab                                                                         Jupyter Lab on notebooks/"
 	@echo "make lint                                                                        ruff"
@@ -46,7 +47,8 @@ test: setup data
 	$(PY) -m pytest
 
 figures: setup data
-	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
+		$(if $(PREFETCH),--prefetch-workers $(PREFETCH))
 
 lab: setup data
 	$(VENV)/bin/jupyter lab notebooks/
