@@ -290,3 +290,42 @@ def test_asni_schedule_smoke_end_to_end(tmp_path):
     table = result.tables["Schedule per epoch"]
     assert len(table) == 3 and len(result.run_ids) == 1
     assert (table["realised − target (pp)"].abs() < 1.0).all()
+
+
+def test_paper_profile_follows_the_spec():
+    """FIGURES.md 'paper' for ASNI = the authors' CIFAR10 ResNet-18 protocol of METHODS.md §4."""
+    for figure in ("asni_schedule", "asni_concentration", "asni2"):
+        params = asni.asni_params(figure, "paper")
+        train = params["train"]
+        assert (params["dataset"], params["model"], params["s_max"], params["kappa"]) == ("cifar10", "resnet18", 97.0, 16.0)
+        assert params["seeds"] == [0, 1, 2, 3] and params["train_subset"] == 0
+        assert (train.optimizer, train.lr, train.momentum, train.weight_decay, train.batch_size, train.epochs,
+                train.lr_schedule) == ("sgd", 0.05, 0.9, 5e-4, 128, 160, "cosine")
+        assert params["kappa"] == train.epochs / 10  # κ ≈ T/10 as in the authors' runs
+
+
+@pytest.mark.parametrize(("n", "k", "expected"), [(3, 4, [0, 1, 2]), (21, 4, [0, 7, 13, 20]), (21, 2, [0, 20]),
+                                                  (5, 1, [0]), (10, 10, list(range(10)))])
+def test_layers_to_draw_keeps_first_and_last_evenly_spaced(n, k, expected):
+    layers = [f"l{i}" for i in range(n)]
+    assert concentration.layers_to_draw(layers, k) == [f"l{i}" for i in expected]
+
+
+def test_layers_to_draw_rejects_zero():
+    with pytest.raises(ValueError, match="max_layers=0"):
+        concentration.layers_to_draw(["a"], 0)
+
+
+@pytest.mark.slow
+def test_concentration_of_a_deep_model_draws_a_few_rows_and_tabulates_all(tmp_path):
+    """ResNet-18 (21 prunable layers) on CIFAR-shaped synthetic data, the paper profile's model."""
+    from sparsity_lab.store import ResultsStore
+
+    result = concentration.asni_concentration(
+        "smoke", store=ResultsStore(tmp_path / "store"), progress=False, device="cpu", ticket=False,
+        dataset="synthetic:cifar10:64", model="resnet18", epochs=2, max_layers=3)
+    stats = result.tables["ASNI-I levels per layer"]
+    assert len(stats) == 21
+    drawn = {ax.get_title().split("\n")[-1].split(":")[0] for ax in result.figure.axes if ax.get_title()}
+    assert len(drawn) == 3 and stats["layer"].iloc[0] in drawn and stats["layer"].iloc[-1] in drawn
+    assert "drawn: 3 of 21 layers" in result.caption

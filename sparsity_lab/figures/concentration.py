@@ -10,6 +10,10 @@ stored final weights with the library's exact-count magnitude pruning (no traini
 * an LT / SAP ticket, when a finished iterative run of this dataset and model stored its trained
   ticket weights (a ``final`` artifact with ``model.*`` and ``mask.*``); otherwise skipped with a note.
 
+Deep models (ResNet-18: 21 prunable layers) would give a figure metres tall, so at most ``max_layers``
+rows are drawn (evenly spaced in model order, first and last included; the caption says which); the
+tables always cover every layer.
+
 All panels of one layer share the same bin edges: the stored ASNI-I bins, extended by whole bins
 to cover every panel's range (and merged k-to-1 when that would exceed ``max_bins``).
 """
@@ -30,7 +34,8 @@ from sparsity_lab.figures._result import FigureResult
 from sparsity_lab.figures.asni import asni_caption, asni_results, publish
 
 __all__ = ["make_figure", "ASNI_PANEL", "asni_concentration", "concentration_data", "contrast_masks", "find_ticket",
-           "last_threshold", "panel_stats", "plot_concentration", "shared_edges", "stored_histograms"]
+           "last_threshold", "layers_to_draw", "panel_stats", "plot_concentration", "shared_edges",
+           "stored_histograms"]
 
 ASNI_PANEL, GLOBAL_PANEL, LAYER_PANEL = "ASNI-I (gradual, global)", "dense → one-shot global", "dense → one-shot layer-wise"
 
@@ -174,6 +179,18 @@ def concentration_data(records: pd.DataFrame, asni_final: Mapping[str, torch.Ten
     return hist, stats_frame.reset_index(drop=True)
 
 
+def layers_to_draw(layers: list[str], max_layers: int) -> list[str]:
+    """At most ``max_layers`` of ``layers`` (model order), evenly spaced, always the first and the last."""
+    if max_layers < 1:
+        raise ValueError(f"max_layers={max_layers!r}: allowed an integer >= 1")
+    if len(layers) <= max_layers:
+        return list(layers)
+    if max_layers == 1:
+        return [layers[0]]
+    picks = sorted({round(i * (len(layers) - 1) / (max_layers - 1)) for i in range(max_layers)})
+    return [layers[i] for i in picks]
+
+
 def plot_concentration(hist: pd.DataFrame, stats: pd.DataFrame) -> Figure:
     """Rows = layers, columns = panels; bars = surviving-weight counts, solid lines c⁻ / c⁺, dashed ±θ."""
     import seaborn as sns
@@ -232,10 +249,13 @@ def _split(final: Mapping[str, torch.Tensor], names: list[str]) -> tuple[dict[st
 
 
 def asni_concentration(profile: str = "quick", *, store: Any = None, device: str | None = None,
-                       output_dir: Any = None, progress: bool = True, ticket: bool = True,
+                       output_dir: Any = None, progress: bool = True, ticket: bool = True, max_layers: int | None = 4,
                        **overrides: Any) -> FigureResult:
     """Figure 9 for the first seed of ``profile``: runs (or reuses) ASNI-I and the dense run, then draws
-    the histograms and contrasts. ``ticket=False`` skips the search for an LT / SAP ticket."""
+    the histograms and contrasts. ``ticket=False`` skips the search for an LT / SAP ticket; at most
+    ``max_layers`` layers are drawn (None: 4), every layer is in the tables."""
+    max_layers = 4 if max_layers is None else int(max_layers)
+    layers_to_draw([], max_layers)  # a bad value fails before any training
     from sparsity_lab.store import ResultsStore
 
     store = store if store is not None else ResultsStore()
@@ -260,8 +280,12 @@ def asni_concentration(profile: str = "quick", *, store: Any = None, device: str
         others[found[0]] = (*_split(found[1], names), "global")
         run_ids.append(found[2])
     hist, stats = concentration_data(records[records["variant"] == "asni1"], asni_final, others)
-    fig = plot_concentration(hist, stats)
-    text = asni_caption(params, f"contrasts pruned to the ASNI-I sparsity from the dense run; {note}")
+    all_layers = list(pd.unique(stats["layer"]))
+    drawn = layers_to_draw(all_layers, max_layers)
+    fig = plot_concentration(hist[hist["layer"].isin(drawn)], stats[stats["layer"].isin(drawn)])
+    shown = "" if len(drawn) == len(all_layers) else (
+        f"; drawn: {len(drawn)} of {len(all_layers)} layers ({', '.join(drawn)}), the tables list all")
+    text = asni_caption(params, f"contrasts pruned to the ASNI-I sparsity from the dense run; {note}{shown}")
     asni_table = stats[stats["panel"] == ASNI_PANEL].drop(columns="panel")
     tables = {"ASNI-I levels per layer": asni_table, "All panels per layer": stats, "Histograms": hist}
     return publish(fig, "09_asni_concentration", text, tables, run_ids, params, output_dir)
