@@ -72,3 +72,32 @@ def test_asni2_variants_retrain_under_the_asni1_mask(tmp_path):
     assert (sparsity == final_parent.value.iloc[-1]).all()  # the mask is fixed during ASNI-II retraining
     accuracy = child.records[child.records.metric == "accuracy"].value
     assert accuracy.iloc[-1] > 0.5  # real learning on real digits (10 classes: chance is 0.1)
+
+
+def test_a_complete_run_drops_its_resume_only_trainer_state(tmp_path):
+    """The per-epoch trainer state exists while the run can be interrupted; once complete it is gone
+    (file and manifest entry), the run still verifies, loads and is reused without training."""
+    import json
+
+    store = ResultsStore(tmp_path)
+    cfg = AsniConfig(dataset="digits", s_max=90.0, kappa=1.0, train=SMOKE)
+    run_id = cfg.run_id
+    seen: list[bool] = []
+    original = store.save_step
+
+    def spy(rid, step, records, tensors=None):  # the trainer artifact is there during the run
+        seen.append((store.run_dir(rid) / "artifacts" / "trainer.safetensors").exists())
+        return original(rid, step, records, tensors)
+
+    store.save_step = spy
+    experiments.run(cfg, store=store, device="cpu", progress=False)
+    assert seen[1:] and all(seen[1:])  # saved after each epoch, so present from the second step on
+    artifacts = store.run_dir(run_id) / "artifacts"
+    assert not (artifacts / "trainer.safetensors").exists() and (artifacts / "final.safetensors").exists()
+    files = json.loads((store.run_dir(run_id) / "manifest.json").read_text())["files"]
+    assert "artifacts/trainer.safetensors" not in files and "artifacts/final.safetensors" in files
+    assert store.status(run_id) == "complete" and store.load_artifact(run_id, "final") is not None
+    before = experiments.TRAINING_COUNTER["iterations"]
+    assert experiments.run(cfg, store=store, device="cpu", progress=False).reused
+    assert experiments.TRAINING_COUNTER["iterations"] == before
+    assert store.drop_artifact(run_id, "trainer") is False  # nothing left to drop

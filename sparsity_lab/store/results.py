@@ -245,6 +245,17 @@ class ResultsStore:
             log.warning("%s; ignoring the artifact so it is recomputed", err)
             return None
 
+    def drop_artifact(self, run_id: str, name: str) -> bool:
+        """Remove ``artifacts/<name>.safetensors`` and its manifest entry (manifest first, so a crash in
+        between leaves only an unlisted file); False if there was none."""
+        rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
+        path = self.run_dir(run_id) / rel
+        if not path.exists() and rel not in self._manifest(run_id):
+            return False
+        self._update_manifest(run_id, {}, drop=(rel,))
+        path.unlink(missing_ok=True)
+        return True
+
     # ---------------------------------------------------------------- completion and status
     def mark_complete(self, run_id: str, summary: Mapping[str, Any]) -> None:
         """Write the ``COMPLETE`` marker with a small JSON summary once every step verifies."""
