@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PlannedStop", "figure_configs", "notebook_figure", "planning", "record_or_continue"]
+__all__ = ["PlannedStop", "figure_configs", "notebook_figure", "planning", "prefetch", "record_or_continue"]
 
 _PLANNED: ContextVar[list[Any] | None] = ContextVar("sparsity_lab_planned_configs", default=None)
 _IMPORT_PREFIX = "from sparsity_lab.figures import "
@@ -68,10 +68,9 @@ def figure_configs(module: str, profile: str, **params: Any) -> list[Any]:
 def notebook_figure(nb_path: Path) -> tuple[str, list[str]]:
     """(figure module, parameter names) of a generated figure notebook: the module from its
     ``from sparsity_lab.figures import <module> as figure`` line, the names from its ``parameters`` cell."""
-    cells = json.loads(Path(nb_path).read_text())["cells"]
-    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-               for c in cells if c["cell_type"] == "code"]
-    params_cell = next((s for c, s in zip([c for c in cells if c["cell_type"] == "code"], sources)
+    code = [c for c in json.loads(Path(nb_path).read_text())["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in code]
+    params_cell = next((src for c, src in zip(code, sources)
                         if "parameters" in c.get("metadata", {}).get("tags", [])), "")
     names = [t.id for node in ast.parse(params_cell).body if isinstance(node, ast.Assign)
              for t in node.targets if isinstance(t, ast.Name)]
