@@ -119,7 +119,9 @@ def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
     right.set_xscale("log")
     for y, r in enumerate(rows.itertuples()):
         right.text(r.bytes * 1.3, y, f"{_describe(r)} = {human_bytes(r.bytes)}", va="center", fontsize="xx-small")
-    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 20000)
+    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 20000)  # room for the labels on the right
+    decades = range(math.floor(math.log10(min(rows["bytes"]))), math.ceil(math.log10(max(rows["bytes"]))) + 1)
+    right.set_xticks([10.0**k for k in decades])  # no ticks out in the labels' room
     right.set(xlabel="storage (bytes, log scale)", title="(b) what the learned init costs")
     right.tick_params(axis="y", labelsize="x-small")
     right.yaxis.tick_right()  # the legend of (a) sits between the panels
