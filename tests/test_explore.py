@@ -1,0 +1,97 @@
+"""sparsity_lab.explore on a small real store (digits): metric selection, labels, bands, the widget panel."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparsity_lab import experiments
+from sparsity_lab.config import IterativeConfig, config_with
+from sparsity_lab.explore import explorer, metric_frame, plot_metric, run_labels
+from sparsity_lab.store import ResultsStore, load_results
+from sparsity_lab.train import TrainSettings
+
+T = 2
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> ResultsStore:
+    store = ResultsStore(tmp_path_factory.mktemp("explore"))
+    base = IterativeConfig(dataset="digits", model="mlp", iterations=T, train=TrainSettings(epochs=1, batch_size=64))
+    for method in ("sap", "lt"):
+        for seed in (0, 1):
+            experiments.run(config_with(base, method=method, seed=seed), store=store, device="cpu", progress=False)
+    return store
+
+
+def test_metric_frame_one_row_per_run_and_iteration(store: ResultsStore) -> None:
+    records = load_results(store=store)
+    acc = metric_frame(records, "accuracy", stage="retrained")
+    assert len(acc) == 4 * (T + 1) and not acc.duplicated(["run_id", "iteration"]).any()
+    pqi = metric_frame(records, "pqi", stage="retrained", scope="global", p=0.5, q=1.0)
+    assert len(pqi) == 4 * (T + 1) and set(pqi["p"]) == {0.5}
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"metric": "nope"}, "available: ["),
+    ({"metric": "accuracy"}, "several stages ['pruned', 'retrained']: pass stage="),
+    ({"metric": "accuracy", "stage": "trained"}, "stage='trained' does not occur"),
+    ({"metric": "pqi", "stage": "retrained", "scope": "global"}, "pick p and q from"),
+])
+def test_metric_frame_says_what_to_choose(store: ResultsStore, kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+        metric_frame(load_results(store=store), **kwargs)
+
+
+def test_labels_name_what_differs_and_bands_average_the_seeds(store: ResultsStore) -> None:
+    frame = metric_frame(load_results(store=store), "remaining", stage="retrained", scope="global")
+    labels = run_labels(frame)
+    assert set(labels) == {"method=sap", "method=lt"}  # the seed is averaged, not a label
+    fig = plot_metric(load_results(store=store), "remaining", stage="retrained", scope="global", logy=True)
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["method=lt", "method=sap"]
+    lt_line = next(line for line in ax.get_lines() if line.get_label() == "method=lt")
+    lt = frame[labels == "method=lt"].groupby("iteration")["value"].mean()
+    assert list(lt_line.get_ydata()) == pytest.approx(list(lt))  # the line is the mean over the two seeds
+
+
+def test_explorer_panel_filters_runs_and_redraws(store: ResultsStore) -> None:
+    panel = explorer(store)
+    menus, controls, out = panel.children
+    method = next(m for m in menus.children if m.description == "method")
+    metric = next(c for c in controls.children if c.description == "metric")
+    assert set(method.options) == {"sap", "lt"} and "pqi" in metric.options
+    assert metric.value == "accuracy" and panel.figure is not None  # a first plot without any choice
+    method.value = ("lt",)
+    metric.value = "remaining"
+    scope = next(c for c in controls.children if c.description == "scope")
+    scope.value = "global"
+    assert panel.message is None
+    (line,) = [ln for ln in panel.figure.axes[0].get_lines() if ln.get_label() == "all runs"]
+    assert line.get_ydata()[0] == 1.0 and line.get_ydata()[-1] < 1.0  # LT's remaining fraction falls
+    metric.value = "pqi"  # a (p, q) grid: the first pair is offered, so the plot is one line per label
+    assert panel.message is None and panel.figure.axes[0].get_title().startswith("pqi (stage=retrained")
+
+
+def test_explorer_on_an_empty_store_says_what_to_do(tmp_path) -> None:
+    with pytest.raises(ValueError, match="no complete runs"):
+        explorer(ResultsStore(tmp_path))
+
+
+@pytest.mark.slow
+def test_explore_notebook_runs_under_papermill(store: ResultsStore, tmp_path) -> None:
+    import json
+    from pathlib import Path
+
+    import papermill as pm
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "explore.ipynb"
+    pm.execute_notebook(str(root / "notebooks" / "explore_results.ipynb"), str(out), kernel_name="python3",
+                        parameters={"results": str(store.root)}, cwd=str(root / "notebooks"), progress_bar=False)
+    cells = json.loads(out.read_text())["cells"]
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join("".join(o.get("text", "")) for o in outputs)
+    assert f"4 runs in {store.root}" in text
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the two plots made in code
