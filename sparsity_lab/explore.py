@@ -97,28 +97,30 @@ def plot_metric(records: pd.DataFrame, metric: str, *, logy: bool = False, **sel
 
 
 def explorer(store: Any = None, filters: Sequence[str] = ("kind", "dataset", "model", "method")) -> Any:
-    """An ipywidgets panel over the store: a menu per config field in ``filters`` (multi-select), the
-    metric, stage, scope and (p, q); the plot and the numbers behind it update on every change."""
+    """An ipywidgets panel over the store: a menu per config field in ``filters`` (multi-select), then the
+    metric, stage, scope, group (layer name at layer/neuron scope) and (p, q); the plot redraws on every
+    change. ``panel.refresh()`` re-reads the store (new runs appear in the menus)."""
     import ipywidgets as widgets
     from IPython.display import display
 
     from sparsity_lab.store import list_runs, load_results
 
-    runs = list_runs(store)
-    runs = runs[runs["status"] == "complete"]
-    if runs.empty:
+    def complete_runs() -> pd.DataFrame:
+        runs = list_runs(store)
+        return runs[runs["status"] == "complete"]
+
+    state: dict[str, pd.DataFrame] = {"runs": complete_runs()}
+    if state["runs"].empty:
         raise ValueError("no complete runs in the store yet: run a figure notebook or `python -m sparsity_lab run`")
-    menus = {f: widgets.SelectMultiple(options=sorted(runs[f].dropna().astype(str).unique()), description=f,
-                                       rows=4) for f in filters if f in runs.columns}
-    metric, stage, scope = (widgets.Dropdown(description=d) for d in ("metric", "stage", "scope"))
+    menus = {f: widgets.SelectMultiple(description=f, rows=4) for f in filters if f in state["runs"].columns}
+    metric, stage, scope, group = (widgets.Dropdown(description=d) for d in ("metric", "stage", "scope", "group"))
     pq = widgets.Dropdown(description="(p, q)")
     logy = widgets.Checkbox(description="log y", value=False)
     out = widgets.Output()
     panel = widgets.VBox()
-    state: dict[str, pd.DataFrame] = {}
 
     def chosen_runs() -> list[str]:
-        keep = runs
+        keep = state["runs"]
         for field, menu in menus.items():
             if menu.value:
                 keep = keep[keep[field].astype(str).isin(menu.value)]
@@ -131,8 +133,20 @@ def explorer(store: Any = None, filters: Sequence[str] = ("kind", "dataset", "mo
         menu.options = values
         menu.value = keep if keep is not None else (values[0] if values else None)
 
+    def reload() -> None:
+        """List the store's complete runs again and offer their values in the run menus."""
+        state["runs"] = complete_runs()
+        with quiet():
+            for field, menu in menus.items():
+                values = sorted(state["runs"][field].dropna().astype(str).unique())
+                menu.options = values
+                menu.value = tuple(v for v in menu.value if v in values)
+        refresh()
+
     def refresh(*_: Any) -> None:
-        """Re-read the chosen runs from the store, then offer the metrics they have."""
+        """Re-read the chosen runs' records, then offer the metrics they have."""
+        if busy:
+            return
         ids = chosen_runs()
         state["records"] = load_results(store=store, run_id=ids) if ids else pd.DataFrame()
         if state["records"].empty:
@@ -153,6 +167,8 @@ def explorer(store: Any = None, filters: Sequence[str] = ("kind", "dataset", "mo
             rows = rows[rows["stage"] == stage.value]
             offer(scope, "scope", rows, "global")
             rows = rows[rows["scope"] == scope.value]
+            offer(group, "group", rows, "all")
+            rows = rows[rows["group"] == group.value]
             pairs = sorted({(a, b) for a, b in zip(rows["p"], rows["q"], strict=True) if pd.notna(a)})
             pq.options = [("–", None)] + [(f"({a:g}, {b:g})", (a, b)) for a, b in pairs]
             pq.value = pq.options[min(1, len(pq.options) - 1)][1]
@@ -164,7 +180,7 @@ def explorer(store: Any = None, filters: Sequence[str] = ("kind", "dataset", "mo
         a, b = pq.value if pq.value else (None, None)
         try:
             fig = plot_metric(state["records"], metric.value, stage=stage.value, scope=scope.value,
-                              p=a, q=b, logy=logy.value)
+                              group=group.value, p=a, q=b, logy=logy.value)
         except ValueError as err:  # e.g. a PQI grid without a chosen (p, q): say what to pick
             show(None, str(err))
             return
@@ -174,7 +190,10 @@ def explorer(store: Any = None, filters: Sequence[str] = ("kind", "dataset", "mo
         panel.figure, panel.message = fig, message  # what is on screen, also outside a kernel
         out.clear_output(wait=True)
         with out:
-            display(fig) if fig is not None else print(message)
+            if fig is not None:
+                display(fig)
+            else:
+                print(message)
 
     busy: list[bool] = []
 
@@ -189,11 +208,11 @@ def explorer(store: Any = None, filters: Sequence[str] = ("kind", "dataset", "mo
 
     for menu in menus.values():
         menu.observe(refresh, names="value")
-    for control in (metric, stage, scope):
+    for control in (metric, stage, scope, group):
         control.observe(choices, names="value")
     for control in (pq, logy):
         control.observe(draw, names="value")
-    panel.children = [widgets.HBox(list(menus.values())), widgets.HBox([metric, stage, scope, pq, logy]), out]
-    panel.refresh = refresh  # call after new runs finished, to re-read the store
-    refresh()
+    panel.children = [widgets.HBox(list(menus.values())), widgets.HBox([metric, stage, scope, group, pq, logy]), out]
+    panel.refresh = reload
+    reload()
     return panel

@@ -70,6 +70,12 @@ def test_explorer_panel_filters_runs_and_redraws(store: ResultsStore) -> None:
     assert line.get_ydata()[0] == 1.0 and line.get_ydata()[-1] < 1.0  # LT's remaining fraction falls
     metric.value = "pqi"  # a (p, q) grid: the first pair is offered, so the plot is one line per label
     assert panel.message is None and panel.figure.axes[0].get_title().startswith("pqi (stage=retrained")
+    scope.value = "layer"  # layer scope: the group menu offers the layers, the first is drawn
+    group = next(c for c in controls.children if c.description == "group")
+    assert group.value in group.options and group.value.endswith(".weight") and panel.message is None
+    before = len(method.options)
+    panel.refresh()  # re-reads the store: same runs, same menus, selection kept
+    assert len(method.options) == before and method.value == ("lt",)
 
 
 def test_explorer_on_an_empty_store_says_what_to_do(tmp_path) -> None:
