@@ -6,6 +6,7 @@ Usage (from the repository root)::
                                   [-p KEY VALUE ...] [--timeout S] [--notebooks-dir notebooks]
     python -m sparsity_lab.report --profile paper --render-only   # HTML + index from executed notebooks
     python -m sparsity_lab.report --profile paper --prefetch-workers 8   # train all runs in parallel first
+    python -m sparsity_lab.report --profile paper --plan   # runs needed, stored, epochs left; runs nothing
 
 For each selected notebook (sorted by name) it
 
@@ -226,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--prefetch-workers", type=int, default=0, metavar="N",
                     help="first train every run the chosen notebooks need with N worker processes per device "
                          "(sweep.run_many), then execute them; 0 = each notebook runs its own (default: 0)")
+    ap.add_argument("--plan", action="store_true",
+                    help="execute nothing: list per notebook the runs it needs, how many are stored and the "
+                         "training epochs left (to size a GPU job)")
     ap.add_argument("--render-only", action="store_true",
                     help="execute nothing: render HTML and the index from <out>/<profile>/*.ipynb executed earlier")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -285,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for var, default in (("SPARSITY_LAB_DATA", "data"), ("SPARSITY_LAB_RESULTS", "results")):
         os.environ.setdefault(var, str(Path(default).resolve()))
+    if args.plan:
+        from sparsity_lab.figures.plan import plan_table
+
+        table = plan_table(chosen, args.profile, overrides)
+        print(f"profile {args.profile}, store {os.environ['SPARSITY_LAB_RESULTS']}")
+        print(table.to_string(index=False, na_rep=""))
+        return 0
     profile_dir = args.out / args.profile
     profile_dir.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(UTC), time.perf_counter()

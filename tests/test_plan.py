@@ -83,3 +83,35 @@ def test_report_rejects_negative_prefetch_workers(tmp_path: Path) -> None:
                            "--prefetch-workers", "-1", "--out", str(tmp_path)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and "--prefetch-workers -1" in proc.stderr
+
+
+def test_plan_table_counts_runs_stored_and_epochs_left(empty_store: ResultsStore) -> None:
+    from sparsity_lab.figures.plan import plan_table, training_epochs
+
+    chosen = [nb for nb in NOTEBOOKS if nb.stem.startswith(("01", "07", "08", "10"))]
+    table = plan_table(chosen, "smoke", {}, store=empty_store).set_index("notebook")
+    smoke01 = figure_configs("trajectories", "smoke")
+    assert table.loc["01_sap_trajectories", "runs"] == len(smoke01) == 4
+    # METHODS.md §3: T + 1 trainings of E epochs per iterative run (smoke: T = 3, E = 1)
+    assert table.loc["01_sap_trajectories", "epochs to train"] == sum(
+        (c.iterations + 1) * c.train.epochs for c in smoke01) == 16
+    assert table.loc["07_pqi_properties", "runs"] == 0
+    asni = figure_configs("asni2", "smoke")  # 7 variants, 6 epochs each; figure 8's one run is among them
+    assert table.loc["total (distinct runs)", "runs"] == 4 + len(asni)
+    assert table.loc["total (distinct runs)", "epochs to train"] == 16 + sum(training_epochs(c) for c in asni)
+    run_many(figure_configs("asni_schedule", "smoke"), devices=["cpu"], store=empty_store, progress=False)
+    after = plan_table(chosen, "smoke", {}, store=empty_store).set_index("notebook")
+    assert after.loc["08_asni_schedule", "stored"] == 1 and after.loc["08_asni_schedule", "epochs to train"] == 0
+    assert after.loc["10_asni2", "stored"] == 1
+    assert after.loc["total (distinct runs)", "epochs to train"] == table.loc["total (distinct runs)",
+                                                                              "epochs to train"] - 6
+
+
+def test_report_plan_prints_the_table_and_runs_nothing(tmp_path: Path) -> None:
+    env = {**__import__("os").environ, "SPARSITY_LAB_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.run([sys.executable, "-m", "sparsity_lab.report", "--notebooks-dir", str(ROOT / "notebooks"),
+                           "--profile", "smoke", "--notebooks", "08", "--plan", "--out", str(tmp_path / "reports")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "08_asni_schedule" in proc.stdout and "epochs to train" in proc.stdout
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "results").exists()

@@ -19,7 +19,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PlannedStop", "figure_configs", "notebook_figure", "planning", "prefetch", "record_or_continue"]
+__all__ = ["PlannedStop", "figure_configs", "notebook_figure", "plan_table", "planning", "prefetch",
+           "record_or_continue", "training_epochs"]
 
 _PLANNED: ContextVar[list[Any] | None] = ContextVar("sparsity_lab_planned_configs", default=None)
 _IMPORT_PREFIX = "from sparsity_lab.figures import "
@@ -107,3 +108,36 @@ def prefetch(notebooks: Sequence[Path], profile: str, overrides: dict[str, Any],
     for o in failed:
         print(f"prefetch: run {o.run_id} failed: {(o.error or '').strip().splitlines()[-1:]}", flush=True)
     return failed
+
+
+def training_epochs(config: Any) -> int:
+    """Epochs of training one run costs: (T + 1) · E for an iterative run (METHODS.md §3: T + 1
+    trainings of E epochs), the schedule's T epochs for an ASNI run (METHODS.md §4)."""
+    epochs = int(config.train.epochs)
+    return (int(config.iterations) + 1) * epochs if config.kind == "iterative" else epochs
+
+
+def plan_table(notebooks: Sequence[Path], profile: str, overrides: dict[str, Any], store: Any = None) -> Any:
+    """Per notebook: runs needed, how many are stored complete, and the training epochs still to do
+    (a run shared by two notebooks is counted in both rows, once in the total row)."""
+    import pandas as pd
+
+    from sparsity_lab.store import ResultsStore
+
+    store = store if store is not None else ResultsStore()
+    rows, needed, missing = [], {}, {}
+    for nb in notebooks:
+        module, names = notebook_figure(nb)
+        params = {k: v for k, v in overrides.items() if k in names and k not in ("profile", "output_dir")}
+        configs = {c.run_id: c for c in figure_configs(module, profile, **params)}
+        absent = {rid: c for rid, c in configs.items() if not store.is_complete(rid)}
+        needed.update(configs)
+        missing.update(absent)
+        rows.append(_plan_row(Path(nb).stem, configs, absent))
+    rows.append(_plan_row("total (distinct runs)", needed, missing))
+    return pd.DataFrame(rows, columns=["notebook", "runs", "stored", "epochs to train"])
+
+
+def _plan_row(name: str, configs: dict[str, Any], absent: dict[str, Any]) -> dict[str, Any]:
+    return {"notebook": name, "runs": len(configs), "stored": len(configs) - len(absent),
+            "epochs to train": sum(training_epochs(c) for c in absent.values())}
