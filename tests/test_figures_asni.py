@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsity_lab.figures import asni, asni2, asni_schedule, concentration
+from sparsity_lab.figures import _concentration_data, asni, asni2, asni_schedule, concentration
 
 S_MAX, KAPPA, T, N_LAYER = 90.0, 1.0, 6, {"fc1.weight": 600, "fc2.weight": 300, "fc3.weight": 100}
 
@@ -154,7 +154,7 @@ def test_shared_edges_extend_by_whole_bins_and_merge_exactly(lo, hi, max_bins):
     np.testing.assert_allclose(np.diff(new), 0.05 * k)
     values = np.random.default_rng(0).uniform(-0.5, 0.5, 500)
     fine, _ = np.histogram(values, bins=edges)
-    regridded = concentration._regrid(fine.astype(float), left, right, k)
+    regridded = _concentration_data._regrid(fine.astype(float), left, right, k)
     np.testing.assert_array_equal(regridded, np.histogram(values, bins=new)[0])
 
 
