@@ -326,6 +326,6 @@ def test_concentration_of_a_deep_model_draws_a_few_rows_and_tabulates_all(tmp_pa
         dataset="synthetic:cifar10:64", model="resnet18", epochs=2, max_layers=3)
     stats = result.tables["ASNI-I levels per layer"]
     assert len(stats) == 21
-    drawn = {ax.get_title().split("\n")[-1].split(":")[0] for ax in result.figure.axes if ax.get_title()}
+    drawn = {ax.get_title().split("\n")[1] for ax in result.figure.axes if ax.get_title()}
     assert len(drawn) == 3 and stats["layer"].iloc[0] in drawn and stats["layer"].iloc[-1] in drawn
     assert "drawn: 3 of 21 layers" in result.caption

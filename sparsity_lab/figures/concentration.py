@@ -66,10 +66,10 @@ def plot_concentration(hist: pd.DataFrame, stats: pd.DataFrame) -> Figure:
 
     style.set_style()
     layers, panels = list(pd.unique(hist["layer"])), list(pd.unique(hist["panel"]))
-    height = 2.9 * len(layers) + 0.4
+    height = 3.2 * len(layers) + 0.4
     fig = Figure(figsize=(4.1 * len(panels), height))
     axes = np.atleast_2d(fig.subplots(len(layers), len(panels), sharex="row", squeeze=False, gridspec_kw={
-        "hspace": 0.55, "wspace": 0.18, "top": 1 - 0.85 / height}))
+        "hspace": 0.75, "wspace": 0.18, "top": 1 - 0.85 / height}))
     colours = sns.color_palette("colorblind", n_colors=4)
     for r, layer in enumerate(layers):
         for c, panel in enumerate(panels):
@@ -86,7 +86,8 @@ def plot_concentration(hist: pd.DataFrame, stats: pd.DataFrame) -> Figure:
                 for s in (-1, 1):
                     ax.axvline(s * row["θ"], color="0.25", linestyle="--", linewidth=1,
                                label="±θ (last pruning threshold)" if s < 0 else None)
-            ax.set_title(f"{panel}\n{layer}: sparsity {row['sparsity %']:.1f} %, {row['surviving']:,} left",
+            # three short lines: deep models' layer names (layers.1.0.shortcut.weight) would overrun the panel
+            ax.set_title(f"{panel}\n{layer}\nsparsity {row['sparsity %']:.1f} %, {row['surviving']:,} left",
                          fontsize="small")
             ax.set_xlabel("weight value" if r == len(layers) - 1 else "")
             ax.set_ylabel("count" if c == 0 else "")
