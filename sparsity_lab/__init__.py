@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "prunable_parameters": "masks",
     # pruning.py / schedules.py: METHODS.md §3-4
     "prune": "pruning",
+    "iterative_pruning": "own_loop",
     "PRUNING_RULES": "pruning",
     "asni_target_sparsity": "schedules",
     # data, models, engine

@@ -12,6 +12,7 @@ import fnmatch
 import json
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -97,6 +98,18 @@ class MaskSet(dict):
                 for value in optimizer.state.get(p, {}).values():
                     if torch.is_tensor(value) and value.shape == p.shape:
                         value.mul_(self[name].to(device=value.device, dtype=value.dtype))
+
+    def attach(self, optimizer: torch.optim.Optimizer, model: nn.Module) -> Any:
+        """Keep a hand-written training loop's pruned weights at zero: after every ``optimizer.step()``
+        the masks are applied and the optimizer state of pruned entries is zeroed (``zero_optimizer_state_``),
+        so momentum, weight decay or Adam moments cannot revive them. Returns the hook handle
+        (``handle.remove()`` detaches it)."""
+        def enforce(*_: Any) -> None:
+            self.apply_(model)
+            self.zero_optimizer_state_(optimizer, model)
+
+        enforce()
+        return optimizer.register_step_post_hook(enforce)
 
     def num_total(self) -> int:
         return sum(m.numel() for m in self.values())
