@@ -36,6 +36,8 @@ def metric_frame(records: pd.DataFrame, metric: str, *, stage: str | None = None
     ``stage`` and ``scope`` default to the only value the metric has, and must be given when it has
     several; ``p``/``q`` pick one pair of a PQI grid. Raises ValueError naming what is available.
     """
+    if "run_id" not in records.columns:  # one run's records, e.g. from own_loop.iterative_pruning
+        records = records.assign(run_id="this run")
     rows = records[records["metric"] == metric]
     if rows.empty:
         raise ValueError(f"metric {metric!r} is not in these records; available: {sorted(records['metric'].unique())}")

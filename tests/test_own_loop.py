@@ -101,3 +101,13 @@ def test_without_rewinding_training_continues_from_the_pruned_weights() -> None:
 def test_bad_arguments_name_the_value_and_what_is_allowed(kwargs: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         iterative_pruning(_model(), OwnLoop(), **kwargs)
+
+
+def test_records_plot_with_the_explorer_helpers() -> None:
+    from sparsity_lab.explore import plot_metric
+
+    _, records = iterative_pruning(_model(), OwnLoop(), accuracy, rule="lt", iterations=2, fraction=0.3)
+    fig = plot_metric(records, "pqi", stage="retrained", scope="global")
+    (line,) = fig.axes[0].get_lines()
+    expected = _series(records, "pqi")
+    assert list(line.get_ydata()) == pytest.approx(list(expected))
