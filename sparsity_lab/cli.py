@@ -23,7 +23,7 @@ import yaml
 
 from sparsity_lab._format import human_bytes
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
-from sparsity_lab.store import ResultsStore, StoreError, list_runs
+from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 
 #: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
 KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
@@ -207,7 +207,7 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
 def key_columns(runs: pd.DataFrame) -> list[str]:
     """``KEY_FIELDS`` present, then every other config column whose value differs between runs."""
     config_cols = [c for c in runs.columns if c not in _RUN_META]
-    varying = [c for c in config_cols if runs[c].astype(str).nunique(dropna=False) > 1]
+    varying = varying_columns(runs, exclude=_RUN_META)
     return [c for c in KEY_FIELDS if c in config_cols] + [c for c in varying if c not in KEY_FIELDS]
 
 

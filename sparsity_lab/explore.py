@@ -65,8 +65,10 @@ def metric_frame(records: pd.DataFrame, metric: str, *, stage: str | None = None
 
 def run_labels(frame: pd.DataFrame) -> pd.Series:
     """A legend label per row: the config fields whose values differ between the runs in ``frame``."""
+    from sparsity_lab.store import varying_columns
+
     runs = frame.drop_duplicates("run_id").set_index("run_id")
-    varying = [c for c in runs.columns if c not in _NOT_LABELS and runs[c].astype(str).nunique(dropna=False) > 1]
+    varying = varying_columns(runs, exclude=_NOT_LABELS)
     if not varying:
         label = {rid: "all runs" for rid in runs.index}
     else:

@@ -70,20 +70,19 @@ def iterative_pruning(model: nn.Module, train: Callable[[nn.Module, MaskSet], An
         train(model, masks)
         masks.apply_(model)  # in case the loop did not attach the masks
         _record(rows, t, "retrained", model, masks, evaluate, pq)
-        if t == iterations:
-            rows.append(_row(t, "retrained", "wall_time", time.perf_counter() - began))
-            break
-        weights = {n: p.detach() for n, p in masks.parameters(model).items()}
-        if rule == "oneshot":
-            reference = reference if reference is not None else {n: w.clone() for n, w in weights.items()}
-            outcome = prune(rule, weights, masks, scope=scope, reference=reference, iteration=t + 1, **hyper)
-        else:
-            outcome = prune(rule, weights, masks, scope=scope, **hyper)
-        rows += [{"iteration": t, "stage": "pruned", "p": float("nan"), "q": float("nan"), **r}
-                 for r in outcome.records]
-        masks = outcome.masks
-        masks.apply_(model)
-        _record(rows, t, "pruned", model, masks, evaluate, pq)
+        if t < iterations:  # T prunings after T + 1 trainings
+            weights = {n: p.detach() for n, p in masks.parameters(model).items()}
+            if rule == "oneshot":
+                reference = reference if reference is not None else {n: w.clone() for n, w in weights.items()}
+                hyper_t = {**hyper, "reference": reference, "iteration": t + 1}
+            else:
+                hyper_t = hyper
+            outcome = prune(rule, weights, masks, scope=scope, **hyper_t)
+            rows += [{"iteration": t, "stage": "pruned", "p": float("nan"), "q": float("nan"), **r}
+                     for r in outcome.records]
+            masks = outcome.masks
+            masks.apply_(model)
+            _record(rows, t, "pruned", model, masks, evaluate, pq)
         rows.append(_row(t, "retrained", "wall_time", time.perf_counter() - began))
     return masks, pd.DataFrame(rows, columns=["iteration", "stage", "metric", "scope", "group", "p", "q", "value"])
 

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PlannedStop", "figure_configs", "notebook_figure", "plan_table", "planning", "prefetch",
+__all__ = ["PlannedStop", "figure_configs", "notebook_configs", "notebook_figure", "plan_table", "planning", "prefetch",
            "record_or_continue", "training_epochs"]
 
 _PLANNED: ContextVar[list[Any] | None] = ContextVar("sparsity_lab_planned_configs", default=None)
@@ -81,6 +81,14 @@ def notebook_figure(nb_path: Path) -> tuple[str, list[str]]:
     raise ValueError(f"{nb_path} has no '{_IMPORT_PREFIX}<module> as figure' line")
 
 
+def notebook_configs(nb_path: Path, profile: str, overrides: dict[str, Any]) -> list[Any]:
+    """The configs notebook ``nb_path`` would run at ``profile`` with the report's ``-p`` ``overrides``
+    (only those it has a parameter for, as papermill would pass them to its ``make_figure`` call)."""
+    module, names = notebook_figure(nb_path)
+    params = {k: v for k, v in overrides.items() if k in names and k not in ("profile", "output_dir")}
+    return figure_configs(module, profile, **params)
+
+
 def prefetch(notebooks: Sequence[Path], profile: str, overrides: dict[str, Any], *, workers_per_device: int,
              progress: bool = True) -> list[Any]:
     """Run every experiment the ``notebooks`` need at ``profile`` (with the report's ``-p`` overrides that
@@ -94,9 +102,7 @@ def prefetch(notebooks: Sequence[Path], profile: str, overrides: dict[str, Any],
     configs: list[Any] = []
     for nb in notebooks:
         try:
-            module, names = notebook_figure(nb)
-            params = {k: v for k, v in overrides.items() if k in names and k not in ("profile", "output_dir")}
-            configs += figure_configs(module, profile, **params)
+            configs += notebook_configs(nb, profile, overrides)
         except Exception as exc:  # reported again, with its traceback, when the notebook runs
             print(f"prefetch: {Path(nb).stem} not planned ({type(exc).__name__}: {exc})", flush=True)
     distinct = len({c.run_id for c in configs})
@@ -127,9 +133,7 @@ def plan_table(notebooks: Sequence[Path], profile: str, overrides: dict[str, Any
     store = store if store is not None else ResultsStore()
     rows, needed, missing = [], {}, {}
     for nb in notebooks:
-        module, names = notebook_figure(nb)
-        params = {k: v for k, v in overrides.items() if k in names and k not in ("profile", "output_dir")}
-        configs = {c.run_id: c for c in figure_configs(module, profile, **params)}
+        configs = {c.run_id: c for c in notebook_configs(nb, profile, overrides)}
         absent = {rid: c for rid, c in configs.items() if not store.is_complete(rid)}
         needed.update(configs)
         missing.update(absent)

@@ -120,6 +120,13 @@ def _stored_steps(store: ResultsStore, run_id: str) -> int:
     return n
 
 
+def varying_columns(runs: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str]:
+    """Columns of ``runs`` (one row per run) whose value differs between rows, ``exclude`` left out
+    (NaN counts as a value)."""
+    skip = set(exclude)
+    return [c for c in runs.columns if c not in skip and runs[c].astype(str).nunique(dropna=False) > 1]
+
+
 def list_runs(store: ResultsStore | str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """One row per stored run: run_id, kind, status, steps, size_bytes, created, then the config fields."""
     store = _store(store)
