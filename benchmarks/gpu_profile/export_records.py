@@ -1,0 +1,48 @@
+"""Pack what the figures need from a (GPU) store into one tar: every complete run's config, records,
+COMPLETE marker, and the `final` artifact of ASNI runs and of MNIST LeNet tickets (figure 9).
+
+    python benchmarks/gpu_profile/export_records.py OUT.tar.gz [--results DIR]
+
+A stop-gap transport for the first `gpu` run; `sparsity-lab bundle export` is the product's way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tarfile
+from pathlib import Path
+
+from sparsity_lab.store import ResultsStore
+
+
+def keep(rel: str, config: dict) -> bool:
+    if rel in ("config.json", "COMPLETE", "manifest.json") or rel.endswith("records.parquet"):
+        return True
+    final = rel == "artifacts/final.safetensors"
+    return final and (config.get("kind") == "asni" or config.get("model") == "lenet300_100")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("out")
+    ap.add_argument("--results", default=None)
+    args = ap.parse_args()
+    store = ResultsStore(args.results)
+    n = 0
+    with tarfile.open(args.out, "w:gz") as tar:
+        for run_id in store.run_ids():
+            run_dir = store.run_dir(run_id)
+            if not store.is_complete(run_id):
+                continue
+            config = json.loads((run_dir / "config.json").read_text())
+            for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+                rel = path.relative_to(run_dir).as_posix()
+                if keep(rel, config):
+                    tar.add(path, arcname=f"{run_id}/{rel}")
+            n += 1
+    print(f"exported {n} complete runs to {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
