@@ -89,8 +89,12 @@ def test_resumed_asni_run_stores_identical_records_in_the_same_order(tmp_path, m
     pd.testing.assert_frame_equal(_records(cfg, store), want)
 
 
-def test_masks_and_states_read_back_in_model_order():
+def test_masks_and_states_read_back_in_model_order(tmp_path):
     model = create_model("mlp", "digits")
+    backwards = MaskSet(dict(reversed(list(MaskSet.for_model(model).items()))))
+    backwards.save(tmp_path / "m.safetensors")
+    assert list(MaskSet.load(tmp_path / "m.safetensors")) == list(backwards)  # as saved
+    assert list(MaskSet.load(tmp_path / "m.safetensors", model)) == list(MaskSet.for_model(model))
     masks = MaskSet.for_model(model)
     tensors = {f"mask.{k}": v.to(torch.uint8) for k, v in reversed(list(masks.items()))}
     assert list(masks_from_tensors(tensors, torch.device("cpu"), model)) == list(masks)
