@@ -50,12 +50,15 @@ def _seg(x: Tensor, lengths: Tensor, reduce: str) -> Tensor:
         return torch.segment_reduce(x, reduce, lengths=lengths, unsafe=True)
     ufunc, empty = _UFUNCS[reduce]
     ln = lengths.numpy()
-    if x.shape[0] == 0 or ln.size == 0:
-        return torch.full((ln.size, *x.shape[1:]), empty, dtype=x.dtype)
-    starts = np.minimum(np.cumsum(ln) - ln, x.shape[0] - 1)
-    out = ufunc.reduceat(x.numpy(), starts, axis=0)
-    out[ln == 0] = empty
-    return torch.from_numpy(out)
+    filled = ln > 0
+    if filled.all() and ln.size:
+        return torch.from_numpy(ufunc.reduceat(x.numpy(), np.cumsum(ln) - ln, axis=0))
+    # reduceat reads segment i as x[start_i : start_{i+1}] and an empty one as x[start_i]; an empty segment's
+    # start may equal len(x) (out of range), so reduce over the non-empty segments only and fill the rest
+    out = torch.full((ln.size, *x.shape[1:]), empty, dtype=x.dtype)
+    if filled.any():
+        out.numpy()[filled] = ufunc.reduceat(x.numpy(), (np.cumsum(ln) - ln)[filled], axis=0)
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -136,6 +139,8 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 def _segment_gini(v32: Tensor, lengths: Tensor, counts: Tensor) -> Tensor:
     """Gini per contiguous segment of non-negative float32 magnitudes, via one composite-key sort
     (segment id in the high 32 bits, the magnitude's IEEE bits, monotone for x ≥ 0, in the low 32)."""
+    if v32.numel() == 0:  # no survivor anywhere (CPU layout): every segment is empty
+        return torch.full((lengths.numel(),), torch.nan, dtype=torch.float64)
     if lengths.numel() == 1:
         return _gini_from_sorted(_sort(v32).double(), lengths, counts)
     ids = torch.arange(lengths.numel(), device=v32.device) << 32

@@ -11,8 +11,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -21,6 +21,8 @@ from torch import Tensor, nn
 from torch.nn.utils import prune as torch_prune
 
 _FORMAT = "sparsity_lab.MaskSet/1"
+_PREFIXES = ("model.", "mask.")  # how the store's artifacts prefix weights and masks (experiments/common.py)
+_T = TypeVar("_T")
 
 
 def _is_prunable(name: str, p: Tensor) -> bool:
@@ -47,6 +49,29 @@ def prunable_parameters(model: nn.Module, include: Sequence[str] | None = None,
     if exclude is not None:
         keep -= _match(names, exclude, "exclude", names)
     return {n: p for n, p in params.items() if n in keep}
+
+
+def in_model_order(tensors: Mapping[str, _T], model: nn.Module) -> dict[str, _T]:
+    """``tensors`` re-keyed in the model's ``state_dict`` order (that of ``named_parameters`` for parameters).
+
+    Whatever iterates over masks or weights (measures, record rows, global tie-breaking, random masks) must
+    see one order however the tensors were read back (safetensors returns them in arbitrary order). Plain
+    names come first, then ``model.<name>`` and ``mask.<name>`` keys (each in model order); a name the
+    model lacks (``<name>_orig`` after a torch.nn.utils.prune export resolves to ``<name>``) goes last,
+    sorted by name.
+    """
+    rank = {n: i for i, n in enumerate(model.state_dict(keep_vars=True))}
+    rank.update({n[: -len("_orig")]: i for n, i in rank.items() if n.endswith("_orig")})
+
+    def key(name: str) -> tuple[int, int, str]:
+        if name in rank:
+            return 0, rank[name], ""
+        for j, prefix in enumerate(_PREFIXES, start=1):
+            if name.startswith(prefix) and name[len(prefix):] in rank:
+                return j, rank[name[len(prefix):]], ""
+        return len(_PREFIXES) + 1, 0, name
+
+    return {n: tensors[n] for n in sorted(tensors, key=key)}
 
 
 def _module_and_attr(model: nn.Module, name: str) -> tuple[nn.Module, str]:
@@ -124,6 +149,10 @@ class MaskSet(dict):
     def remaining_per_layer(self) -> dict[str, float]:
         return {n: int(m.sum()) / m.numel() if m.numel() else float("nan") for n, m in self.items()}
 
+    def in_model_order(self, model: nn.Module) -> MaskSet:
+        """The same masks keyed in the model's parameter order (see :func:`in_model_order`)."""
+        return MaskSet(in_model_order(self, model))
+
     def clone(self) -> MaskSet:
         return MaskSet({n: m.clone() for n, m in self.items()})
 
@@ -158,6 +187,7 @@ class MaskSet(dict):
             out[n] = t.bool()
         if model is not None:
             out.parameters(model)  # raises on a missing name or a shape mismatch
+            out = out.in_model_order(model)
         return out
 
     # ------------------------------------------------------------------------- torch.nn.utils.prune

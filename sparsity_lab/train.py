@@ -134,7 +134,8 @@ class MaskedTrainer(EngineBase):
         self._load_optimizer_state(state["optimizer"])
         self.epoch = int(state["epoch"])
         masks = state.get("masks")
-        self.set_masks(None if masks is None else MaskSet({k: m.to(self.device) for k, m in masks.items()}))
+        self.set_masks(None if masks is None else
+                       MaskSet({k: m.to(self.device) for k, m in masks.items()}).in_model_order(self.model))
 
     def _add_eval(self, record: dict, split: str) -> None:
         for key, value in self.evaluate(split).items():

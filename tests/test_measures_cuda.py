@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -11,7 +12,15 @@ from torch import nn
 
 from sparsity_lab import measures
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.measures import SCOPES, gini, hoyer, measure_weights, pq_index, pq_index_grid
+from sparsity_lab.measures import (
+    SCOPES,
+    gini,
+    hoyer,
+    measure_weights,
+    pq_index,
+    pq_index_by_group,
+    pq_index_grid,
+)
 from sparsity_lab.pruning import prune
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -110,3 +119,68 @@ def test_masks_stay_zero_on_cuda_with_adam():
     for n, p in masks.parameters(model).items():
         assert (p[~masks[n]] == 0).all()
         assert (opt.state[p]["exp_avg_sq"][~masks[n]] == 0).all()
+
+
+# ------------------------------------------------- empty groups: CUDA equals the direct formulas (issue 9 §1)
+def _direct(s: np.ndarray) -> dict[str, float]:
+    """PQI (0.5, 1) / (1, 2), Hurley–Rickard Gini and Hoyer of the survivors ``s`` (NaN where undefined)."""
+    a = np.sort(np.abs(s))
+    d = a.size
+    if d == 0 or not a.any():
+        return {"pqi05": math.nan, "pqi12": math.nan, "gini": math.nan, "hoyer": math.nan}
+    m = {r: np.mean(a ** r) ** (1 / r) for r in (0.5, 1.0, 2.0)}
+    k = np.arange(1, d + 1)
+    hoy = (math.sqrt(d) - a.sum() / np.sqrt(np.sum(a * a))) / (math.sqrt(d) - 1) if d > 1 else math.nan
+    return {"pqi05": 1 - m[0.5] / m[1.0], "pqi12": 1 - m[1.0] / m[2.0],
+            "gini": float(np.sum((2 * k - d - 1) * a) / (d * a.sum())), "hoyer": float(hoy)}
+
+
+def _empty_patterns():
+    """Masks with leading, inner and trailing empty rows, whole empty layers, and no survivor at all."""
+    g = torch.Generator().manual_seed(7)
+    weights = {"a.weight": torch.randn(5, 7, generator=g), "b.weight": torch.randn(4, 2, 3, 3, generator=g),
+               "c.weight": torch.randn(6, 5, generator=g)}
+    base = {n: torch.rand(w.shape, generator=g) < 0.6 for n, w in weights.items()}
+    cases = []
+    for rows in ({"a.weight": [0]}, {"a.weight": [2]}, {"c.weight": [4, 5]}, {"c.weight": [0, 2, 5]},
+                 {"b.weight": [0, 1, 2, 3]}, {"c.weight": list(range(6))}, {"a.weight": [4], "c.weight": [5]},
+                 {n: list(range(w.shape[0])) for n, w in weights.items()}):
+        masks = {n: m.clone() for n, m in base.items()}
+        for n, idx in rows.items():
+            masks[n][idx] = False
+        cases.append(masks)
+    return weights, cases
+
+
+def _direct_records(weights, masks) -> dict[tuple[str, str, str, tuple], float]:
+    groups = {("global", "all"): np.concatenate([weights[n].double().numpy()[masks[n].numpy()] for n in weights])}
+    for n, w in weights.items():
+        groups[("layer", n)] = w.double().numpy()[masks[n].numpy()]
+        for i in range(w.shape[0]):
+            groups[("neuron", f"{n}[{i}]")] = w[i].double().reshape(-1).numpy()[masks[n][i].reshape(-1).numpy()]
+    out = {}
+    for (scope, group), s in groups.items():
+        v = _direct(s)
+        out.update({(scope, group, "pqi", (0.5, 1.0)): v["pqi05"], (scope, group, "pqi", (1.0, 2.0)): v["pqi12"],
+                    (scope, group, "gini", None): v["gini"], (scope, group, "hoyer", None): v["hoyer"]})
+    return out
+
+
+def test_empty_groups_cuda_equal_direct_formulas_in_any_order():
+    weights, cases = _empty_patterns()
+    kw = dict(scopes=SCOPES, pq_pairs=[(0.5, 1.0), (1.0, 2.0)], neuron_reduce=None)
+    for masks in cases:
+        want = _direct_records(weights, masks)
+        for order in (list(weights), list(reversed(weights))):
+            ws = {n: weights[n] for n in order}
+            for recs in (measure_weights(_cuda(ws), _cuda(masks), **kw), measure_weights(ws, masks, **kw)):
+                got = {(r["scope"], r["group"], r["metric"], (r["p"], r["q"]) if r["metric"] == "pqi" else None):
+                       r["value"] for r in recs if r["metric"] != "remaining"}
+                assert set(got) == set(want)
+                for key, value in want.items():  # Gini ranks magnitudes at float32 resolution
+                    assert (math.isnan(got[key]) and math.isnan(value)) or abs(got[key] - value) < 1e-6, (key, got[key], value)
+        for scope in SCOPES:
+            a, b = pq_index_by_group(_cuda(weights), _cuda(masks), scope), pq_index_by_group(weights, masks, scope)
+            for group in a:
+                assert torch.equal(a[group][0].cpu(), b[group][0])
+                assert torch.allclose(a[group][1].cpu(), b[group][1], atol=1e-9, equal_nan=True)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from sparsity_lab.config import AsniConfig
 from sparsity_lab.data import load_dataset
-from sparsity_lab.experiments.common import Records, cpu_state, seeded_model
+from sparsity_lab.experiments.common import Records, cpu_state, masks_from_tensors, seeded_model, stored_state
 from sparsity_lab.experiments.iterative import CONTROL_INIT_OFFSET
 from sparsity_lab.experiments.state_codec import decode_state, encode_state
 from sparsity_lab.masks import MaskSet
@@ -74,11 +74,11 @@ class AsniRun:
         if cfg.variant in ("asni1", "dense"):
             return MaskSet.for_model(self.model)
         parent = cfg.schedule_parent()
-        final = self.store.load_artifact(parent.run_id, "final")
-        init = self.store.load_artifact(parent.run_id, "init")
+        final = stored_state(self.store.load_artifact(parent.run_id, "final"), self.model)
+        init = stored_state(self.store.load_artifact(parent.run_id, "init"), self.model)
         if final is None or init is None:
             raise RuntimeError(f"ASNI variant {cfg.variant!r} needs the finished asni1 run {parent.run_id}")
-        masks = MaskSet({k[5:]: v.to(self.device).bool() for k, v in final.items() if k.startswith("mask.")})
+        masks = masks_from_tensors(final, self.device, self.model)
         trained = {k[6:]: v.to(self.device) for k, v in final.items() if k.startswith("model.")}
         initial = {k: v.to(self.device) for k, v in init.items()}
         starts: dict[str, Callable[[], None]] = {
@@ -114,7 +114,7 @@ class AsniRun:
         # replay from the start (deterministic) without rewriting the steps already stored.
         if state is not None and int(state["epoch"]) <= done - 1:
             trainer.load_state_dict(state["trainer"])
-            masks = MaskSet({k: v.bool() for k, v in state["masks"].items()})
+            masks = MaskSet({k: v.bool() for k, v in state["masks"].items()}).in_model_order(self.model)
             trainer.set_masks(masks)
             resume_epoch = int(state["epoch"])
         total = sum(m.numel() for m in masks.values())

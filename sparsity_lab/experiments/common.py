@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from sparsity_lab.masks import MaskSet
+from sparsity_lab.masks import MaskSet, in_model_order
 from sparsity_lab.models import create_model
 from sparsity_lab.store import RECORD_COLUMNS
 
@@ -50,8 +50,16 @@ def mask_tensors(masks: MaskSet) -> dict[str, torch.Tensor]:
     return {f"mask.{k}": v.to("cpu", torch.uint8).contiguous() for k, v in masks.items()}
 
 
-def masks_from_tensors(tensors: Mapping[str, torch.Tensor], device: torch.device) -> MaskSet:
-    return MaskSet({k[len("mask."):]: v.to(device).bool() for k, v in tensors.items() if k.startswith("mask.")})
+def masks_from_tensors(tensors: Mapping[str, torch.Tensor], device: torch.device, model: nn.Module) -> MaskSet:
+    """The ``mask.<name>`` tensors of a stored step or artifact as a MaskSet in ``model``'s parameter order."""
+    masks = MaskSet({k[len("mask."):]: v.to(device).bool() for k, v in tensors.items() if k.startswith("mask.")})
+    return masks.in_model_order(model)
+
+
+def stored_state(tensors: Mapping[str, torch.Tensor] | None, model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """A state dict read back from the store (θ₀, rewind point, One Shot reference, final weights) in
+    ``model``'s order; None stays None."""
+    return None if tensors is None else in_model_order(tensors, model)
 
 
 class Records:

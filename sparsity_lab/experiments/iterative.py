@@ -24,6 +24,7 @@ from sparsity_lab.experiments.common import (
     mask_tensors,
     masks_from_tensors,
     seeded_model,
+    stored_state,
 )
 from sparsity_lab.flops import layer_macs, speedup_from_macs
 from sparsity_lab.masks import MaskSet
@@ -81,7 +82,7 @@ class IterativeRun:
         return self.cfg.seed + (CONTROL_INIT_OFFSET if self.cfg.method == "random_reinit" else 0)
 
     def _artifact(self, name: str, make) -> dict[str, torch.Tensor]:
-        stored = self.store.load_artifact(self.run_id, name)
+        stored = stored_state(self.store.load_artifact(self.run_id, name), self.model)
         if stored is None:
             stored = make()
             self.store.save_artifact(self.run_id, name, stored)
@@ -92,13 +93,14 @@ class IterativeRun:
         done = self.store.completed_steps(self.run_id)
         if not done:
             return 0, MaskSet.for_model(self.model)
-        return len(done), masks_from_tensors(self.store.load_step_tensors(self.run_id, done[-1]), self.device)
+        return len(done), masks_from_tensors(self.store.load_step_tensors(self.run_id, done[-1]), self.device,
+                                             self.model)
 
     def _control_masks(self, t: int) -> MaskSet:
         """Masks of a control at iteration t: the parent's m_t, or a random mask with its per-layer counts."""
         parent = self.cfg.control_parent()
         base = (MaskSet.for_model(self.model) if t == 0 else
-                masks_from_tensors(self.store.load_step_tensors(parent.run_id, t - 1), self.device))
+                masks_from_tensors(self.store.load_step_tensors(parent.run_id, t - 1), self.device, self.model))
         if self.cfg.method == "random_reinit":
             return base
         generator = torch.Generator().manual_seed(self.cfg.seed * 10_007 + t)
@@ -114,8 +116,9 @@ class IterativeRun:
         reference and late-rewind weights."""
         cfg = self.cfg
         start, masks = self._start()
-        self.reference = self.store.load_artifact(self.run_id, "reference") if cfg.method == "oneshot" else None
-        self.rewind_state = self.store.load_artifact(self.run_id, "rewind") if cfg.rewind_epoch else None
+        load = self.store.load_artifact
+        self.reference = stored_state(load(self.run_id, "reference"), self.model) if cfg.method == "oneshot" else None
+        self.rewind_state = stored_state(load(self.run_id, "rewind"), self.model) if cfg.rewind_epoch else None
         return start, masks
 
     def rewind(self, t: int, masks: MaskSet) -> None:

@@ -7,6 +7,7 @@ from bytes it has just verified against the manifest.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping
 
 import pandas as pd
@@ -15,6 +16,9 @@ from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
 from sparsity_lab.store.errors import StoreError
+
+#: safetensors metadata key holding the tensors' order at save time (safetensors itself loads in hash order)
+_ORDER_KEY = "sparsity_lab.order"
 
 #: The long, tidy records columns every step must have (README "Stored records").
 RECORD_COLUMNS = ("iteration", "stage", "metric", "scope", "group", "p", "q", "value")
@@ -45,8 +49,21 @@ def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
         if not isinstance(value, torch.Tensor):
             raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
         out[str(key)] = value.detach().to("cpu").contiguous().clone()
-    return _st_save(out)
+    return _st_save(out, metadata={_ORDER_KEY: json.dumps(list(out))})
 
 
 def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
-    return _st_load(data)
+    """The tensors in the order they were saved (files written without that order: sorted by name)."""
+    tensors = _st_load(data)
+    return {k: tensors[k] for k in _saved_order(data, tensors)}
+
+
+def _saved_order(data: bytes, tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """The key order recorded in the safetensors header (8-byte little-endian length, then JSON)."""
+    size = int.from_bytes(data[:8], "little")
+    meta = json.loads(data[8:8 + size]).get("__metadata__") or {}
+    try:
+        order = json.loads(meta.get(_ORDER_KEY, "null"))
+    except (TypeError, ValueError):
+        order = None
+    return order if isinstance(order, list) and sorted(order) == sorted(tensors) else sorted(tensors)
