@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sparsity_lab.errors import UserError
+
 AUGMENTATIONS = ("none", "crop_flip")
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_DEFAULT_TRAIN = 1024
 SYNTHETIC_DEFAULT_TEST = 256
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(UserError, RuntimeError):
     """The dataset's files are missing and could not be downloaded (one message says how to fix it)."""
 
 
@@ -57,6 +59,20 @@ BASE_INFOS: dict[str, DatasetInfo] = {
     ),
     "digits": DatasetInfo("digits", (1, 8, 8), 10, (0.3057,), (0.3759,)),
 }
+
+
+#: (train, test) examples of each real dataset (torchvision's splits; digits: sources.DIGITS_TEST_SIZE).
+SPLIT_SIZES: dict[str, tuple[int, int]] = {"mnist": (60_000, 10_000), "fashionmnist": (60_000, 10_000),
+                                           "cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000),
+                                           "digits": (1437, 360)}
+
+
+def train_size(name: str) -> int:
+    """Training examples of dataset ``name`` without loading it (config validation bounds train_subset)."""
+    key = canonical_name(name)
+    if key.startswith(SYNTHETIC_PREFIX):
+        return parse_synthetic(key)[1]
+    return SPLIT_SIZES[dataset_info(key).name][0]
 
 
 def valid_names_text() -> str:
