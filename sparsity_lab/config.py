@@ -268,6 +268,10 @@ def config_with(config: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
                                   f"known: {[d.name for d in flat_fields(type(config))]}")
             nested.setdefault(outer, {})[inner] = value
         elif key in names:
+            current = getattr(config, key)
+            if dataclasses.is_dataclass(current) and not isinstance(value, type(current)):
+                raise ConfigError(f"invalid config field {key}={value!r}: allowed a mapping of "
+                                  f"{key}.<field> values, e.g. {{{key}: {{epochs: 3}}}}")
             top[key] = value
         else:
             raise ConfigError(f"unknown config field {key!r} for {config.kind}; "
