@@ -24,7 +24,8 @@ import pandas as pd
 import yaml
 
 from sparsity_lab._format import human_bytes
-from sparsity_lab.cli_checks import OneLineParser, check_results_root, count_arg, preflight_devices
+from sparsity_lab.cli_checks import (OneLineParser, check_results_root, count_arg, preflight_data,
+                                     preflight_devices)
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.errors import UserError, debug_enabled, one_line
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ls = sub.add_parser("ls", help="table of stored runs (id, kind, status, steps, size, key fields)")
-    ls.add_argument("--kind", default=None, help="only runs of this kind")
+    ls.add_argument("--kind", default=None, choices=list(CONFIG_TYPES), help="only runs of this kind")
     ls.add_argument("--status", default=None, choices=("missing", "partial", "running", "complete"),
                     help="only runs with this status")
 
@@ -187,6 +188,7 @@ def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
     config = config_from_flags(args.kind, args)
     config.validate()
     preflight_devices([args.device] if args.device else None)
+    preflight_data([config.dataset])
     print(f"run {config.run_id} ({config.kind}): {config.canonical()}")
     result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
     print(f"run {result.run_id}: {'reused from' if result.reused else 'stored in'} {store.run_dir(result.run_id)}")
@@ -209,6 +211,7 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
         return 0
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     preflight_devices(devices)
+    preflight_data([c.dataset for c in configs])
     outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
                         progress=not args.no_progress, runner=_run_experiment,
                         batch_seeds=_BATCH_SEEDS[args.batch_seeds])

@@ -57,3 +57,14 @@ def preflight_devices(devices: Sequence[str] | None) -> None:
         resolve_device(device)
     cpu_thread_count()
 
+
+
+def preflight_data(datasets: Sequence[str]) -> None:
+    """The data root (``$SPARSITY_LAB_DATA``) must be a readable directory or not exist yet (cheap: no loading)."""
+    from sparsity_lab.data import data_root
+    from sparsity_lab.data.info import SYNTHETIC_PREFIX, canonical_name
+    from sparsity_lab.data.preflight import check_root
+
+    for key in {canonical_name(d) for d in datasets} - {"digits"}:
+        if not key.startswith(SYNTHETIC_PREFIX):
+            check_root(data_root(), key)

@@ -191,6 +191,10 @@ def _print_done(i: int, total: int, o: NotebookOutcome, t0: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from sparsity_lab.profiles import PROFILES
+
+        if args.profile not in PROFILES:
+            raise UsageError(f"--profile {args.profile!r}: allowed one of {', '.join(PROFILES)}")
         overrides = _parse_overrides(args.parameter)
         available = discover(args.notebooks_dir)
         if not available:

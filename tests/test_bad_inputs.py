@@ -77,6 +77,11 @@ CLI_CASES = [
     ("results-is-a-file-ls", ["--results", "{tmp}/f", "ls"], {}, {"f": "x"}, "is not a directory"),
     ("results-is-a-file-run", ["--results", "{tmp}/f", "run", "--dataset", "digits"], {}, {"f": "x"},
      "is not a directory"),
+    ("ls-unknown-kind", ["ls", "--kind", "bogus"], {}, {}, "--kind: invalid choice: 'bogus'"),
+    ("synthetic-size-huge", ["run", "--dataset", "synthetic:cifar10:40960000"], {}, {}, "synthetic train size"),
+    ("unknown-dataset", ["run", "--dataset", "imagenet"], {}, {}, "dataset='imagenet'"),
+    ("env-data-file", ["run", "--dataset", "mnist", "--device", "cpu"], {"SPARSITY_LAB_DATA": "{tmp}/f"},
+     {"f": "x"}, "is not a directory"),
     # environment
     ("env-results-file", ["ls"], {"SPARSITY_LAB_RESULTS": "{tmp}/f"}, {"f": "x"}, "SPARSITY_LAB_RESULTS"),
     ("env-cpu-threads-abc", ["run", "--dataset", "digits", "--device", "cpu"], {"SPARSITY_LAB_CPU_THREADS": "abc"}, {},
@@ -166,9 +171,11 @@ def test_integers_of_float_fields_give_the_same_run_id():
     (["itertions", "3"], "unknown notebook parameter(s) itertions"),
     (["epochs", "true"], "epochs=True"),
     (["seeds", "[0, 1"], "not a YAML value"),
+    (["--profile", "papr"], "--profile 'papr'"),
 ])
 def test_report_refuses_bad_parameters_up_front(tmp_path, capsys, pair, expected):
-    code = report.main(["--notebooks", "01", "--out", str(tmp_path / "reports"), "-p", *pair])
+    args = pair if pair[0].startswith("--") else ["-p", *pair]
+    code = report.main(["--notebooks", "01", "--out", str(tmp_path / "reports"), *args])
     err = capsys.readouterr().err
     assert code == 2 and expected in err and err.count("\n") == 1, err
     assert "iterations" in err or "Traceback" not in err

@@ -15,6 +15,7 @@ AUGMENTATIONS = ("none", "crop_flip")
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_DEFAULT_TRAIN = 1024
 SYNTHETIC_DEFAULT_TEST = 256
+SYNTHETIC_MAX_TRAIN = 1_000_000  # a typo such as synthetic:cifar10:40960000 must not allocate 126 GB
 
 
 class DatasetUnavailableError(UserError, RuntimeError):
@@ -89,9 +90,9 @@ def parse_synthetic(name: str) -> tuple[str, int]:
     if len(parts) == 1:
         return parts[0], SYNTHETIC_DEFAULT_TRAIN
     size_text = parts[1]
-    if not size_text.isdigit() or int(size_text) < 1:
+    if not size_text.isdigit() or not 1 <= int(size_text) <= SYNTHETIC_MAX_TRAIN:
         raise ValueError(
-            f"dataset {name!r}: synthetic train size {size_text!r} must be a positive integer "
+            f"dataset {name!r}: synthetic train size {size_text!r} must be an integer in [1, {SYNTHETIC_MAX_TRAIN}] "
             f"(e.g. synthetic:{parts[0]}:4096)"
         )
     return parts[0], int(size_text)
