@@ -24,8 +24,13 @@ import pandas as pd
 import yaml
 
 from sparsity_lab._format import human_bytes
-from sparsity_lab.cli_checks import (OneLineParser, check_results_root, count_arg, preflight_data,
-                                     preflight_devices)
+from sparsity_lab.cli_checks import (
+    OneLineParser,
+    check_results_root,
+    count_arg,
+    preflight_data,
+    preflight_devices,
+)
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.errors import UserError, debug_enabled, one_line
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns

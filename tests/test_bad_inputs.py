@@ -204,8 +204,7 @@ def test_missing_data_root_is_reported_and_not_created(tmp_path, monkeypatch):
 
 
 def test_unreadable_or_file_data_root_is_one_line(tmp_path, monkeypatch):
-    from sparsity_lab.data import DatasetUnavailableError, ensure_available
-    from sparsity_lab.data import preflight
+    from sparsity_lab.data import DatasetUnavailableError, ensure_available, preflight
 
     (tmp_path / "f").write_text("x")
     with pytest.raises(DatasetUnavailableError, match="is not a directory"):
