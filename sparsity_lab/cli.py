@@ -7,7 +7,9 @@
 
 The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
 documents every field, its help text and its default. A bad value prints one line naming the
-field and exits with status 2.
+field and exits with status 2; so does every other bad input (``errors.UserError``: a flag, a sweep
+file, a device, an environment variable, the data root), before anything is written. ``--debug`` (or
+``SPARSITY_LAB_DEBUG=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ import pandas as pd
 import yaml
 
 from sparsity_lab._format import human_bytes
+from sparsity_lab.cli_checks import (
+    OneLineParser,
+    check_results_root,
+    count_arg,
+    preflight_data,
+    preflight_devices,
+)
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
+from sparsity_lab.errors import UserError, debug_enabled, one_line
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 
 #: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
@@ -113,10 +123,12 @@ def _run_experiment(config: Any, **kwargs: Any) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sparsity-lab", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="sparsity-lab", description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", metavar="DIR", default=None,
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (also: SPARSITY_LAB_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
@@ -133,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("file", help="YAML or JSON sweep file")
     sweep.add_argument("--devices", default=None, help="comma-separated devices, e.g. cuda:0,cuda:1 "
                                                        "(default: every CUDA GPU, else cpu)")
-    sweep.add_argument("--workers-per-device", type=int, default=1, metavar="N", help="worker processes per device "
+    sweep.add_argument("--workers-per-device", type=count_arg(1), default=1, metavar="N", help="worker processes per device "
                                                                                        "(default: 1)")
     sweep.add_argument("--batch-seeds", choices=sorted(_BATCH_SEEDS), default="auto",
                        help="train configs that differ only by seed together in the batched engine: auto (CUDA and "
@@ -142,13 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ls = sub.add_parser("ls", help="table of stored runs (id, kind, status, steps, size, key fields)")
-    ls.add_argument("--kind", default=None, help="only runs of this kind")
+    ls.add_argument("--kind", default=None, choices=list(CONFIG_TYPES), help="only runs of this kind")
     ls.add_argument("--status", default=None, choices=("missing", "partial", "running", "complete"),
                     help="only runs with this status")
 
     show = sub.add_parser("show", help="config, summary and last records of one run")
     show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
-    show.add_argument("--rows", type=int, default=20, help="records rows to print (default: 20)")
+    show.add_argument("--rows", type=count_arg(0), default=20, help="records rows to print (default: 20)")
     return parser
 
 
@@ -157,20 +169,31 @@ _BATCH_SEEDS: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    store = ResultsStore(args.results)
+    """Parse, run the command; a bad input prints one line and returns 2 (``--debug``: the traceback)."""
+    args = build_parser().parse_args(argv)
     command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show}[args.command]
+    debug = args.debug or debug_enabled()
     try:
+        store = ResultsStore(check_results_root(args.results))
         return command(args, store)
-    except (ConfigError, StoreError) as err:
-        print(f"sparsity-lab {args.command}: error: {err}", file=sys.stderr)
+    except (UserError, StoreError) as err:
+        if debug:
+            raise
+        print(f"sparsity-lab {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except Exception as err:  # a bug, not a bad input: still one line unless --debug
+        if debug:
+            raise
+        print(f"sparsity-lab {args.command}: internal error: {type(err).__name__}: {one_line(err)} "
+              "(run with --debug or SPARSITY_LAB_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
     config = config_from_flags(args.kind, args)
     config.validate()
+    preflight_devices([args.device] if args.device else None)
+    preflight_data([config.dataset])
     print(f"run {config.run_id} ({config.kind}): {config.canonical()}")
     result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
     print(f"run {result.run_id}: {'reused from' if result.reused else 'stored in'} {store.run_dir(result.run_id)}")
@@ -192,6 +215,8 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
             print(table.to_string(index=False, formatters={"config": lambda text: f"{text:<{width}}"}))
         return 0
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
+    preflight_devices(devices)
+    preflight_data([c.dataset for c in configs])
     outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
                         progress=not args.no_progress, runner=_run_experiment,
                         batch_seeds=_BATCH_SEEDS[args.batch_seeds])

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, NamedTuple
 
+from sparsity_lab.config_types import check_types, normalise, normalise_settings
+from sparsity_lab.errors import UserError
 from sparsity_lab.train import TrainSettings
 
 SCOPES = ("global", "layer", "neuron")
@@ -22,7 +24,16 @@ RANKED_WEIGHTS = ("last", "best_val", "best_test")
 ASNI_VARIANTS = ("asni1", "asni2", "mask_init", "mask_random_init", "random_signs", "std_levels", "dense")
 
 
-class ConfigError(ValueError):
+#: Sane upper bounds (issue 9 §5): a typo such as ``--iterations 1000000000`` fails at once instead of
+#: planning years of training. The papers' largest settings are T = 30 iterations, 200 epochs, and
+#: ASNI's T = 160 epochs (docs/methods.md §3, §4).
+MAX_ITERATIONS = 1000
+MAX_EPOCHS = 10_000
+MAX_SEED = 2**32 - 1
+MAX_HISTOGRAM_BINS = 10_000
+
+
+class ConfigError(UserError, ValueError):
     """An invalid config value; the message names the field, the value and what is allowed."""
 
 
@@ -40,6 +51,15 @@ class ExperimentConfig:
     """Base class: canonical text, run id, (de)serialisation and shared validation."""
 
     kind: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        """Normalise numbers so equal configs hash equally (``p: 1`` and ``p: 1.0`` give one run id;
+        floats already given as floats keep their ids) and lists to tuples (config_types.normalise)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            new = normalise_settings(value) if dataclasses.is_dataclass(value) else normalise(str(f.type), value)
+            if new is not value:
+                object.__setattr__(self, f.name, new)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field (nested train settings as a dict) plus ``kind``; JSON-able."""
@@ -64,9 +84,10 @@ class ExperimentConfig:
 
     def validate(self) -> ExperimentConfig:
         """Raise ConfigError before any training if a field is invalid; return self."""
-        from sparsity_lab.data import dataset_info
+        from sparsity_lab.data import dataset_info, train_size
         from sparsity_lab.models import MODELS, check_model_fits
 
+        check_types(self, flat_fields(type(self)), ConfigError)
         try:
             info = dataset_info(self.dataset)  # type: ignore[attr-defined]
         except ValueError as err:
@@ -76,11 +97,20 @@ class ExperimentConfig:
             check_model_fits(self.model, info.input_shape)  # type: ignore[attr-defined]
         except ValueError as err:
             raise ConfigError(f"invalid config field model={self.model!r}: {err}") from None  # type: ignore[attr-defined]
-        _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")  # type: ignore[attr-defined]
+        _check(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"an integer in [0, {MAX_SEED}]")  # type: ignore[attr-defined]
+        epochs = self.train.epochs  # type: ignore[attr-defined]
+        _check(epochs <= MAX_EPOCHS, "train.epochs", epochs, f"an integer in [1, {MAX_EPOCHS}]")
         try:
             self.train.validate()  # type: ignore[attr-defined]
         except ValueError as err:
             raise ConfigError(f"invalid train settings: {err}") from None
+        n_train = train_size(self.dataset)  # type: ignore[attr-defined]
+        val_size = getattr(self, "val_size", 0)
+        _check(val_size < n_train, "val_size", val_size, f"an integer in [0, {n_train - 1}] "
+               f"({self.dataset} has {n_train} training examples)")  # type: ignore[attr-defined]
+        _check(self.train_subset <= n_train - val_size, "train_subset", self.train_subset,  # type: ignore[attr-defined]
+               f"an integer in [0, {n_train - val_size}] (0 = all; {self.dataset} has {n_train} training "  # type: ignore[attr-defined]
+               f"examples{f', {val_size} held out for validation' if val_size else ''})")
         self._validate_own()
         return self
 
@@ -98,7 +128,7 @@ class IterativeConfig(ExperimentConfig):
     model: str = _help("model name from the registry (linear, mlp, cnn, resnet18, wresnet28x8, lenet300_100, ...)", default="mlp")
     method: str = _help(f"pruning method: one of {ITERATIVE_METHODS}", default="sap")
     scope: str = _help(f"pruning scope: one of {SCOPES}", default="global")
-    iterations: int = _help("T: number of pruning iterations (T+1 trainings)", default=30)
+    iterations: int = _help(f"T: number of pruning iterations (T+1 trainings), at most {MAX_ITERATIONS}", default=30)
     seed: int = _help("random seed (init, batch order, random masks); one run = one seed", default=0)
     p: float = _help("SAP: PQ Index exponent p (0 < p < q)", default=0.5)
     q: float = _help("SAP: PQ Index exponent q (q > p)", default=1.0)
@@ -126,7 +156,8 @@ class IterativeConfig(ExperimentConfig):
 
         _check(self.method in ITERATIVE_METHODS, "method", self.method, f"one of {ITERATIVE_METHODS}")
         _check(self.scope in SCOPES, "scope", self.scope, f"one of {SCOPES}")
-        _check(isinstance(self.iterations, int) and self.iterations >= 0, "iterations", self.iterations, "an integer T >= 0")
+        _check(0 <= self.iterations <= MAX_ITERATIONS, "iterations", self.iterations,
+               f"an integer T in [0, {MAX_ITERATIONS}]")
         _check(self.p > 0, "p", self.p, "0 < p < q")
         _check(self.q > self.p, "q", self.q, f"q > p (p={self.p})")
         _check(self.eta_r >= 0, "eta_r", self.eta_r, "eta_r >= 0")
@@ -187,7 +218,8 @@ class AsniConfig(ExperimentConfig):
         _check(0 < self.s_max < 100, "s_max", self.s_max, "0 < S_max < 100 (percent)")
         _check(self.kappa > 0, "kappa", self.kappa, "kappa > 0")
         _check(0 <= self.tau <= 1, "tau", self.tau, "0 <= tau <= 1")
-        _check(self.histogram_bins >= 2, "histogram_bins", self.histogram_bins, "an integer >= 2")
+        _check(2 <= self.histogram_bins <= MAX_HISTOGRAM_BINS, "histogram_bins", self.histogram_bins,
+               f"an integer in [2, {MAX_HISTOGRAM_BINS}]")
         _check(self.train_subset >= 0, "train_subset", self.train_subset, "an integer >= 0 (0 = all)")
 
     def schedule_parent(self) -> AsniConfig:
@@ -234,9 +266,13 @@ def config_with(config: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
             if not dataclasses.is_dataclass(sub) or inner not in {f.name for f in fields(sub)}:
                 raise ConfigError(f"unknown config field {key!r} for {config.kind}; "
                                   f"known: {[d.name for d in flat_fields(type(config))]}")
-            nested.setdefault(outer, {})[inner] = tuple(value) if isinstance(value, list) else value
+            nested.setdefault(outer, {})[inner] = value
         elif key in names:
-            top[key] = _coerce(config, key, value)
+            current = getattr(config, key)
+            if dataclasses.is_dataclass(current) and not isinstance(value, type(current)):
+                raise ConfigError(f"invalid config field {key}={value!r}: allowed a mapping of "
+                                  f"{key}.<field> values, e.g. {{{key}: {{epochs: 3}}}}")
+            top[key] = value
         else:
             raise ConfigError(f"unknown config field {key!r} for {config.kind}; "
                               f"known: {[d.name for d in flat_fields(type(config))]}")
@@ -247,6 +283,8 @@ def config_with(config: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Inverse of ``to_dict`` (missing fields take their defaults; unknown fields are an error)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of field names to values, got {type(data).__name__} {data!r}")
     data = dict(data)
     kind = data.pop("kind", None)
     if kind not in CONFIG_TYPES:
@@ -259,13 +297,6 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
         else:
             flat[key] = value
     return config_with(CONFIG_TYPES[kind](), **flat)
-
-
-def _coerce(config: ExperimentConfig, key: str, value: Any) -> Any:
-    """JSON/YAML give lists where the dataclass holds tuples."""
-    if key == "layer_rates":
-        return tuple((str(pattern), float(rate)) for pattern, rate in value)
-    return value
 
 
 def _flatten(config: ExperimentConfig) -> dict[str, Any]:

@@ -30,6 +30,7 @@ of the invocation directory so kernels started in ``notebooks/`` share the same 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import multiprocessing
 import os
@@ -43,12 +44,43 @@ from typing import Any
 
 import yaml
 
+from sparsity_lab.errors import UserError
 from sparsity_lab.figures._index_page import write_index_html
 from sparsity_lab.report_notebook import NotebookOutcome, collect_executed, run_notebook
 
 
-class UsageError(ValueError):
+class UsageError(UserError, ValueError):
     """Bad command-line selection (exit code 2)."""
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters`` (what ``-p`` may set)."""
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    names: set[str] = set()
+    for cell in cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell.get("source", "")))
+            names |= {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                      for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def check_overrides(chosen: list[Path], overrides: dict[str, Any]) -> None:
+    """Refuse ``-p`` names no chosen notebook has (issue 9 §5), and values of the wrong type for names
+    that are config fields (``epochs`` = ``train.epochs``) or ``seeds``; None always means the profile's value."""
+    from sparsity_lab.config import CONFIG_TYPES, flat_fields
+    from sparsity_lab.config_types import describe, type_ok
+
+    allowed = set().union(*(notebook_parameters(nb) for nb in chosen)) - {"profile", "output_dir"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise UsageError(f"unknown notebook parameter(s) {', '.join(unknown)} for {', '.join(nb.stem for nb in chosen)}"
+                         f": allowed {', '.join(sorted(allowed))}")
+    types = {d.name.removeprefix("train."): d.type for cls in CONFIG_TYPES.values() for d in flat_fields(cls)}
+    types["seeds"] = "tuple[int, ...]"
+    for name, value in overrides.items():
+        if value is not None and name in types and not type_ok(types[name], value):
+            raise UsageError(f"parameter {name}={value!r}: allowed {describe(types[name])} (or null: the profile's)")
 
 
 def discover(notebooks_dir: Path) -> list[Path]:
@@ -79,7 +111,11 @@ def _parse_overrides(pairs: list[list[str]] | None) -> dict[str, Any]:
             raise UsageError(f"parameter name {key!r} is not a Python identifier")
         if key in ("profile", "output_dir"):
             raise UsageError(f"set {key!r} with --{'profile' if key == 'profile' else 'out'}, not -p")
-        overrides[key] = yaml.safe_load(raw)
+        try:
+            overrides[key] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise UsageError(f"parameter {key}={raw!r} is not a YAML value ({str(err).splitlines()[0]}): "
+                             "allowed e.g. 3, 0.5, true, cifar10, [0, 1]") from None
     return overrides
 
 
@@ -155,11 +191,16 @@ def _print_done(i: int, total: int, o: NotebookOutcome, t0: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from sparsity_lab.profiles import PROFILES
+
+        if args.profile not in PROFILES:
+            raise UsageError(f"--profile {args.profile!r}: allowed one of {', '.join(PROFILES)}")
         overrides = _parse_overrides(args.parameter)
         available = discover(args.notebooks_dir)
         if not available:
             raise UsageError(f"no NN_*.ipynb notebooks in {args.notebooks_dir}")
         chosen = select(available, args.notebooks)
+        check_overrides(chosen, overrides)
         if args.prefetch_workers < 0:
             raise UsageError(f"--prefetch-workers {args.prefetch_workers}: allowed 0 (off) or a positive integer")
     except UsageError as exc:

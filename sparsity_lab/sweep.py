@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -220,6 +219,10 @@ def sweep_entries(data: Any) -> list[dict[str, Any]]:
             unknown = set(item) - {"base", "grid", "kind"}
             if unknown:
                 raise ValueError(f"sweep block {i} has unknown keys {sorted(unknown)}: allowed base, grid, kind")
+            for part in ("base", "grid"):
+                if not isinstance(item.get(part) or {}, dict):
+                    raise ValueError(f"sweep block {i}: {part} is a {type(item[part]).__name__} ({item[part]!r}): "
+                                     "allowed a mapping of field names to values")
             base = dict(item.get("base") or {})
             if "kind" in item:
                 base["kind"] = item["kind"]
@@ -230,15 +233,19 @@ def sweep_entries(data: Any) -> list[dict[str, Any]]:
 
 
 def load_sweep_file(path: str | os.PathLike[str], *, validate: bool = True) -> list[Any]:
-    """Configs from a YAML or JSON sweep file (see ``sweep_entries``); each is validated unless ``validate=False``."""
-    import yaml
-
+    """Configs from a YAML or JSON sweep file (see ``sweep_entries``); each is validated unless ``validate=False``.
+    Any problem is a one-line ``UserError`` naming the file (and the config, for a bad value)."""
     from sparsity_lab.config import ConfigError, config_from_dict
+    from sparsity_lab.sweep_file import SweepFileError, read_sweep_data
 
-    text = Path(path).read_text(encoding="utf-8")
-    data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    try:
+        entries = sweep_entries(read_sweep_data(path))
+    except SweepFileError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise SweepFileError(f"sweep file {str(path)!r}: {err}") from None
     configs = []
-    for i, entry in enumerate(sweep_entries(data)):
+    for i, entry in enumerate(entries):
         try:
             config = config_from_dict(entry)
             if validate:

@@ -6,8 +6,8 @@ size>] (seeded learnable random data with that dataset's shape, 1024 train / 256
 """
 
 from .device_data import AUGMENTERS, SPLITS, DeviceData, crop_flip, epoch_generator
-from .info import BASE_INFOS, DatasetInfo, DatasetUnavailableError, dataset_info, valid_names_text
-from .loading import DATA_ENV, cache_path, data_root, load_dataset, load_splits
+from .info import BASE_INFOS, DatasetInfo, DatasetUnavailableError, dataset_info, train_size, valid_names_text
+from .loading import DATA_ENV, cache_path, data_root, ensure_available, load_dataset, load_splits
 from .sources import DATASETS, DatasetSource, Splits, load_digits, load_synthetic
 
 __all__ = [
@@ -25,10 +25,12 @@ __all__ = [
     "crop_flip",
     "data_root",
     "dataset_info",
+    "ensure_available",
     "epoch_generator",
     "load_dataset",
     "load_digits",
     "load_splits",
     "load_synthetic",
+    "train_size",
     "valid_names_text",
 ]

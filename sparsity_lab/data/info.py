@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sparsity_lab.errors import UserError
+
 AUGMENTATIONS = ("none", "crop_flip")
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_DEFAULT_TRAIN = 1024
 SYNTHETIC_DEFAULT_TEST = 256
+SYNTHETIC_MAX_TRAIN = 1_000_000  # a typo such as synthetic:cifar10:40960000 must not allocate 126 GB
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(UserError, RuntimeError):
     """The dataset's files are missing and could not be downloaded (one message says how to fix it)."""
 
 
@@ -59,6 +62,20 @@ BASE_INFOS: dict[str, DatasetInfo] = {
 }
 
 
+#: (train, test) examples of each real dataset (torchvision's splits; digits: sources.DIGITS_TEST_SIZE).
+SPLIT_SIZES: dict[str, tuple[int, int]] = {"mnist": (60_000, 10_000), "fashionmnist": (60_000, 10_000),
+                                           "cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000),
+                                           "digits": (1437, 360)}
+
+
+def train_size(name: str) -> int:
+    """Training examples of dataset ``name`` without loading it (config validation bounds train_subset)."""
+    key = canonical_name(name)
+    if key.startswith(SYNTHETIC_PREFIX):
+        return parse_synthetic(key)[1]
+    return SPLIT_SIZES[dataset_info(key).name][0]
+
+
 def valid_names_text() -> str:
     """Human-readable list of accepted dataset names (used in error messages)."""
     names = ", ".join(sorted(BASE_INFOS))
@@ -73,9 +90,9 @@ def parse_synthetic(name: str) -> tuple[str, int]:
     if len(parts) == 1:
         return parts[0], SYNTHETIC_DEFAULT_TRAIN
     size_text = parts[1]
-    if not size_text.isdigit() or int(size_text) < 1:
+    if not size_text.isdigit() or not 1 <= int(size_text) <= SYNTHETIC_MAX_TRAIN:
         raise ValueError(
-            f"dataset {name!r}: synthetic train size {size_text!r} must be a positive integer "
+            f"dataset {name!r}: synthetic train size {size_text!r} must be an integer in [1, {SYNTHETIC_MAX_TRAIN}] "
             f"(e.g. synthetic:{parts[0]}:4096)"
         )
     return parts[0], int(size_text)

@@ -15,14 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from filelock import FileLock
 
 from .device_data import DeviceData, canonical_device
-from .info import SYNTHETIC_PREFIX, canonical_name, dataset_info
+from .info import SYNTHETIC_PREFIX, DatasetUnavailableError, canonical_name, dataset_info
+from .integrity import check_labels, check_local_files
+from .preflight import check_root, missing_root_error, permission_error
 from .sources import DATASETS, Splits, load_synthetic
 
 DATA_ENV = "SPARSITY_LAB_DATA"
@@ -41,7 +43,7 @@ def cache_path(name: str, root: str | os.PathLike | None = None) -> Path:
     return data_root(root) / CACHE_DIR / f"{canonical_name(name)}.pt"
 
 
-def _read_cache(path: Path, input_shape: tuple[int, int, int]) -> Splits | None:
+def _read_cache(path: Path, input_shape: tuple[int, int, int], key: str = "") -> Splits | None:
     if not path.is_file():
         return None
     try:
@@ -57,6 +59,10 @@ def _read_cache(path: Path, input_shape: tuple[int, int, int]) -> Splits | None:
     )
     if not ok:
         warnings.warn(f"dataset cache {path} does not match shape {input_shape}; rebuilding it", stacklevel=3)
+        return None
+    problem = check_labels(key, splits.train_y, splits.test_y)
+    if problem:
+        warnings.warn(f"dataset cache {path}: {problem}; rebuilding it from the dataset's files", stacklevel=3)
         return None
     return splits
 
@@ -82,17 +88,52 @@ def load_splits(name: str, root: str | os.PathLike | None = None) -> Splits:
     base = data_root(root)
     if not source.cache:
         return source.load(base)
+    check_root(base, key)
     path = cache_path(key, base)
-    cached = _read_cache(path, info.input_shape)
-    if cached is not None:
-        return cached
-    with _preparing(path):
-        cached = _read_cache(path, info.input_shape)  # another process may have finished meanwhile
+    existed = base.exists()
+    try:
+        cached = _read_cache(path, info.input_shape, key)
         if cached is not None:
             return cached
-        splits = source.load(base)
-        _write_cache(path, splits)
+        with _preparing(path):
+            cached = _read_cache(path, info.input_shape, key)  # another process may have finished meanwhile
+            if cached is not None:
+                return cached
+            splits = _load_checked(key, source.load, base)
+            _write_cache(path, splits)
+    except PermissionError as err:
+        raise permission_error(err, base, key) from err
+    except DatasetUnavailableError as err:
+        raise (err if existed else missing_root_error(err, base, key, source.fix_hint)) from err.__cause__
     return splits
+
+
+def _load_checked(key: str, load: Callable[[Path], Splits], base: Path) -> Splits:
+    """The source's splits after checking its local files (checksums) and decoded labels (issue 9 §5)."""
+    check_local_files(key, base)
+    splits = load(base)
+    problem = check_labels(key, splits.train_y, splits.test_y)
+    if problem:
+        raise DatasetUnavailableError(f"dataset {key!r} under data root {str(base)!r}: {problem}; its files are "
+                                      "not the official ones: delete them so they are downloaded again")
+    return splits
+
+
+def ensure_available(name: str, root: str | os.PathLike | None = None) -> None:
+    """Make sure dataset ``name`` can be loaded (cache present, else decode and cache it) before a run
+    directory is created; DatasetUnavailableError (one line, how to fix) otherwise."""
+    key = canonical_name(name)
+    if key.startswith(SYNTHETIC_PREFIX) or not DATASETS[dataset_info(key).name].cache:
+        return
+    base = data_root(root)
+    check_root(base, key)
+    path = cache_path(key, base)
+    try:
+        if path.is_file() and os.access(path, os.R_OK):
+            return
+    except PermissionError as err:
+        raise permission_error(err, base, key) from err
+    load_splits(key, base)
 
 
 @contextlib.contextmanager

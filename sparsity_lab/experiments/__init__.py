@@ -8,12 +8,13 @@ per run id keeps two processes from training the same run at once: the second wa
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 
 import torch
 
 from sparsity_lab.config import AsniConfig, ExperimentConfig, IterativeConfig
+from sparsity_lab.data import ensure_available
+from sparsity_lab.errors import env_int
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.store import ResultsStore
 
@@ -51,15 +52,18 @@ RESUME_ONLY_ARTIFACTS: dict[str, tuple[str, ...]] = {"iterative": (), "asni": ("
 CPU_THREADS_ENV = "SPARSITY_LAB_CPU_THREADS"
 
 
+def cpu_thread_count() -> int:
+    """``$SPARSITY_LAB_CPU_THREADS`` (default 1); ``errors.EnvVarError`` unless an integer in [1, 1024]."""
+    return env_int(CPU_THREADS_ENV, 1, low=1, high=1024)
+
+
 @contextlib.contextmanager
 def cpu_threads(device: torch.device) -> Iterator[None]:
     """Use ``$SPARSITY_LAB_CPU_THREADS`` (default 1) intra-op threads while training on the CPU."""
     if device.type != "cpu":
         yield
         return
-    wanted = int(os.environ.get(CPU_THREADS_ENV, "1"))
-    if wanted < 1:
-        raise ValueError(f"{CPU_THREADS_ENV}={wanted}: allowed an integer >= 1")
+    wanted = cpu_thread_count()
     before = torch.get_num_threads()
     torch.set_num_threads(wanted)
     try:
@@ -76,11 +80,13 @@ def run(config: ExperimentConfig, *, store: ResultsStore | None = None, device: 
     run_id = config.run_id
     if store.is_complete(run_id):
         return RunResult(run_id, store.records(run_id), reused=True)
+    resolved = resolve_device(device)  # bad devices, env vars and data fail before the run directory exists
+    cpu_thread_count()
+    ensure_available(config.dataset)
     store.prepare(config)
     with store.lock(run_id):
         if store.is_complete(run_id):  # another process finished it while we waited
             return RunResult(run_id, store.records(run_id), reused=True)
-        resolved = resolve_device(device)
         with cpu_threads(resolved):
             trained = RUNNERS[config.kind](config, store, resolved, progress)
         TRAINING_COUNTER["iterations"] += trained

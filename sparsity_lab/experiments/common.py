@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from sparsity_lab.errors import UserError
 from sparsity_lab.masks import MaskSet, in_model_order
 from sparsity_lab.models import create_model
 from sparsity_lab.store import RECORD_COLUMNS
@@ -27,10 +28,20 @@ class RunResult:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` means CUDA when available, else CPU."""
+    """``None`` means CUDA when available, else CPU; a device this machine lacks is a ``UserError``."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    allowed = "cpu" + (f", cuda, cuda:0 .. cuda:{n_cuda - 1}" if n_cuda else " (no CUDA device here)")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f"device {str(device)!r} is not a torch device: allowed {allowed}") from None
+    if resolved.type == "cpu" or (resolved.type == "cuda" and (resolved.index or 0) < n_cuda):
+        return resolved
+    if resolved.type == "mps" and torch.backends.mps.is_available():
+        return resolved
+    raise UserError(f"device {str(device)!r} is not available on this machine: allowed {allowed}")
 
 
 def seeded_model(name: str, info: Any, seed: int, device: torch.device) -> nn.Module:
