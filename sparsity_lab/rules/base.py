@@ -59,22 +59,28 @@ class RuleContext:
     generator: torch.Generator | None = None
 
 
-INPUTS = tuple(f.name for f in dataclasses.fields(RuleContext))[5:]
+#: Every input a rule may declare (the optional fields of RuleContext after ``model``).
+INPUTS = ("iteration", "reference", "init", "batches", "loss_fn", "target", "generator")
 
 
 @dataclass(frozen=True)
 class PruningRule:
     """A registered rule. ``hyper`` is its hyperparameter dataclass (defaults = the rule's defaults; an
     optional ``validate()`` method raises ValueError naming a bad value; an optional class attribute
-    ``config_fields`` maps hyperparameter → IterativeConfig field). ``inputs`` are the context inputs it
-    reads. ``iterative=False`` marks a rule that cannot drive the §3 loop on its own (the random control)."""
+    ``config_fields`` maps hyperparameter → IterativeConfig field; a data rule's ``num_batches`` says how
+    many batches the protocol draws). ``inputs`` are the context inputs it reads."""
 
     name: str
     fn: Callable[[RuleContext], PruneOutcome]
     hyper: type
     inputs: tuple[str, ...] = ()
-    iterative: bool = True
     citation: str = ""
+
+    @property
+    def iterative(self) -> bool:
+        """Whether the §3 loop can drive it alone: every input it reads is one the protocol supplies (not so
+        the random control, whose target counts come from another run)."""
+        return set(self.inputs) <= set(PROTOCOL_INPUTS)
 
     @property
     def hyperparameters(self) -> tuple[str, ...]:
@@ -104,15 +110,14 @@ class PruningRule:
 PRUNING_RULES: dict[str, PruningRule] = {}
 
 
-def register_rule(name: str, hyper: type, *, inputs: Sequence[str] = (), iterative: bool = True,
-                  citation: str = "") -> Callable:
+def register_rule(name: str, hyper: type, *, inputs: Sequence[str] = (), citation: str = "") -> Callable:
     """Register ``fn(ctx: RuleContext) -> PruneOutcome`` under ``name`` (like timm's ``@register_model``)."""
     bad = [i for i in inputs if i not in INPUTS]
     if bad:
         raise ValueError(f"rule {name!r}: unknown input(s) {bad}; allowed {INPUTS}")
 
     def deco(fn: Callable[[RuleContext], PruneOutcome]) -> Callable[[RuleContext], PruneOutcome]:
-        PRUNING_RULES[name] = PruningRule(name, fn, hyper, tuple(inputs), iterative, citation)
+        PRUNING_RULES[name] = PruningRule(name, fn, hyper, tuple(inputs), citation)
         return fn
 
     return deco

@@ -20,8 +20,7 @@ class RandomHyper:
     """No hyperparameters: the counts come from ``target`` (a context input)."""
 
 
-@register_rule("random", RandomHyper, inputs=("target", "generator"), iterative=False,
-               citation="Frankle & Carbin 2019, §2")
+@register_rule("random", RandomHyper, inputs=("target", "generator"), citation="Frankle & Carbin 2019, §2")
 def random_ticket(ctx: RuleContext) -> PruneOutcome:
     """Draw the random mask from ``generator`` (CPU by default)."""
     masks, generator = ctx.masks, ctx.generator
