@@ -75,7 +75,8 @@ def test_bad_input_names_the_value(call, needle):
 
 
 def _config(**kw) -> IterativeConfig:
-    base = IterativeConfig(dataset="digits", model="mlp", method="snip", iterations=2, pq_grid=False, **kw)
+    base = IterativeConfig(**{"dataset": "digits", "model": "mlp", "method": "snip", "iterations": 2,
+                              "pq_grid": False, **kw})
     return config_with(base, **{"train.epochs": 1})
 
 
@@ -121,3 +122,16 @@ def test_snip_around_an_own_training_loop():
     assert masks.num_remaining() == total - math.floor(0.5 * total) - math.floor(0.5 * (total - math.floor(0.5 * total)))
     with pytest.raises(ValueError, match="pass data="):
         iterative_pruning(model, lambda m, k: None, rule="snip", iterations=1)
+
+
+def test_seed_group_trains_snip_members_together_with_the_masks_of_separate_runs(tmp_path):
+    from sparsity_lab.experiments.seed_group import run_seed_group
+
+    configs = [_config(seed=s, iterations=1) for s in (0, 1)]
+    together, alone = ResultsStore(tmp_path / "group"), ResultsStore(tmp_path / "alone")
+    run_seed_group(configs, store=together, device="cpu", progress=False)
+    for c in configs:  # SNIP's masks depend on θ₀, m_t and the batches only: exactly equal
+        run(c, store=alone, device="cpu", progress=False)
+        for t in (0, 1):
+            a, b = (dict(s.load_step_tensors(c.run_id, t)) for s in (together, alone))
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
