@@ -17,6 +17,7 @@ batched seed groups (``experiments/seed_group.py``, which trains a cohort of run
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from sparsity_lab.pruning import get_rule, prune_with
 TrainTogether = Callable[[int, Sequence["IterativeProtocol"], Sequence[MaskSet]], Sequence[Any]]
 
 
-class IterativeProtocol:
+class IterativeProtocol(ABC):
     """One run of the §3 loop. Subclasses implement ``rewind``, ``train``, ``measure`` and ``save``; they
     may override ``begin`` (resume point), ``iteration_masks`` (controls), ``keep_reference`` (persist One
     Shot's reference), ``rule_init`` and ``data_batches`` (inputs of data-dependent rules)."""
@@ -51,18 +52,22 @@ class IterativeProtocol:
         """m_t: the mask carried from the previous iteration (a control draws its own)."""
         return masks
 
+    @abstractmethod
     def rewind(self, t: int, masks: MaskSet) -> None:
         """Step 2: parameters back to the rewind point, times m_t."""
         raise NotImplementedError
 
+    @abstractmethod
     def train(self, t: int, masks: MaskSet) -> Any:
         """Step 3 on its own; returns the handle ``measure`` evaluates with."""
         raise NotImplementedError
 
+    @abstractmethod
     def measure(self, rec: Records, t: int, stage: str, masks: MaskSet, trained: Any) -> None:
         """Record the model as it is now under ``masks`` (stage "retrained" or "pruned")."""
         raise NotImplementedError
 
+    @abstractmethod
     def save(self, t: int, rec: Records, masks: MaskSet, next_masks: MaskSet) -> None:
         """Where iteration t's records and m_{t+1} go."""
         raise NotImplementedError

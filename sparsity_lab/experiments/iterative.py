@@ -11,6 +11,7 @@ resumes at the last completed iteration.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
