@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "prune": "pruning",
     "iterative_pruning": "own_loop",
     "PRUNING_RULES": "pruning",
+    "register_rule": "pruning",
+    "RuleContext": "pruning",
     "asni_target_sparsity": "schedules",
     # data, models, engine
     "load_dataset": "data",

@@ -15,11 +15,13 @@ from typing import Any, ClassVar, NamedTuple
 
 from sparsity_lab.config_types import check_types, normalise, normalise_settings
 from sparsity_lab.errors import UserError
+from sparsity_lab.rules import iterative_rules
 from sparsity_lab.train import TrainSettings
 
 SCOPES = ("global", "layer", "neuron")
-ITERATIVE_METHODS = ("sap", "lt", "oneshot", "random_ticket", "random_reinit")
 CONTROL_METHODS = ("random_ticket", "random_reinit")
+#: Every rule that drives the iterative protocol by itself (sparsity_lab/rules/), then the controls.
+ITERATIVE_METHODS = (*iterative_rules(), *CONTROL_METHODS)
 RANKED_WEIGHTS = ("last", "best_val", "best_test")
 ASNI_VARIANTS = ("asni1", "asni2", "mask_init", "mask_random_init", "random_signs", "std_levels", "dense")
 
@@ -135,11 +137,12 @@ class IterativeConfig(ExperimentConfig):
     eta_r: float = _help("SAP: eta_r >= 0, scales the kept count by (1+eta_r)^(-q/(q-p))", default=0.0)
     gamma: float = _help("SAP: gamma >= 0, multiplies the pruned fraction", default=1.0)
     beta: float = _help("SAP: beta in (0, 1], maximum fraction pruned per iteration", default=0.9)
-    prune_fraction: float = _help("LT / One Shot: fraction P of surviving weights pruned per iteration, in (0, 1)", default=0.2)
+    prune_fraction: float = _help("LT / One Shot / SNIP: fraction P of surviving weights pruned per iteration, in (0, 1)", default=0.2)
     layer_rates: tuple[tuple[str, float], ...] = _help(
         "LT: per-layer rates as ((fnmatch pattern, rate), ...), e.g. (('fc3.*', 0.1),); implies layer-wise grouping",
         default=(),
     )
+    snip_batches: int = _help("SNIP: training batches (of train.batch_size) its saliency |g*w| is averaged over", default=1)
     control_base: str = _help("random_ticket / random_reinit: the method whose masks the control copies", default="lt")
     rewind_epoch: int = _help("rewind point: 0 = theta_0 (the init), k > 0 = weights after k epochs of iteration 0", default=0)
     rank_weights: str = _help(
@@ -152,8 +155,6 @@ class IterativeConfig(ExperimentConfig):
     train: TrainSettings = _help("training settings for every iteration", default_factory=TrainSettings)
 
     def _validate_own(self) -> None:
-        from sparsity_lab.pruning import PRUNING_RULES
-
         _check(self.method in ITERATIVE_METHODS, "method", self.method, f"one of {ITERATIVE_METHODS}")
         _check(self.scope in SCOPES, "scope", self.scope, f"one of {SCOPES}")
         _check(0 <= self.iterations <= MAX_ITERATIONS, "iterations", self.iterations,
@@ -166,8 +167,10 @@ class IterativeConfig(ExperimentConfig):
         _check(0 < self.prune_fraction < 1, "prune_fraction", self.prune_fraction, "0 < P < 1")
         for pattern, rate in self.layer_rates:
             _check(0 <= rate < 1, "layer_rates", (pattern, rate), "rates in [0, 1)")
-        _check(self.control_base in PRUNING_RULES and self.control_base != "random", "control_base",
-               self.control_base, "one of sap, lt, oneshot")
+        _check(isinstance(self.snip_batches, int) and self.snip_batches >= 1, "snip_batches", self.snip_batches,
+               "an integer >= 1")
+        _check(self.control_base in iterative_rules(), "control_base", self.control_base,
+               f"one of {', '.join(iterative_rules())}")
         _check(self.rewind_epoch >= 0, "rewind_epoch", self.rewind_epoch, "an integer >= 0")
         _check(self.rewind_epoch < self.train.epochs, "rewind_epoch", self.rewind_epoch,
                f"less than train.epochs={self.train.epochs}")

@@ -11,7 +11,8 @@ the library owns only the pruning protocol:
 
 ``rewind=False`` keeps training the pruned weights instead (no rewinding, "fine-tuning" style). The
 pruning rules are those of :data:`sparsity_lab.pruning.PRUNING_RULES` (SAP's p, q, η_r, γ, β; LT's
-fraction; One Shot ranks the model trained at t = 0).
+fraction; One Shot ranks the model trained at t = 0; SNIP needs ``data=`` batches). The loop itself is
+``sparsity_lab.protocol.IterativeProtocol``, the one the experiment runners use.
 
     masks, records = iterative_pruning(model, train=my_train, evaluate=my_accuracy, rule="sap",
                                        iterations=10, p=0.5, q=1.0)
@@ -20,85 +21,106 @@ fraction; One Shot ranks the model trained at t = 0).
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
+from sparsity_lab.experiments.common import Records
 from sparsity_lab.masks import MaskSet
 from sparsity_lab.measures import measure_model
-from sparsity_lab.pruning import PRUNING_RULES, prune
+from sparsity_lab.protocol import IterativeProtocol
+from sparsity_lab.pruning import PRUNING_RULES
 
 __all__ = ["iterative_pruning"]
 
-#: Rules a plain training loop can drive (the random ticket needs a finished LT run: use the runners).
-RULES = ("sap", "lt", "oneshot")
+COLUMNS = ["iteration", "stage", "metric", "scope", "group", "p", "q", "value"]
+
+
+def _allowed(rule: str) -> str:
+    plain = [n for n, r in PRUNING_RULES.items() if r.iterative and not r.needs_data]
+    with_data = [n for n, r in PRUNING_RULES.items() if r.iterative and r.needs_data]
+    return (f"rule {rule!r} is not allowed here; allowed: {plain} and, with data=, {with_data} "
+            f"(all registered rules: {sorted(PRUNING_RULES)})")
 
 
 def iterative_pruning(model: nn.Module, train: Callable[[nn.Module, MaskSet], Any],
                       evaluate: Callable[[nn.Module], float] | None = None, *, rule: str = "sap",
                       iterations: int = 10, scope: str = "global", masks: MaskSet | None = None,
                       rewind: bool = True, pq: tuple[float, float] = (0.5, 1.0),
+                      data: Iterable[tuple[Tensor, Tensor]] | None = None,
+                      loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
                       **hyper: Any) -> tuple[MaskSet, pd.DataFrame]:
     """Run T = ``iterations`` prunings of ``model`` with ``rule`` around ``train`` (see the module docstring).
 
     ``train(model, masks)`` trains in place; it should call ``masks.attach(optimizer, model)`` after making
     its optimizer so pruned weights stay zero. ``evaluate(model) -> float`` (e.g. test accuracy) is recorded
     for the retrained and the pruned model. ``masks`` defaults to ``MaskSet.for_model(model)``; ``pq`` is
-    the (p, q) of the recorded PQI; ``hyper`` goes to the rule (``fraction`` for LT / One Shot; ``p``, ``q``,
-    ``eta_r``, ``gamma``, ``beta`` for SAP). Returns the final masks and tidy records with the columns of
-    the store (iteration, stage, metric, scope, group, p, q, value). The model ends trained under them.
+    the (p, q) of the recorded PQI; ``hyper`` goes to the rule (``fraction`` for LT / One Shot / SNIP; ``p``,
+    ``q``, ``eta_r``, ``gamma``, ``beta`` for SAP; SNIP's ``num_batches`` first batches of ``data``, scored
+    with ``loss_fn``). Returns the final masks and tidy records with the columns of the store (iteration,
+    stage, metric, scope, group, p, q, value). The model ends trained under them.
     """
-    if rule not in RULES:
-        raise ValueError(f"rule {rule!r} is not allowed here; allowed: {list(RULES)} "
-                         f"(all registered rules: {sorted(PRUNING_RULES)})")
+    spec = PRUNING_RULES.get(rule)
+    if spec is None or not spec.iterative:
+        raise ValueError(_allowed(rule))
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"iterations={iterations!r}: allowed an integer T >= 0")
-    if rule == "oneshot" and ("reference" in hyper or "iteration" in hyper):
-        raise ValueError("rule 'oneshot' gets its reference (the model trained at t = 0) and iteration here")
-    masks = masks.clone() if masks is not None else MaskSet.for_model(model)
-    theta0 = copy.deepcopy(model.state_dict())
-    rows: list[dict[str, Any]] = []
-    reference: dict[str, Any] | None = None
-    for t in range(iterations + 1):
-        began = time.perf_counter()
-        if rewind or t == 0:
-            model.load_state_dict(theta0)
-        masks.apply_(model)
-        train(model, masks)
-        masks.apply_(model)  # in case the loop did not attach the masks
-        _record(rows, t, "retrained", model, masks, evaluate, pq)
-        if t < iterations:  # T prunings after T + 1 trainings
-            weights = {n: p.detach() for n, p in masks.parameters(model).items()}
-            if rule == "oneshot":
-                reference = reference if reference is not None else {n: w.clone() for n, w in weights.items()}
-                hyper_t = {**hyper, "reference": reference, "iteration": t + 1}
-            else:
-                hyper_t = hyper
-            outcome = prune(rule, weights, masks, scope=scope, **hyper_t)
-            rows += [{"iteration": t, "stage": "pruned", "p": float("nan"), "q": float("nan"), **r}
-                     for r in outcome.records]
-            masks = outcome.masks
-            masks.apply_(model)
-            _record(rows, t, "pruned", model, masks, evaluate, pq)
-        rows.append(_row(t, "retrained", "wall_time", time.perf_counter() - began))
-    return masks, pd.DataFrame(rows, columns=["iteration", "stage", "metric", "scope", "group", "p", "q", "value"])
+    given = sorted(set(hyper) & set(spec.inputs), reverse=True)
+    if given:
+        raise ValueError(f"rule {rule!r} gets its {' and '.join(sorted(spec.inputs, reverse=True))} here "
+                         f"(got {given}); pass training batches as data= and the loss as loss_fn=")
+    if spec.needs_data and data is None:
+        raise ValueError(f"rule {rule!r} scores weights on data: pass data=[(x, y), ...] (and loss_fn=)")
+    loop = _OwnLoop(model, train, evaluate, rule, spec.make_hyper(**hyper), scope, iterations,
+                    masks.clone() if masks is not None else MaskSet.for_model(model), rewind, pq, data, loss_fn)
+    loop.execute()
+    return loop.masks, pd.DataFrame(loop.rows, columns=COLUMNS)
 
 
-def _row(t: int, stage: str, metric: str, value: float, scope: str = "model", group: str = "all") -> dict[str, Any]:
-    return {"iteration": t, "stage": stage, "metric": metric, "scope": scope, "group": group,
-            "p": float("nan"), "q": float("nan"), "value": float(value)}
+class _OwnLoop(IterativeProtocol):
+    """The §3 loop with the user's train and evaluate functions; records kept in memory."""
 
+    def __init__(self, model: nn.Module, train: Callable, evaluate: Callable | None, rule: str, hyper: Any,
+                 scope: str, iterations: int, masks: MaskSet, rewind: bool, pq: tuple[float, float],
+                 data: Iterable[tuple[Tensor, Tensor]] | None, loss_fn: Callable) -> None:
+        super().__init__(model, rule, hyper, scope, iterations)
+        self.user_train, self.evaluate, self.masks, self.rewinds, self.pq = train, evaluate, masks, rewind, pq
+        self.theta0 = copy.deepcopy(model.state_dict())
+        self.rows: list[dict[str, Any]] = []
+        self.data, self.loss_fn = data, loss_fn
 
-def _record(rows: list[dict[str, Any]], t: int, stage: str, model: nn.Module, masks: MaskSet,
-            evaluate: Callable[[nn.Module], float] | None, pq: tuple[float, float]) -> None:
-    """Accuracy (if ``evaluate``), remaining fraction overall and per layer, PQI and Gini at the global and
-    layer scopes of the masked model (METHODS.md §3 step 5)."""
-    if evaluate is not None:
-        was_training = model.training
-        rows.append(_row(t, stage, "accuracy", evaluate(model)))
-        model.train(was_training)
-    rows += [{"iteration": t, "stage": stage, **r}  # measure_model's records include "remaining"
-             for r in measure_model(model, masks, scopes=("global", "layer"), pq_pairs=(pq,), measures=("pqi", "gini"))]
+    def begin(self) -> tuple[int, MaskSet]:
+        return 0, self.masks
+
+    def rewind(self, t: int, masks: MaskSet) -> None:
+        if self.rewinds or t == 0:
+            self.model.load_state_dict(self.theta0)
+        masks.apply_(self.model)
+
+    def train(self, t: int, masks: MaskSet) -> None:
+        self.user_train(self.model, masks)
+        masks.apply_(self.model)  # in case the loop did not attach the masks
+
+    def measure(self, rec: Records, t: int, stage: str, masks: MaskSet, trained: None) -> None:
+        """Accuracy (if ``evaluate``), remaining fraction overall and per layer, PQI and Gini at the global
+        and layer scopes of the masked model (METHODS.md §3 step 5)."""
+        if self.evaluate is not None:
+            was_training = self.model.training
+            rec.add(t, stage, "accuracy", self.evaluate(self.model))
+            self.model.train(was_training)
+        rec.extend(t, stage, measure_model(self.model, masks, scopes=("global", "layer"), pq_pairs=(self.pq,),
+                                           measures=("pqi", "gini")))
+
+    def save(self, t: int, rec: Records, masks: MaskSet, next_masks: MaskSet) -> None:
+        self.rows += rec.rows
+        self.masks = next_masks
+
+    def rule_init(self, t: int) -> dict[str, Tensor] | None:
+        return self.theta0 if self.rewinds else None
+
+    def data_batches(self, t: int, count: int) -> tuple[list[tuple[Tensor, Tensor]], Callable]:
+        return list(itertools.islice(iter(self.data or ()), count)), self.loss_fn

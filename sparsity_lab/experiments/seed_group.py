@@ -4,8 +4,9 @@ A *seed group* is a set of ``IterativeConfig``s equal except for ``seed`` (METHO
 config for several seeds). ``run_seed_group`` trains the members that sit at the same pruning
 iteration t with one ``BatchedTrainer`` (one vmapped model, each member with its own θ₀, mask m_t and
 seed's batch order), writes the trained weights back into each member's model, and then does per
-member exactly what ``IterativeRun`` does after training (``IterativeRun.finish_iteration``: measure
-w_t ⊙ m_t, prune by the method's rule, measure w_t ⊙ m_{t+1}, save the step). The stored records equal
+member exactly what ``IterativeRun`` does after training: both go through the one §3 loop of
+``sparsity_lab.protocol`` (``step_together``: masks, rewind, train, then each member's ``finish_iteration``:
+measure w_t ⊙ m_t, prune by the method's rule, measure w_t ⊙ m_{t+1}, save the step). The stored records equal
 those of separate runs up to float round-off of the vmapped sums (the engine's tests: weights ~1e-8).
 
 Members run separately (``experiments.run``) instead when the group cannot share the engine; see
@@ -16,7 +17,6 @@ plus its own measuring/pruning time.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
@@ -29,8 +29,9 @@ from sparsity_lab.config import IterativeConfig, config_with
 from sparsity_lab.engine.base import has_conv
 from sparsity_lab.experiments import TRAINING_COUNTER, run
 from sparsity_lab.experiments.common import RunResult, resolve_device
-from sparsity_lab.experiments.iterative import IterativeRun, load_run_data
+from sparsity_lab.experiments.iterative import Evaluate, IterativeRun, load_run_data
 from sparsity_lab.masks import MaskSet
+from sparsity_lab.protocol import step_together
 from sparsity_lab.store import ResultsStore
 
 log = logging.getLogger("sparsity_lab.seed_group")
@@ -190,26 +191,25 @@ class _GroupTraining:
         position.pop(i)
 
     def _iteration(self, t: int, cohort: list[int], masks: list[MaskSet]) -> list[MaskSet]:
-        """Iteration t of the members in ``cohort``: rewind + mask, train E epochs together, then each
-        member's ``finish_iteration``; returns their m_{t+1}. A lone member trains as a separate run."""
+        """Iteration t of the members in ``cohort`` through ``protocol.step_together`` (the §3 loop), their
+        training done together by the batched engine; returns their m_{t+1}. A lone member trains as a
+        separate run."""
         runs = [self.runs[i] for i in cohort]
         if len(runs) == 1:
             return [runs[0].step(t, masks[0])]
-        began = time.perf_counter()
-        masks = [r.iteration_masks(t, m) for r, m in zip(runs, masks)]
-        for r, m in zip(runs, masks):
-            r.rewind(t, m)
+        return step_together(runs, t, masks, self._train_together)
+
+    def _train_together(self, t: int, runs: Sequence[IterativeRun], masks: Sequence[MaskSet]) -> list[Evaluate]:
+        """Step 3 for the cohort: E epochs of one BatchedTrainer, weights written back into each member."""
+        for r in runs:
             r.model.train()  # stack_module_state needs one mode; a member evaluated last iteration is in eval
         cfg = runs[0].cfg
-        engine = BatchedTrainer([r.model for r in runs], masks, runs[0].data, cfg.train,
+        engine = BatchedTrainer([r.model for r in runs], list(masks), runs[0].data, cfg.train,
                                 seeds=[r.cfg.seed for r in runs], device=self.device)
         for _ in range(cfg.train.epochs):
             engine.train_epoch()
         engine.unstack()
-        share = (time.perf_counter() - began) / len(runs)
-        return [r.finish_iteration(t, m, r.trainer(m).evaluate, time.perf_counter() - share)
-                for r, m in zip(runs, masks)]
-
+        return [r.trainer(m).evaluate for r, m in zip(runs, masks)]
 
 __all__ = ["BATCH_BLOCKERS", "batch_blockers", "check_seed_group", "forms_seed_group", "model_has_conv",
            "run_seed_group", "seed_free_key", "should_batch"]
