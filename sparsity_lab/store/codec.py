@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
+from sparsity_lab.store import packed
 from sparsity_lab.store.errors import StoreError
 
 #: The long, tidy records columns every step must have (README "Stored records").
@@ -39,14 +40,17 @@ def records_from_bytes(data: bytes) -> pd.DataFrame:
 
 
 def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
-    """safetensors bytes of detached, contiguous CPU copies (safetensors refuses shared storage)."""
+    """safetensors bytes of detached, contiguous CPU copies (safetensors refuses shared storage);
+    masks (bool, or uint8 holding 0/1) are bit-packed (store/packed.py)."""
     out = {}
     for key, value in tensors.items():
         if not isinstance(value, torch.Tensor):
             raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
         out[str(key)] = value.detach().to("cpu").contiguous().clone()
-    return _st_save(out)
+    tensors_out, metadata = packed.pack(out)
+    return _st_save(tensors_out, metadata=metadata or None)
 
 
 def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
-    return _st_load(data)
+    """The tensors of safetensors bytes, bit-packed masks restored; files written before packing load as they are."""
+    return packed.unpack(_st_load(data), packed.safetensors_metadata(data))
