@@ -4,6 +4,8 @@
     sparsity-lab sweep sweeps/fig1.yaml --devices cuda:0,cuda:1 --workers-per-device 2 [--dry-run]
     sparsity-lab ls [--kind asni] [--status complete]
     sparsity-lab show <run id or unique prefix>
+    sparsity-lab bundle export OUT.tar.gz (--runs ID... | --dataset D --model M --kind K | --all) [--tensors figures]
+    sparsity-lab bundle import FILE [--results STORE]
 
 The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
 documents every field, its help text and its default. A bad value prints one line naming the
@@ -22,6 +24,7 @@ import pandas as pd
 import yaml
 
 from sparsity_lab._format import human_bytes
+from sparsity_lab.cli_bundle import add_bundle_parser, cmd_bundle
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 
@@ -117,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", metavar="DIR", default=None,
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,bundle}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
                          description="Run one config. Only the fields you give differ from the defaults of --kind.")
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="config, summary and last records of one run")
     show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
     show.add_argument("--rows", type=int, default=20, help="records rows to print (default: 20)")
+    add_bundle_parser(sub)
     return parser
 
 
@@ -160,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     store = ResultsStore(args.results)
-    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show}[args.command]
+    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show, "bundle": cmd_bundle}[args.command]
     try:
         return command(args, store)
     except (ConfigError, StoreError) as err:
