@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -87,3 +88,25 @@ def test_store_round_trips_packed_masks_and_writes_them_small(tmp_path: Path):
 def test_metadata_of_a_non_safetensors_blob_is_an_error(bad):
     with pytest.raises(ValueError, match="not a safetensors file"):
         packed.safetensors_metadata(bad)
+
+
+def test_a_complete_iterative_run_drops_its_init_and_recomputes_a_lost_step_identically(tmp_path: Path):
+    """θ₀ is recreated from the seed, so a complete run need not keep artifacts/init (6 MB for the cnn)."""
+    from sparsity_lab import experiments
+    from sparsity_lab.config import IterativeConfig
+    from sparsity_lab.train import TrainSettings
+
+    store = ResultsStore(tmp_path / "results")
+    cfg = IterativeConfig(dataset="digits", model="mlp", method="lt", iterations=2, pq_grid=False,
+                          train=TrainSettings(epochs=1, batch_size=128))
+    first = experiments.run(cfg, store=store, device="cpu", progress=False).records
+    run_dir = store.run_dir(cfg.run_id)
+    assert not (run_dir / "artifacts/init.safetensors").exists()
+    lost = run_dir / "steps/0002/records.parquet"
+    lost.write_bytes(lost.read_bytes()[:-1] + b"\0")  # damaged: step 2 is discarded and recomputed
+    assert store.completed_steps(cfg.run_id) == [0, 1] and not store.is_complete(cfg.run_id)
+    again = experiments.run(cfg, store=store, device="cpu", progress=False)
+    assert not again.reused
+    keep = lambda r: (r[r.metric != "wall_time"].sort_values(["iteration", "stage", "metric", "scope", "group", "p", "q"])  # noqa: E731
+                      .reset_index(drop=True))
+    pd.testing.assert_frame_equal(keep(again.records), keep(first))
