@@ -262,6 +262,10 @@ def cmd_show(args: argparse.Namespace, store: ResultsStore) -> int:
     print(f"canonical {info.get('canonical')}")
     code = info.get("code_version") or {}
     print(f"code sparsity_lab {code.get('sparsity_lab')}, git {code.get('git') or 'unknown'}")
+    if info.get("imported_from"):
+        origin = info["imported_from"]
+        print(f"imported from bundle {origin.get('bundle')} on {origin.get('imported')} (read-only; tensors "
+              f"{origin.get('tensors')}, {len(origin.get('dropped', []))} files left out)")
     print("config:")
     print(json.dumps(info.get("config"), indent=2, sort_keys=True))
     summary = store.summary(run_id)

@@ -191,3 +191,10 @@ def test_a_truncated_bundle_is_refused(bundle, tmp_path):
     with pytest.raises(StoreError, match="cut.tar.gz: (damaged archive|member .* is missing)"):
         import_bundle(cut, target)
     assert target.run_ids() == []
+
+
+def test_show_says_where_an_imported_run_came_from(bundle, tmp_path, capsys):
+    target = ResultsStore(tmp_path / "store")
+    import_bundle(bundle, target)
+    assert cli.main(["--results", str(target.root), "show", LT.run_id]) == 0
+    assert "imported from bundle runs.tar.gz" in capsys.readouterr().out

@@ -23,6 +23,7 @@ import lzma
 import os
 import re
 import tarfile
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ def write_mode(path: Path) -> str:
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), 0o644
+    info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
     tar.addfile(info, io.BytesIO(data))
 
 
