@@ -4,6 +4,8 @@
     sparsity-lab sweep sweeps/fig1.yaml --devices cuda:0,cuda:1 --workers-per-device 2 [--dry-run]
     sparsity-lab ls [--kind asni] [--status complete]
     sparsity-lab show <run id or unique prefix>
+    sparsity-lab bundle export OUT.tar.gz (--runs ID... | --dataset D --model M --kind K | --all) [--tensors figures]
+    sparsity-lab bundle import FILE [--results STORE]
 
 The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
 documents every field, its help text and its default. A bad value prints one line naming the
@@ -24,6 +26,7 @@ import pandas as pd
 import yaml
 
 from sparsity_lab._format import human_bytes
+from sparsity_lab.cli_bundle import add_bundle_parser, cmd_bundle
 from sparsity_lab.cli_checks import (
     OneLineParser,
     check_results_root,
@@ -129,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also: SPARSITY_LAB_DEBUG=1)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,bundle}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
                          description="Run one config. Only the fields you give differ from the defaults of --kind.")
@@ -161,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="config, summary and last records of one run")
     show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
     show.add_argument("--rows", type=count_arg(0), default=20, help="records rows to print (default: 20)")
+    add_bundle_parser(sub)
     return parser
 
 
@@ -171,7 +175,7 @@ _BATCH_SEEDS: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the command; a bad input prints one line and returns 2 (``--debug``: the traceback)."""
     args = build_parser().parse_args(argv)
-    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show}[args.command]
+    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show, "bundle": cmd_bundle}[args.command]
     debug = args.debug or debug_enabled()
     try:
         store = ResultsStore(check_results_root(args.results))
@@ -283,6 +287,10 @@ def cmd_show(args: argparse.Namespace, store: ResultsStore) -> int:
     print(f"canonical {info.get('canonical')}")
     code = info.get("code_version") or {}
     print(f"code sparsity_lab {code.get('sparsity_lab')}, git {code.get('git') or 'unknown'}")
+    if info.get("imported_from"):
+        origin = info["imported_from"]
+        print(f"imported from bundle {origin.get('bundle')} on {origin.get('imported')} (read-only; tensors "
+              f"{origin.get('tensors')}, {len(origin.get('dropped', []))} files left out)")
     print("config:")
     print(json.dumps(info.get("config"), indent=2, sort_keys=True))
     summary = store.summary(run_id)

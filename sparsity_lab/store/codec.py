@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
+from sparsity_lab.store import packed
 from sparsity_lab.store.errors import StoreError
 
 #: safetensors metadata key holding the tensors' order at save time (safetensors itself loads in hash order)
@@ -43,27 +44,29 @@ def records_from_bytes(data: bytes) -> pd.DataFrame:
 
 
 def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
-    """safetensors bytes of detached, contiguous CPU copies (safetensors refuses shared storage)."""
+    """safetensors bytes of detached, contiguous CPU copies (safetensors refuses shared storage);
+    masks (bool, or uint8 holding 0/1) are bit-packed (store/packed.py)."""
     out = {}
     for key, value in tensors.items():
         if not isinstance(value, torch.Tensor):
             raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
         out[str(key)] = value.detach().to("cpu").contiguous().clone()
-    return _st_save(out, metadata={_ORDER_KEY: json.dumps(list(out))})
+    tensors_out, metadata = packed.pack(out)
+    return _st_save(tensors_out, metadata={**metadata, _ORDER_KEY: json.dumps(list(out))})
 
 
 def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
-    """The tensors in the order they were saved (files written without that order: sorted by name)."""
-    tensors = _st_load(data)
-    return {k: tensors[k] for k in _saved_order(data, tensors)}
+    """The tensors in the order they were saved, bit-packed masks restored (files written before packing
+    load as they are; files written without an order come back sorted by name)."""
+    metadata = packed.safetensors_metadata(data)
+    tensors = packed.unpack(_st_load(data), metadata)
+    return {k: tensors[k] for k in _saved_order(metadata, tensors)}
 
 
-def _saved_order(data: bytes, tensors: Mapping[str, torch.Tensor]) -> list[str]:
-    """The key order recorded in the safetensors header (8-byte little-endian length, then JSON)."""
-    size = int.from_bytes(data[:8], "little")
-    meta = json.loads(data[8:8 + size]).get("__metadata__") or {}
+def _saved_order(metadata: Mapping[str, str], tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """The key order recorded in the safetensors metadata at save time."""
     try:
-        order = json.loads(meta.get(_ORDER_KEY, "null"))
+        order = json.loads(metadata.get(_ORDER_KEY, "null"))
     except (TypeError, ValueError):
         order = None
     return order if isinstance(order, list) and sorted(order) == sorted(tensors) else sorted(tensors)

@@ -8,6 +8,7 @@ Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else ``./result
     <run_id>/artifacts/<name>.safetensors  e.g. theta_0
     <run_id>/manifest.json               sha256 and size of every file above
     <run_id>/COMPLETE                    {"run_id", "finished", "steps", "summary"}
+    <run_id>/imported.json               only in runs imported from a bundle (store/imported.py, store/bundle.py)
     .locks/<run_id>.lock                 the run's inter-process lock (store/locking.py)
 
 Every write is atomic (temp name + fsync + rename); a step whose files do not verify against the
@@ -27,7 +28,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from sparsity_lab.store import atomic, codec, manifest
+from sparsity_lab.store import atomic, codec, imported, manifest
 from sparsity_lab.store.codec import RECORD_COLUMNS
 from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.locking import RunLocks
@@ -86,11 +87,20 @@ class ResultsStore:
         return self.run_info(run_id)["config"]
 
     def run_info(self, run_id: str) -> dict[str, Any]:
-        """The whole ``config.json`` document (config, canonical text, code version, creation time)."""
+        """The whole ``config.json`` document (config, canonical text, code version, creation time), plus
+        ``imported_from`` (the run's ``imported.json``) for a run imported from a bundle."""
         path = self.run_dir(run_id) / CONFIG_FILE
         if not path.exists():
             raise StoreError(f"no run {run_id!r} in {self.root} (no {CONFIG_FILE})")
-        return atomic.read_json(path)
+        doc = atomic.read_json(path)
+        origin = imported.read_imported(self.run_dir(run_id))
+        return doc if origin is None else {**doc, "imported_from": origin}
+
+    def _refuse_if_imported(self, run_id: str) -> None:
+        """Imported runs are read-only (store/imported.py)."""
+        origin = imported.read_imported(self.run_dir(run_id))
+        if origin is not None:
+            raise StoreError(imported.read_only_message(self.run_dir(run_id), origin))
 
     @contextmanager
     def lock(self, run_id: str, timeout: float | None = None) -> Iterator[Path]:
@@ -132,6 +142,7 @@ class ResultsStore:
             raise StoreError(f"invalid step {step!r}: an integer >= 0")
         codec.check_records(records)
         run_dir = self.run_dir(run_id)
+        self._refuse_if_imported(run_id)
         if not (run_dir / CONFIG_FILE).exists():
             raise StoreError(f"run {run_id} is not prepared: call store.prepare(config) first")
         stored = manifest.manifest_steps(self._manifest(run_id))
@@ -211,6 +222,9 @@ class ResultsStore:
         if step_rel(step, RECORDS_FILE) not in files:
             raise StoreError(f"run {run_id}: step {step} is not stored")
         if step_rel(step, TENSORS_FILE) not in files:
+            origin = imported.read_imported(self.run_dir(run_id))
+            if origin is not None and step_rel(step, TENSORS_FILE) in origin.get("dropped", ()):
+                raise StoreError(imported.dropped_message(self.run_dir(run_id), origin, step_rel(step, TENSORS_FILE)))
             return {}
         return codec.tensors_from_bytes(self._verified_bytes(run_id, step_rel(step, TENSORS_FILE)))
 
@@ -229,6 +243,7 @@ class ResultsStore:
     def save_artifact(self, run_id: str, name: str, tensors: Mapping[str, torch.Tensor]) -> Path:
         """Atomically write ``artifacts/<name>.safetensors`` (e.g. theta_0) and record its checksum."""
         rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
+        self._refuse_if_imported(run_id)
         data = codec.tensors_to_bytes(tensors)
         atomic.atomic_write_bytes(self.run_dir(run_id) / rel, data)
         self._update_manifest(run_id, {rel: _entry(data)})
@@ -238,6 +253,9 @@ class ResultsStore:
         """The artifact's tensors; None if absent or if it fails verification (logged, then recomputed)."""
         rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
         if not (self.run_dir(run_id) / rel).exists():
+            origin = imported.read_imported(self.run_dir(run_id))
+            if origin is not None and rel in origin.get("dropped", ()):
+                log.warning("%s", imported.dropped_message(self.run_dir(run_id), origin, rel))
             return None
         try:
             return codec.tensors_from_bytes(self._verified_bytes(run_id, rel))
