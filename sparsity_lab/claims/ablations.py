@@ -31,7 +31,9 @@ _SAP_DEFAULTS = {"eta_r": 0.0, "gamma": 1.0}
 
 
 def settings(records: pd.DataFrame, vary: str, name: str, fixed: dict) -> dict[float, pd.DataFrame]:
-    """Global SAP runs with ``fixed`` config values, by value of ``vary`` (each one configuration)."""
+    """SAP runs with ``fixed`` config values (eta_r = 0, gamma = 1 unless fixed or varied), by value of
+    ``vary`` (each value one configuration)."""
+    fixed = {**fixed, **{k: v for k, v in _SAP_DEFAULTS.items() if k != vary and k not in fixed}}
     frame = c.where(records, method="sap", **fixed)
     if frame.empty or vary not in frame.columns:
         raise c.NoData(f"no SAP runs with {_text(fixed)}")
@@ -66,7 +68,7 @@ def _monotone(claim: str, statement: str, records: pd.DataFrame, panel: tuple, m
     vary, name, fixed = panel
 
     def run() -> c.Part:
-        values = {v: measure(f) for v, f in settings(records, vary, name, {**_SAP_DEFAULTS, **fixed}).items()}
+        values = {v: measure(f) for v, f in settings(records, vary, name, fixed).items()}
         xs, ys = list(values), list(values.values())
         steps = [b - a for a, b in zip(ys, ys[1:])]
         if increasing:
@@ -81,7 +83,7 @@ def _monotone(claim: str, statement: str, records: pd.DataFrame, panel: tuple, m
 
 def _aggressive(records: pd.DataFrame, panel: tuple) -> c.Part:
     vary, name, fixed = panel
-    runs = settings(records, vary, name, {**_SAP_DEFAULTS, **fixed})
+    runs = settings(records, vary, name, fixed)
     top = max(runs)
     frame = runs[top]
     return three_phases(c.pqi(frame), c.accuracy(frame), f"{name} = {top:g}")
