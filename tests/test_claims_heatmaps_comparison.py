@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-
 from claims_records import iterative_run
+
 from sparsity_lab.claims import comparison, heatmaps
 
 T = 6

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from claims_records import iterative_run
+
 from sparsity_lab.claims import ablations, scopes
 
 T = 10

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from claims_records import iterative_run, iterative_seeds
+
 from sparsity_lab.claims import trajectories
 
 # Three phases with a collapse: trough t=2, peak t=6, drop and collapse from t=7 (t_c = 6).

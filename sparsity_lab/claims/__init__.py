@@ -9,8 +9,17 @@ per-layer table of :func:`concentration.concentration_table`.
 from collections.abc import Callable
 from typing import Any
 
-from sparsity_lab.claims import ablations, asni2, comparison, concentration, heatmaps, properties, schedule, scopes
-from sparsity_lab.claims import trajectories
+from sparsity_lab.claims import (
+    ablations,
+    asni2,
+    comparison,
+    concentration,
+    heatmaps,
+    properties,
+    schedule,
+    scopes,
+    trajectories,
+)
 from sparsity_lab.claims.core import STATUSES, Verdict, fails, holds, summary, untestable, verdict_table
 
 CHECKS: dict[int, Callable[..., list[Verdict]]] = {

@@ -69,7 +69,7 @@ def _monotone(claim: str, statement: str, records: pd.DataFrame, panel: tuple, m
 
     def run() -> c.Part:
         values = {v: measure(f) for v, f in settings(records, vary, name, fixed).items()}
-        xs, ys = list(values), list(values.values())
+        ys = list(values.values())
         steps = [b - a for a, b in zip(ys, ys[1:])]
         if increasing:
             ok = all(s > 0 for s in steps)
