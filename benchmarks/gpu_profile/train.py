@@ -24,22 +24,31 @@ HERE = Path(__file__).resolve().parent
 EPOCH_COST = {"cnn": 0.34, "mlp": 0.05, "linear": 0.04, "lenet300_100": 0.1, "asni": 1.5}
 
 
-def load_configs() -> list:
+def cost(config) -> float:
+    return training_epochs(config) * EPOCH_COST["asni" if config.kind == "asni" else config.model]
+
+
+def load_configs(groups: list[str] | None = None) -> list:
+    """Distinct configs, longest first within each group of notebook-name prefixes (groups in order:
+    "08,09,10" then "02" trains every run of the first group before the second's)."""
     by_notebook = json.loads((HERE / "configs.json").read_text())
-    unique = {}
-    for dicts in by_notebook.values():
-        for d in dicts:
-            cfg = config_from_dict(d)
-            unique.setdefault(cfg.run_id, cfg)
-    return sorted(unique.values(), key=lambda c: -training_epochs(c) * EPOCH_COST["asni" if c.kind == "asni" else c.model])
+    ordered: dict[str, object] = {}
+    for group in groups or [",".join(by_notebook)]:
+        prefixes = tuple(group.split(","))
+        chosen = [config_from_dict(d) for nb, dicts in by_notebook.items() if nb.startswith(prefixes)
+                  for d in dicts]
+        for cfg in sorted(chosen, key=lambda c: (c.kind != "asni" or c.variant != "asni1", -cost(c))):
+            ordered.setdefault(cfg.run_id, cfg)
+    return list(ordered.values())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers-per-device", type=int, default=3)
     ap.add_argument("--results", default=None)
+    ap.add_argument("groups", nargs="*", help="notebook prefixes per priority group, e.g. 08,09,10,06 02")
     args = ap.parse_args()
-    configs = load_configs()
+    configs = load_configs(args.groups)
     store = ResultsStore(args.results)
     todo = [c for c in configs if not store.is_complete(c.run_id)]
     devices = default_devices()
