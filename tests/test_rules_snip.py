@@ -86,20 +86,19 @@ def test_iterative_snip_on_digits_keeps_the_expected_counts_and_scores_at_theta0
     records = run(cfg, store=store, device="cpu", progress=False).records
     remaining = records[(records.metric == "remaining") & (records.stage == "retrained")
                         & (records.scope == "model")].set_index("iteration")["value"]
+    data = load_run_data(cfg, torch.device("cpu"))
+    model = seeded_model(cfg.model, data.info, cfg.seed, torch.device("cpu"))  # θ₀ (a complete run drops "init")
     total = round(remaining[0] * sum(m.numel() for m in masks_from_tensors(
-        store.load_step_tensors(cfg.run_id, 0), torch.device("cpu")).values()))
+        store.load_step_tensors(cfg.run_id, 0), torch.device("cpu"), model).values()))
     n = total
     for t in range(3):  # n_{t+1} = n_t − ⌊0.3 n_t⌋ at the global scope
         assert round(remaining[t] * total) == n
         n -= math.floor(0.3 * n)
     # m_1 is SNIP of θ₀ on the run's first shuffled batch (the rule's "init" input), not of the trained w_0
-    data = load_run_data(cfg, torch.device("cpu"))
-    model = seeded_model(cfg.model, data.info, cfg.seed, torch.device("cpu"))
-    model.load_state_dict(store.load_artifact(cfg.run_id, "init"))
     batch = next(data.batches("train", cfg.train.batch_size, shuffle=True,
                               generator=epoch_generator(cfg.seed, RULE_BATCHES_OFFSET)))
     expected = prune("snip", model, MaskSet.for_model(model), fraction=0.3, batches=[batch]).masks
-    stored = masks_from_tensors(store.load_step_tensors(cfg.run_id, 0), torch.device("cpu"))
+    stored = masks_from_tensors(store.load_step_tensors(cfg.run_id, 0), torch.device("cpu"), model)
     assert all(torch.equal(stored[k], expected[k]) for k in expected)
 
 
