@@ -4,6 +4,7 @@
     sparsity-lab sweep sweeps/fig1.yaml --devices cuda:0,cuda:1 --workers-per-device 2 [--dry-run]
     sparsity-lab ls [--kind asni] [--status complete]
     sparsity-lab show <run id or unique prefix>
+    sparsity-lab sweep FILE --executor slurm [--partition P --gpus-per-task 1 ...]; sparsity-lab jobs
 
 The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
 documents every field, its help text and its default. A bad value prints one line naming the
@@ -22,6 +23,7 @@ import pandas as pd
 import yaml
 
 from sparsity_lab._format import human_bytes
+from sparsity_lab.cluster.cli import add_executor_flags, add_jobs_parser, cmd_jobs, sweep_on_cluster
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", metavar="DIR", default=None,
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,jobs}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
                          description="Run one config. Only the fields you give differ from the defaults of --kind.")
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "no convolutions), on (every batchable group, any device) or off (default: auto)")
     sweep.add_argument("--dry-run", action="store_true", help="list the expanded configs and their status; run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_flags(sweep)  # cluster path: sparsity_lab/cluster/
 
     ls = sub.add_parser("ls", help="table of stored runs (id, kind, status, steps, size, key fields)")
     ls.add_argument("--kind", default=None, help="only runs of this kind")
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="config, summary and last records of one run")
     show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
     show.add_argument("--rows", type=int, default=20, help="records rows to print (default: 20)")
+    add_jobs_parser(sub)
     return parser
 
 
@@ -160,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     store = ResultsStore(args.results)
-    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show}[args.command]
+    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show, "jobs": cmd_jobs}[args.command]
     try:
         return command(args, store)
     except (ConfigError, StoreError) as err:
@@ -191,6 +195,8 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
             width = table["config"].str.len().max()
             print(table.to_string(index=False, formatters={"config": lambda text: f"{text:<{width}}"}))
         return 0
+    if args.executor != "local":
+        return sweep_on_cluster(configs, args, store)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
                         progress=not args.no_progress, runner=_run_experiment,
