@@ -14,6 +14,7 @@ parent failed, and then retries the parent itself under the store's run lock). W
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,6 +36,9 @@ from sparsity_lab.sweep_workers import GroupRunner, Runner, _members
 def make_executor(kind: str, folder: Path, options: ClusterOptions) -> submitit.Executor:
     """A submitit executor for ``kind`` ("slurm" or "submitit-local") with ``options``' resources."""
     if kind == "slurm":
+        if shutil.which("sbatch") is None:
+            raise ConfigError("executor 'slurm': no SLURM here (sbatch not found); allowed on a SLURM login "
+                              "node, or use --executor submitit-local / local")
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=options.max_requeues)
         params: dict[str, Any] = {
             "job_name": "sparsity_lab", "time": options.time_min, "cpus_per_task": options.cpus_per_task,
@@ -66,6 +70,7 @@ class Submission:
         self.units, self.configs, self.reused = units, configs, reused
         self.jobs: dict[int, submitit.Job] = {}
         self.finished: dict[int, states.JobResult] = {}
+        self.stopped = False
         self.tracker = states.Tracker(local=record.executor == "submitit-local")
         self.path = record.save(jobs_dir)
 
@@ -88,7 +93,7 @@ class Submission:
     def pump(self) -> None:
         """Submit every job that may go now."""
         waiting = [i for i in range(len(self.units)) if i not in self.jobs]
-        if not waiting:
+        if not waiting or self.stopped:
             return
         if not self.is_local:
             for wave in sorted({self.units[i][0].wave for i in waiting}):
@@ -109,7 +114,14 @@ class Submission:
         for i, result in self.tracker.finished(open_).items():
             self.finished[i] = result
         self.pump()
-        return len(self.finished) == len(self.units)
+        return len(self.finished) == (len(self.jobs) if self.stopped else len(self.units))
+
+    def cancel(self) -> None:
+        """Cancel every submitted job that has not finished (scancel / SIGINT), and submit no more."""
+        for i, job in self.jobs.items():
+            if i not in self.finished:
+                job.cancel(check=False)
+        self.stopped = True
 
     def outcomes(self, store: ResultsStore) -> list[SweepOutcome]:
         """One outcome per input config, in input order (after ``wait``)."""
@@ -161,11 +173,15 @@ def submit_runs(configs: Iterable[Any], *, executor: str = "slurm", options: Clu
 
 
 def wait(submissions: Submission | Sequence[Submission], *, poll_s: float = 2.0,
-         progress: Any = None) -> list[SweepOutcome]:
-    """Block until every job has finished (SLURM: also requeued ones); the outcomes of all submissions."""
+         timeout_s: float | None = None) -> list[SweepOutcome]:
+    """Block until every job has finished (a requeued job has not); the outcomes of all submissions.
+
+    ``timeout_s`` bounds the wait (``TimeoutError``; the jobs keep running, ``sparsity-lab jobs`` follows them).
+    """
     subs = [submissions] if isinstance(submissions, Submission) else list(submissions)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while not all([s.poll() for s in subs]):
-        if progress is not None:
-            progress(subs)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"jobs not finished after {timeout_s} s: " + ", ".join(str(s.path) for s in subs))
         time.sleep(poll_s)
     return [o for s in subs for o in s.outcomes(ResultsStore(s.record.store))]
