@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import cluster_helpers
 import pandas as pd
 import pytest
 
-import cluster_helpers
 from sparsity_lab.store import ResultsStore
 
 cloudpickle.register_pickle_by_value(cluster_helpers)

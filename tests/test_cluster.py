@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import pytest
 from cluster_helpers import (
@@ -134,3 +135,35 @@ def test_failed_run_is_reported_then_resubmitted_alone(reference, tmp_path, caps
     assert "1 failed" in out and "submitted 1 job(s)" in out
     assert list(jobs_table(results / ".jobs", store)["view"]) == ["done"]
     assert_same_records(store, ref_store, lt)
+
+
+# ---------------------------------------------------------------- report --executor forwards to the cluster path
+def test_report_executor_submits_what_the_notebooks_need(tmp_path, monkeypatch, capsys):
+    """``report --executor slurm`` hands the planned configs of the chosen notebooks to ``submit_runs`` (faked
+    here: the real submission is tested above) and then executes the notebooks."""
+    import sparsity_lab.cluster.prefetch as prefetch
+    import sparsity_lab.report as report
+    from sparsity_lab.figures.plan import notebook_configs
+
+    calls = {}
+
+    class Handle:
+        units, path = [], "jobs.json"
+
+    def fake_submit(configs, *, executor, options):
+        calls.update(configs=configs, executor=executor, options=options)
+        return Handle()
+
+    monkeypatch.setenv("SPARSITY_LAB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SPARSITY_LAB_SLURM_CONFIG", str(tmp_path / "slurm.yaml"))
+    (tmp_path / "slurm.yaml").write_text("partition: gpu\n")
+    monkeypatch.setattr(prefetch, "submit_runs", fake_submit)
+    monkeypatch.setattr(prefetch, "wait", lambda handle: [])
+    monkeypatch.setattr(report, "_run_all", lambda chosen, *a: calls.setdefault("executed", chosen) and [])
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    assert report.main(["--profile", "smoke", "--notebooks", "08", "--executor", "slurm", "--out",
+                        str(tmp_path / "reports"), "--notebooks-dir", str(notebooks)]) == 0
+    (nb,) = calls["executed"]
+    assert calls["executor"] == "slurm" and calls["options"].partition == "gpu"
+    assert [c.run_id for c in calls["configs"]] == [c.run_id for c in notebook_configs(nb, "smoke", {})]
+    assert "prefetch: " in capsys.readouterr().out

@@ -13,7 +13,15 @@ import shutil
 import subprocess
 
 import pytest
-from cluster_helpers import CPU_FLAGS, assert_same_records, attempts, kill_if_alive, pausing_runner, sweep_file, wait_for
+from cluster_helpers import (
+    CPU_FLAGS,
+    assert_same_records,
+    attempts,
+    kill_if_alive,
+    pausing_runner,
+    sweep_file,
+    wait_for,
+)
 
 from sparsity_lab.cli import main
 from sparsity_lab.cluster import ClusterOptions, submit_runs, wait

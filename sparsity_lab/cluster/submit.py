@@ -24,7 +24,13 @@ import submitit
 import torch
 
 from sparsity_lab.cluster import states
-from sparsity_lab.cluster.jobs_file import JobEntry, SubmissionRecord, default_jobs_dir, new_submission_id, now
+from sparsity_lab.cluster.jobs_file import (
+    JobEntry,
+    SubmissionRecord,
+    default_jobs_dir,
+    new_submission_id,
+    now,
+)
 from sparsity_lab.cluster.options import EXECUTORS, ClusterOptions
 from sparsity_lab.cluster.task import RunTask
 from sparsity_lab.config import ConfigError
