@@ -84,6 +84,9 @@ def pausing_runner(config: Any, *, store: ResultsStore, device: Any, progress: b
 
 
 def failing_runner(config: Any, **kwargs: Any) -> Any:
+    """Seed 0 raises; any other seed's job dies without a word (SIGKILL, like the OOM killer)."""
+    if config.seed != 0:
+        os.kill(os.getpid(), signal.SIGKILL)
     raise RuntimeError(f"injected failure of {config.run_id}")
 
 

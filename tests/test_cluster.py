@@ -28,7 +28,7 @@ from cluster_helpers import (
 from sparsity_lab.cli import main
 from sparsity_lab.cluster import ClusterOptions, load_options, submit_runs, wait
 from sparsity_lab.cluster.monitor import jobs_table
-from sparsity_lab.config import ConfigError
+from sparsity_lab.config import ConfigError, config_with
 from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep import load_sweep_file
 
@@ -119,22 +119,27 @@ def test_job_interrupted_mid_run_requeues_and_resumes(reference, tmp_path):
     assert_same_records(store, ref_store, lt)
 
 
-def test_failed_run_is_reported_then_resubmitted_alone(reference, tmp_path, capsys):
+def test_failed_runs_are_reported_then_resubmitted_alone(reference, tmp_path, capsys):
+    """Seed 0's job raises, seed 1's is SIGKILLed (no result written): both are failed runs with a reason;
+    ``jobs --resubmit-failed`` runs just those two again (with the real runner) and they complete."""
     _, ref_store, _ = reference
-    configs = load_sweep_file(reference[0])
-    lt = [c for c in configs if c.method == "lt"]
+    lt0 = [c for c in load_sweep_file(reference[0]) if c.method == "lt"]
+    lt = lt0 + [config_with(lt0[0], seed=1)]
     results = tmp_path / "results"
     store = ResultsStore(results)
     sub = submit_runs(lt, executor="submitit-local", options=CPU, store=store, runner=failing_runner)
     outcomes = wait(sub, poll_s=0.3, timeout_s=60)
-    assert [o.status for o in outcomes] == ["failed"] and "injected failure" in outcomes[0].error
-    table = jobs_table(results / ".jobs", store)
-    assert list(table["view"]) == ["failed"] and "injected failure" in table["reason"][0]
+    assert [o.status for o in outcomes] == ["failed", "failed"]
+    assert "injected failure" in outcomes[0].error and "without a result" in outcomes[1].error
+    table = jobs_table(results / ".jobs", store).set_index("run_id")
+    assert list(table["view"]) == ["failed", "failed"]
+    assert "injected failure" in table.loc[lt[0].run_id, "reason"]
+    assert "without completing the run" in table.loc[lt[1].run_id, "reason"]
     assert main(["--results", str(results), "jobs", "--resubmit-failed"]) == 0
     out = capsys.readouterr().out
-    assert "1 failed" in out and "submitted 1 job(s)" in out
-    assert list(jobs_table(results / ".jobs", store)["view"]) == ["done"]
-    assert_same_records(store, ref_store, lt)
+    assert "2 failed" in out and "submitted 2 job(s)" in out
+    assert list(jobs_table(results / ".jobs", store)["view"]) == ["done", "done"]
+    assert_same_records(store, ref_store, lt0)
 
 
 # ---------------------------------------------------------------- report --executor forwards to the cluster path

@@ -116,3 +116,13 @@ def test_slurm_job_signalled_mid_run_requeues_and_resumes(slurm_reference, tmp_p
     with capsys.disabled():
         print(f"\nslurm requeue: job {job_id} " + " ".join(w for w in restarts.split() if w.startswith(
             ("JobState=", "Restarts=", "RunTime="))))
+
+
+def test_a_refused_submission_is_one_line(slurm_reference, tmp_path, capsys):
+    path, _, _ = slurm_reference
+    code = main(["--results", str(tmp_path / "r"), "sweep", str(path), "--executor", "slurm", *CPU_FLAGS,
+                 "--partition", "no_such_partition"])
+    err = capsys.readouterr().err.strip()  # sbatch's own lines, then ours
+    last = err.splitlines()[-1]
+    assert code == 2 and "Traceback" not in err and last.startswith("sparsity-lab sweep: error:"), err
+    assert "no_such_partition" in last and "partitions here: lab" in last, last

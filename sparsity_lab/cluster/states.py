@@ -83,15 +83,24 @@ def local_state(job_id: str) -> str:
 class Tracker:
     """Decides when the jobs of one submission have finished (see the module docstring)."""
 
+    QUERY_EVERY_S = 15.0  # squeue/sacct at most this often (result files are checked at every poll)
+
     def __init__(self, local: bool) -> None:
         self.local = local
         self.suspect: dict[str, float] = {}  # job id -> when first seen ended without a result
+        self.slurm: dict[str, str] = {}
+        self.queried = float("-inf")
+
+    def _slurm(self, jobs: Mapping[int, Any]) -> dict[str, str]:
+        if time.monotonic() - self.queried >= self.QUERY_EVERY_S:
+            self.slurm, self.queried = slurm_states(str(j.job_id) for j in jobs.values()), time.monotonic()
+        return self.slurm
 
     def finished(self, jobs: Mapping[int, Any]) -> dict[int, JobResult]:
         done: dict[int, JobResult] = {}
         if not jobs:
             return done
-        slurm = {} if self.local else slurm_states(str(j.job_id) for j in jobs.values())
+        slurm = {} if self.local else self._slurm(jobs)
         for i, job in jobs.items():
             job_id = str(job.job_id)
             result = result_of(job.paths.folder, job_id)
@@ -104,7 +113,7 @@ class Tracker:
                 self.suspect.pop(job_id, None)
                 continue
             first = self.suspect.setdefault(job_id, time.monotonic())
-            if time.monotonic() - first >= LOST_GRACE_S:
+            if self.local or time.monotonic() - first >= LOST_GRACE_S:  # a local exit is final
                 done[i] = JobResult("lost", f"job {job_id} ended ({state}) without a result", state)
         return done
 

@@ -15,15 +15,17 @@ parent failed, and then retries the parent itself under the store's run lock). W
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import submitit
-import torch
+from submitit.core.utils import FailedJobError, FailedSubmissionError
 
 from sparsity_lab.cluster import states
+from sparsity_lab.cluster.executors import make_executor
 from sparsity_lab.cluster.jobs_file import (
     JobEntry,
     SubmissionRecord,
@@ -37,33 +39,6 @@ from sparsity_lab.config import ConfigError
 from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep import SweepOutcome, _depth, _group_seeds
 from sparsity_lab.sweep_workers import GroupRunner, Runner, _members
-
-
-def make_executor(kind: str, folder: Path, options: ClusterOptions) -> submitit.Executor:
-    """A submitit executor for ``kind`` ("slurm" or "submitit-local") with ``options``' resources."""
-    if kind == "slurm":
-        if shutil.which("sbatch") is None:
-            raise ConfigError("executor 'slurm': no SLURM here (sbatch not found); allowed on a SLURM login "
-                              "node, or use --executor submitit-local / local")
-        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=options.max_requeues)
-        params: dict[str, Any] = {
-            "job_name": "sparsity_lab", "time": options.time_min, "cpus_per_task": options.cpus_per_task,
-            "mem": f"{round(options.mem_gb * 1024)}MB", "signal_delay_s": options.signal_delay_s,
-            "array_parallelism": options.array_parallelism, "setup": list(options.setup),
-            "additional_parameters": dict(options.sbatch)}
-        if options.partition:
-            params["partition"] = options.partition
-        if options.gpus_per_task:
-            params["gpus_per_task"] = options.gpus_per_task
-        executor.update_parameters(**params)
-        return executor
-    if kind == "submitit-local":
-        executor = submitit.LocalExecutor(folder=folder, max_num_timeout=options.max_requeues)
-        gpus = min(options.gpus_per_task, torch.cuda.device_count()) if torch.cuda.is_available() else 0
-        executor.update_parameters(timeout_min=options.time_min, gpus_per_node=gpus,
-                                   signal_delay_s=options.signal_delay_s, setup=list(options.setup))
-        return executor
-    raise ConfigError(f"executor {kind!r}: allowed one of {list(EXECUTORS[1:])} here ('local' is run_many)")
 
 
 class Submission:
@@ -174,11 +149,18 @@ def submit_runs(configs: Iterable[Any], *, executor: str = "slurm", options: Clu
                               jobs=[u[0] for u in units])
     sub = Submission(record, jobs_dir, make_executor(executor, folder, options), units,
                      RunTask(runner, group_runner), configs, reused)
-    sub.pump()
+    try:
+        sub.pump()
+    except (FailedJobError, FailedSubmissionError) as err:  # sbatch said no: bad partition, account, ...
+        reason = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        if "partition" in reason.lower() and shutil.which("sinfo"):
+            names = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True).stdout.split()
+            reason += f" (partitions here: {', '.join(sorted(set(names))) or 'none'})"
+        raise ConfigError(f"executor {executor!r}: submission failed: {reason}") from None
     return sub
 
 
-def wait(submissions: Submission | Sequence[Submission], *, poll_s: float = 2.0,
+def wait(submissions: Submission | Sequence[Submission], *, poll_s: float = 1.0,
          timeout_s: float | None = None) -> list[SweepOutcome]:
     """Block until every job has finished (a requeued job has not); the outcomes of all submissions.
 
