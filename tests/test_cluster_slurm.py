@@ -48,7 +48,8 @@ def slurm_unavailable() -> str | None:
     except (OSError, subprocess.SubprocessError) as err:
         return f"SLURM not answering: {err}"
     if "UP" not in ping:
-        return f"slurmctld not reachable (scontrol ping: {ping or 'no answer'}); run tools/slurm/start_local_slurm.sh"
+        first = ping.splitlines()[0] if ping else "no answer"
+        return f"slurmctld not reachable (scontrol ping: {first}); run tools/slurm/start_local_slurm.sh"
     if not states & {"idle", "mixed", "allocated"}:
         return f"no SLURM node can run jobs (sinfo states: {sorted(states) or 'none'})"
     return None
