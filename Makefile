@@ -20,6 +20,7 @@ export SPARSITY_LAB_RESULTS := $(abspath $(or $(SPARSITY_LAB_RESULTS),results))
 help:
 	@echo "make figures [PROFILE=quick|smoke|paper] [NOTEBOOKS='01_sap_trajectories ...']  regenerate reports/"
 	@echo "             [PREFETCH=N]  first train every run the notebooks need, N workers per device (GPU hosts)"
+	@echo "             [EXECUTOR=slurm|submitit-local]  first train those runs as cluster jobs (README: On a cluster)"
 	@echo "make test                                                                        run the test suite"
 	@echo "make lab                                                                         Jupyter Lab on notebooks/"
 	@echo "make lint                                                                        ruff"
@@ -48,7 +49,7 @@ test: setup data
 
 figures: setup data
 	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
-		$(if $(PREFETCH),--prefetch-workers $(PREFETCH))
+		$(if $(PREFETCH),--prefetch-workers $(PREFETCH)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 lab: setup data
 	$(VENV)/bin/jupyter lab notebooks/

@@ -6,6 +6,7 @@
     sparsity-lab show <run id or unique prefix>
     sparsity-lab bundle export OUT.tar.gz (--runs ID... | --dataset D --model M --kind K | --all) [--tensors figures]
     sparsity-lab bundle import FILE [--results STORE]
+    sparsity-lab sweep FILE --executor slurm [--partition P --gpus-per-task 1 ...]; sparsity-lab jobs
 
 The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
 documents every field, its help text and its default. A bad value prints one line naming the
@@ -27,6 +28,7 @@ import yaml
 
 from sparsity_lab._format import human_bytes
 from sparsity_lab.cli_bundle import add_bundle_parser, cmd_bundle
+from sparsity_lab.cluster.cli import add_executor_flags, add_jobs_parser, cmd_jobs, sweep_on_cluster
 from sparsity_lab.cli_checks import (
     OneLineParser,
     check_results_root,
@@ -132,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also: SPARSITY_LAB_DEBUG=1)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,bundle}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,bundle,jobs}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
                          description="Run one config. Only the fields you give differ from the defaults of --kind.")
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "no convolutions), on (every batchable group, any device) or off (default: auto)")
     sweep.add_argument("--dry-run", action="store_true", help="list the expanded configs and their status; run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_flags(sweep)  # cluster path: sparsity_lab/cluster/
 
     ls = sub.add_parser("ls", help="table of stored runs (id, kind, status, steps, size, key fields)")
     ls.add_argument("--kind", default=None, choices=list(CONFIG_TYPES), help="only runs of this kind")
@@ -165,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
     show.add_argument("--rows", type=count_arg(0), default=20, help="records rows to print (default: 20)")
     add_bundle_parser(sub)
+    add_jobs_parser(sub)
     return parser
 
 
@@ -175,7 +179,8 @@ _BATCH_SEEDS: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the command; a bad input prints one line and returns 2 (``--debug``: the traceback)."""
     args = build_parser().parse_args(argv)
-    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show, "bundle": cmd_bundle}[args.command]
+    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show, "bundle": cmd_bundle,
+               "jobs": cmd_jobs}[args.command]
     debug = args.debug or debug_enabled()
     try:
         store = ResultsStore(check_results_root(args.results))
@@ -218,6 +223,8 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
             width = table["config"].str.len().max()
             print(table.to_string(index=False, formatters={"config": lambda text: f"{text:<{width}}"}))
         return 0
+    if args.executor != "local":
+        return sweep_on_cluster(configs, args, store)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     preflight_devices(devices)
     preflight_data([c.dataset for c in configs])

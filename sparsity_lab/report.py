@@ -7,6 +7,7 @@ Usage (from the repository root)::
     python -m sparsity_lab.report --profile paper --render-only   # HTML + index from executed notebooks
     python -m sparsity_lab.report --profile paper --prefetch-workers 8   # train all runs in parallel first
     python -m sparsity_lab.report --profile paper --plan   # runs needed, stored, epochs left; runs nothing
+    python -m sparsity_lab.report --profile paper --executor slurm   # runs as SLURM jobs first (cluster/)
 
 For each selected notebook (sorted by name) it
 
@@ -141,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--prefetch-workers", type=int, default=0, metavar="N",
                     help="first train every run the chosen notebooks need with N worker processes per device "
                          "(sweep.run_many), then execute them; 0 = each notebook runs its own (default: 0)")
+    ap.add_argument("--executor", choices=("local", "submitit-local", "slurm"), default="local",
+                    help="slurm / submitit-local: train every run the notebooks need as cluster jobs first "
+                         "(options from the cluster config file, README: On a cluster) (default: local)")
     ap.add_argument("--plan", action="store_true",
                     help="execute nothing: list per notebook the runs it needs, how many are stored and the "
                          "training epochs left (to size a GPU job)")
@@ -221,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         outcomes = [collect_executed(nb, profile_dir, args.profile) for nb in chosen]
     else:
-        if args.prefetch_workers > 0:
+        if args.executor != "local":
+            from sparsity_lab.cluster.prefetch import prefetch_on_cluster
+
+            prefetch_on_cluster(chosen, args.profile, overrides, executor=args.executor)
+        elif args.prefetch_workers > 0:
             from sparsity_lab.figures.plan import prefetch
 
             prefetch(chosen, args.profile, overrides, workers_per_device=args.prefetch_workers)
