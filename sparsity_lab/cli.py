@@ -4,6 +4,7 @@
     sparsity-lab sweep sweeps/fig1.yaml --devices cuda:0,cuda:1 --workers-per-device 2 [--dry-run]
     sparsity-lab ls [--kind asni] [--status complete]
     sparsity-lab show <run id or unique prefix>
+    sparsity-lab verify [RUN_ID ...] [--repair]
 
 The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
 documents every field, its help text and its default. A bad value prints one line naming the
@@ -23,11 +24,14 @@ import yaml
 
 from sparsity_lab._format import human_bytes
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
+from sparsity_lab.cli_verify import add_verify_parser, cmd_verify
+from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
+from sparsity_lab.store.query import run_state
 
 #: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
 KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
-_RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created")
+_RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created", "problem")
 
 
 # ---------------------------------------------------------------- config fields as flags
@@ -117,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", metavar="DIR", default=None,
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,verify}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
                          description="Run one config. Only the fields you give differ from the defaults of --kind.")
@@ -143,12 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("ls", help="table of stored runs (id, kind, status, steps, size, key fields)")
     ls.add_argument("--kind", default=None, help="only runs of this kind")
-    ls.add_argument("--status", default=None, choices=("missing", "partial", "running", "complete"),
+    ls.add_argument("--status", default=None, choices=("missing", "partial", "running", "complete", "damaged",
+                                                        "failed"),
                     help="only runs with this status")
 
     show = sub.add_parser("show", help="config, summary and last records of one run")
     show.add_argument("run_id", help="run id, or a prefix matching exactly one run")
     show.add_argument("--rows", type=int, default=20, help="records rows to print (default: 20)")
+    add_verify_parser(sub)
     return parser
 
 
@@ -160,12 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     store = ResultsStore(args.results)
-    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show}[args.command]
+    command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show, "verify": cmd_verify}[args.command]
     try:
         return command(args, store)
     except (ConfigError, StoreError) as err:
         print(f"sparsity-lab {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:
+        print(f"sparsity-lab {args.command}: run failed: {err}; stored as failed (running it again retries it)",
+              file=sys.stderr)
+        return 1
 
 
 def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
@@ -225,7 +235,9 @@ def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
     table["created"] = runs["created"]
     for col in key_columns(runs):
         table[col] = runs[col]
-    print(table.fillna("").to_string(index=False))
+    if runs["problem"].notna().any():  # damaged: the file and what is wrong; failed: the reason
+        table["problem"] = runs["problem"]
+    print(table.astype(object).fillna("").to_string(index=False))
     return 0
 
 
@@ -252,8 +264,15 @@ def _print_last_records(records: pd.DataFrame, rows: int) -> None:
 
 def cmd_show(args: argparse.Namespace, store: ResultsStore) -> int:
     run_id = _resolve_id(store, args.run_id)
-    info = store.run_info(run_id)
-    print(f"run {run_id}  kind {info.get('kind')}  status {store.status(run_id)}  created {info.get('created')}")
+    status, problem = run_state(store, run_id)
+    try:
+        info = store.run_info(run_id)
+    except StoreError as err:
+        print(f"run {run_id}  status {status}  problem {problem or err}")
+        return 1
+    print(f"run {run_id}  kind {info.get('kind')}  status {status}  created {info.get('created')}")
+    if problem:
+        print(f"problem {problem}")
     print(f"directory {store.run_dir(run_id)}")
     print(f"canonical {info.get('canonical')}")
     code = info.get("code_version") or {}

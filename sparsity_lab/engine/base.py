@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .divergence import TrainingDiverged
 from .optim import build_optimizer, lr_at, set_lr
 from .settings import EngineOptions, TrainSettings
 from .steps import StepRunner
@@ -93,6 +94,12 @@ class EngineBase:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"skip_epochs(n={n!r}): n must be an integer >= 0")
         self.epoch += n
+
+    def _check_finite(self) -> None:
+        """Raise ``TrainingDiverged`` if this epoch's loss or any weight became non-finite (engine/divergence.py)."""
+        found = self.runner.divergences(self.epoch)
+        if found:
+            raise TrainingDiverged(found)
 
     def _begin_epoch(self) -> tuple[float, float]:
         lr = lr_at(self.epoch, self.settings)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from sparsity_lab.config import IterativeConfig
 from sparsity_lab.data import DeviceData, load_dataset
+from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.experiments.common import (
     Records,
     WeightSelector,
@@ -84,7 +85,7 @@ class IterativeRun:
         stored = self.store.load_artifact(self.run_id, name)
         if stored is None:
             stored = make()
-            self.store.save_artifact(self.run_id, name, stored)
+            self.store.save_artifact(self.run_id, name, stored, rebuildable=True)  # θ₀ comes from the seed
         return stored
 
     # -- masks -------------------------------------------------------------------------------
@@ -138,7 +139,10 @@ class IterativeRun:
         start_epoch = cfg.rewind_epoch if (t > 0 and cfg.rewind_epoch) else 0
         trainer.skip_epochs(start_epoch)
         for epoch in range(start_epoch, cfg.train.epochs):
-            trainer.train_epoch()
+            try:
+                trainer.train_epoch()
+            except TrainingDiverged as err:
+                raise err.within(f"pruning iteration {t}") from None
             if selector.split is not None:
                 selector.observe(self.model, trainer.evaluate(selector.split)["accuracy"])
             if t == 0 and cfg.rewind_epoch and epoch + 1 == cfg.rewind_epoch:

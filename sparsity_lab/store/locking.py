@@ -72,10 +72,10 @@ class RunLocks:
         if self.held_here(run_id):
             yield True
             return
-        lock = self._lock(run_id)
         try:
+            lock = self._lock(run_id)
             lock.acquire(timeout=0)
-        except Timeout:
+        except (Timeout, OSError):  # OSError: a read-only store, which nobody can modify
             yield False
             return
         try:
@@ -92,6 +92,8 @@ class RunLocks:
             probe.acquire(timeout=0)
         except Timeout:
             return True
+        except OSError:  # a read-only store: nobody can be writing it
+            return False
         probe.release()
         return False
 
