@@ -32,34 +32,49 @@ def digits():
     return load_dataset("digits", device="cpu")
 
 
-class NanAtCall(nn.Module):
-    """A linear model whose forward returns NaN logits on call number ``bad`` (0-based)."""
+class NanAtStep(nn.Module):
+    """A linear model whose logits turn NaN at training step ``bad`` (0-based, counted over epochs) through a
+    step counter on the device, so the poison also works inside a replayed CUDA graph."""
 
     def __init__(self, d_in: int, classes: int, bad: int) -> None:
         super().__init__()
         self.fc = nn.Linear(d_in, classes)
         self.unused = nn.Parameter(torch.zeros(3))
-        self.calls, self.bad = 0, bad
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+        self.bad = bad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.fc(x.flatten(1))
-        self.calls += 1
-        return out * float("nan") if self.calls - 1 == self.bad else out
+        if self.training:
+            self.count.add_(1)
+        poison = torch.where(self.count == self.bad + 1, float("nan"), 0.0)  # no NaN in the gradient before
+        return out + poison
+
+
+def _nan_at(digits, epoch: int, step: int) -> NanAtStep:
+    steps = -(-digits.num_examples("train") // 64)
+    return NanAtStep(int(torch.tensor(digits.info.input_shape).prod()), digits.info.num_classes,
+                     bad=epoch * steps + step)
 
 
 def test_masked_trainer_names_the_exact_epoch_and_step(digits):
-    d_in = int(torch.tensor(digits.info.input_shape).prod())
-    steps = -(-digits.num_examples("train") // 64)
-    model = NanAtCall(d_in, digits.info.num_classes, bad=steps + 5)  # epoch 1, step 5
-    trainer = MaskedTrainer(model, None, digits, SETTINGS, seed=0, device="cpu")
+    trainer = MaskedTrainer(_nan_at(digits, 1, 5), None, digits, SETTINGS, seed=0, device="cpu")
     trainer.train_epoch()
     with pytest.raises(TrainingDiverged, match=r"^training diverged at epoch 1, step 5: loss = nan$"):
         trainer.train_epoch()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_exact_step_inside_replayed_cuda_graphs(digits):
+    trainer = MaskedTrainer(_nan_at(digits, 1, 7), None, digits, SETTINGS, seed=0, device="cuda")
+    assert trainer.graphs
+    trainer.train_epoch()
+    with pytest.raises(TrainingDiverged, match=r"^training diverged at epoch 1, step 7: loss = nan$"):
+        trainer.train_epoch()
+
+
 def test_non_finite_weights_with_a_finite_loss_are_divergence(digits):
-    d_in = int(torch.tensor(digits.info.input_shape).prod())
-    model = NanAtCall(d_in, digits.info.num_classes, bad=-1)
+    model = _nan_at(digits, 0, -2)  # never NaN
     with torch.no_grad():
         model.unused.fill_(float("inf"))  # never in the loss: only the per-epoch weight check sees it
     trainer = MaskedTrainer(model, None, digits, SETTINGS, seed=0, device="cpu")

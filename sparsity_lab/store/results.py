@@ -314,8 +314,9 @@ class ResultsStore:
         run_dir = self.run_dir(run_id)
         for leftover in [*atomic.remove_temporaries(run_dir), *atomic.remove_temporaries(run_dir / ARTIFACTS)]:
             log.info("run %s: removed leftover of an interrupted write %s", run_id, leftover.name)
-        atomic.atomic_write_bytes(run_dir / COMPLETE_FILE, data)
+        # manifest first: a reader never sees a COMPLETE marker that the manifest does not list yet
         self._update_manifest(run_id, {COMPLETE_FILE: _entry(data)})
+        atomic.atomic_write_bytes(run_dir / COMPLETE_FILE, data)
         (run_dir / FAILED_FILE).unlink(missing_ok=True)
 
     def mark_failed(self, run_id: str, reason: str) -> None:
