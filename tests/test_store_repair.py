@@ -210,3 +210,34 @@ def test_read_only_store_that_must_train_says_so_in_one_line(store, capsys, monk
         assert cli.main(["--results", str(root), "ls"]) == 0
     finally:
         os.chmod(root, 0o755)
+
+
+def test_damaged_asni_run_keeps_its_verified_epochs(tmp_path):
+    from sparsity_lab.config import AsniConfig
+
+    cfg = AsniConfig(dataset="digits", model="mlp", train=TrainSettings(epochs=3, batch_size=128))
+    store = ResultsStore(tmp_path)
+    experiments.run(cfg, store=store, device="cpu", progress=False)
+    before = comparable(store.records(cfg.run_id))
+    kept = (store.run_dir(cfg.run_id) / "steps" / "0000" / "records.parquet").stat().st_mtime_ns
+    flip(store.run_dir(cfg.run_id) / "steps" / "0001" / "records.parquet")
+    assert ResultsStore(tmp_path).status(cfg.run_id) == "damaged"
+    experiments.run(cfg, store=ResultsStore(tmp_path), device="cpu", progress=False)
+    again = ResultsStore(tmp_path)
+    assert again.status(cfg.run_id) == "complete"
+    assert (store.run_dir(cfg.run_id) / "steps" / "0000" / "records.parquet").stat().st_mtime_ns == kept
+    pd.testing.assert_frame_equal(comparable(again.records(cfg.run_id)), before, check_exact=False, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("records.parquet", b"PAR1" + bytes(20) + b"PAR1", "not a parquet file"),
+    ("records.parquet", bytes(32), "no PAR1 magic"),
+    ("tensors.safetensors", (10).to_bytes(8, "little") + b'{"a": 1}  ', "bad header"),
+    ("config.json", b"\xff\xfe", "not valid JSON"),
+])
+def test_structural_checks_name_what_is_wrong(tmp_path, name, data, reason):
+    from sparsity_lab.store.formats import content_problem
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert reason in content_problem(path)
