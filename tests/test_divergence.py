@@ -176,3 +176,5 @@ def test_failed_runs_keep_their_verified_steps_out_of_load_results_unless_asked(
     assert load_results(store=store).empty
     kept = load_results(store=store, include_failed=True)
     assert set(kept["run_id"]) == {cfg.run_id} and set(kept["iteration"]) == {0}
+    assert set(load_results(store=store, status="failed")["run_id"]) == {cfg.run_id}
+    assert load_results(store=store, status=None).empty  # any status, but failed runs only when asked

@@ -172,8 +172,8 @@ def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, 
     ``filters`` map config field names (dotted ``train.epochs`` via ``**{"train.epochs": 3}`` or
     ``train_epochs=3``), or ``run_id``, to a value or a list of allowed values. ``status`` (default "complete")
     selects runs by status (None: any but damaged and failed); ``include_partial`` adds partial and running
-    runs, whose verified steps are returned; ``include_failed`` adds failed runs (training diverged: their
-    records stop before the divergence). Damaged runs are never returned: each is skipped with a warning
+    runs, whose verified steps are returned; ``include_failed`` (or ``status="failed"``) adds failed runs
+    (training diverged: their records stop before the divergence). Damaged runs are never returned: each is skipped with a warning
     naming the run and the file (``sparsity-lab verify``; running the config again repairs it). A filter
     naming a field no stored run has is an error.
     """
@@ -191,7 +191,7 @@ def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, 
             log.warning("load_results: run %s left out, it is damaged (%s); run its config again to recompute "
                         "what was lost (or see `sparsity-lab verify`)", run_id, problem)
             continue
-        if state == "failed" and not include_failed:
+        if state == "failed" and not include_failed and (statuses is None or "failed" not in statuses):
             continue
         info = store.run_info(run_id)
         if kinds is not None and info.get("kind") not in kinds:
