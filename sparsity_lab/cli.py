@@ -23,8 +23,8 @@ import pandas as pd
 import yaml
 
 from sparsity_lab._format import human_bytes
-from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.cli_verify import add_verify_parser, cmd_verify
+from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 from sparsity_lab.store.query import run_state

@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 
 from sparsity_lab.batched import BatchedTrainer
 from sparsity_lab.config import IterativeConfig, config_with
-from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.engine.base import has_conv
+from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.experiments import TRAINING_COUNTER, run
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.experiments.iterative import IterativeRun, load_run_data
@@ -253,7 +253,7 @@ class _GroupTraining:
         cfg = runs[0].cfg
         engine = BatchedTrainer([r.model for r in runs], masks, runs[0].data, cfg.train,
                                 seeds=[r.cfg.seed for r in runs], device=self.device)
-        for epoch in range(cfg.train.epochs):
+        for _ in range(cfg.train.epochs):
             engine.train_epoch()  # TrainingDiverged names the diverged members (indices into `runs`)
         engine.unstack()
         share = (time.perf_counter() - began) / len(runs)
