@@ -110,6 +110,7 @@ CASES: list[tuple[str, Callable[[Path], None], str, int]] = [
     ("artifacts/init.safetensors", truncate, "size", 0),  # θ₀ comes from the seed: rebuilt, no step lost
     ("COMPLETE", garbage, "size", 0),
     ("config.json", garbage, "not valid JSON", 0),
+    ("config.json", delete, "missing", 0),
 ]
 
 
@@ -135,7 +136,7 @@ def test_damaged_complete_run_is_flagged_then_recomputes_only_the_lost_steps(sto
 
     before = experiments.TRAINING_COUNTER["iterations"]
     result = experiments.run(CFG, store=ResultsStore(store.root), device="cpu", progress=False)
-    assert result.reused == (rel == "config.json")  # a rewritten config.json is all it took
+    assert result.reused == (rel == "config.json")  # a rewritten config.json was all it took
     assert experiments.TRAINING_COUNTER["iterations"] - before == lost
     assert not (store.run_dir(run_id) / "steps" / "0001" / "PWNED").exists()
     again = ResultsStore(store.root)

@@ -355,18 +355,18 @@ class ResultsStore:
             return "complete" if self.check(run_id).status == "ok" else "damaged"
         if self._locks.held_here(run_id) or self._locks.held_elsewhere(run_id):
             return "running"
-        if not (run_dir / CONFIG_FILE).exists():
+        if not (run_dir / CONFIG_FILE).exists() and not (run_dir / manifest.MANIFEST).exists():
             return "missing"
         if self.check(run_id).status == "damaged":
             return "damaged"
         return "failed" if (run_dir / FAILED_FILE).exists() else "partial"
 
     def run_ids(self) -> list[str]:
-        """Ids of every prepared run under the root, sorted."""
+        """Ids of every prepared run under the root (a config.json or, if that was lost, a manifest.json), sorted."""
         if not self.root.is_dir():
             return []
-        return sorted(d.name for d in self.root.iterdir()
-                      if d.is_dir() and not d.name.startswith(".") and (d / CONFIG_FILE).exists())
+        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith(".")
+                      and ((d / CONFIG_FILE).exists() or (d / manifest.MANIFEST).exists()))
 
     def list_runs(self) -> pd.DataFrame:
         """One row per run: run_id, kind, status, steps, size_bytes, created and the flattened config fields."""
