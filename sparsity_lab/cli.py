@@ -172,17 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StoreError) as err:
         print(f"sparsity-lab {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except TrainingDiverged as err:
-        print(f"sparsity-lab {args.command}: run failed: {err}; stored as failed (running it again retries it)",
-              file=sys.stderr)
-        return 1
 
 
 def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
     config = config_from_flags(args.kind, args)
     config.validate()
     print(f"run {config.run_id} ({config.kind}): {config.canonical()}")
-    result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
+    try:
+        result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
+    except TrainingDiverged as err:  # stored as failed by the runner: one line, exit 1
+        print(f"sparsity-lab run: run {config.run_id} failed: {err}; stored as failed (running it again retries it)",
+              file=sys.stderr)
+        return 1
     print(f"run {result.run_id}: {'reused from' if result.reused else 'stored in'} {store.run_dir(result.run_id)}")
     _print_last_records(result.records, rows=20)
     return 0
