@@ -4,6 +4,7 @@ the per-epoch LR and batch order, the evaluation loop and `fit` (METHODS.md §2-
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .divergence import TrainingDiverged
+from .divergence import EXPLODED_FACTOR, TrainingDiverged
 from .optim import build_optimizer, lr_at, set_lr
 from .settings import EngineOptions, TrainSettings
 from .steps import StepRunner
@@ -96,8 +97,10 @@ class EngineBase:
         self.epoch += n
 
     def _check_finite(self) -> None:
-        """Raise ``TrainingDiverged`` if this epoch's loss or any weight became non-finite (engine/divergence.py)."""
-        found = self.runner.divergences(self.epoch)
+        """Raise ``TrainingDiverged`` if this epoch's loss or any weight became non-finite, or the mean loss
+        exploded (engine/divergence.py)."""
+        limit = EXPLODED_FACTOR * math.log(max(2, self.data.info.num_classes))
+        found = self.runner.divergences(self.epoch, self.data.num_examples("train"), limit)
         if found:
             raise TrainingDiverged(found)
 

@@ -110,15 +110,17 @@ class StepRunner:
         return loss, acc
 
     @torch.no_grad()
-    def divergences(self, epoch: int) -> list[Divergence]:
-        """The units whose loss or weights became non-finite this epoch (one host read-back, per epoch)."""
+    def divergences(self, epoch: int, num_examples: int = 1, limit: float | None = None) -> list[Divergence]:
+        """The units whose loss or weights became non-finite this epoch, or whose mean loss exceeds ``limit``
+        (one host read-back, per epoch)."""
         shape = tuple(self.loss_sum.shape)
         flags = [torch.isfinite(t).reshape(*shape, -1).all(-1) for t in self.state_tensors() if t.is_floating_point()]
         ok = torch.stack(flags).all(0) if flags else torch.ones(shape, dtype=torch.bool, device=self.loss_sum.device)
         packed = torch.stack([self.finite_steps.double(), self.loss_sum.double(), ok.double()]).reshape(3, -1)
         finite, losses, fine = packed.tolist()
         return divergences(epoch, [int(f) for f in finite], losses, [bool(f) for f in fine],
-                           max(1, self.steps_in_epoch), batched=bool(shape))
+                           max(1, self.steps_in_epoch), batched=bool(shape), num_examples=num_examples,
+                           limit=limit)
 
     # ----------------------------------------------------------------- the step
     def _body(self, *inputs: Tensor) -> None:
