@@ -158,6 +158,7 @@ class BatchedTrainer(EngineBase):
             else:
                 self.runner.step(torch.cat(idxs))
         losses, accs = self.runner.end_epoch(self.data.num_examples("train"))
+        self._check_finite()  # TrainingDiverged naming the diverged members (engine/divergence.py)
         seconds = time.perf_counter() - start
         records = [{"epoch": self.epoch, "member": i, "seed": s, "loss": losses[i], "accuracy": accs[i], "lr": lr,
                     "seconds": seconds / self.n} for i, s in enumerate(self.seeds)]

@@ -7,6 +7,7 @@
     sparsity-lab bundle export OUT.tar.gz (--runs ID... | --dataset D --model M --kind K | --all) [--tensors figures]
     sparsity-lab bundle import FILE [--results STORE]
     sparsity-lab sweep FILE --executor slurm [--partition P --gpus-per-task 1 ...]; sparsity-lab jobs
+    sparsity-lab verify [RUN_ID ...] [--repair]
 
 The ``run`` flags are generated from the config dataclasses (``config.flat_fields``), so ``--help``
 documents every field, its help text and its default. A bad value prints one line naming the
@@ -29,6 +30,7 @@ import yaml
 from sparsity_lab._format import human_bytes
 from sparsity_lab.cli_bundle import add_bundle_parser, cmd_bundle
 from sparsity_lab.cluster.cli import add_executor_flags, add_jobs_parser, cmd_jobs, sweep_on_cluster
+from sparsity_lab.cli_verify import add_verify_parser, cmd_verify
 from sparsity_lab.cli_checks import (
     OneLineParser,
     check_results_root,
@@ -38,11 +40,13 @@ from sparsity_lab.cli_checks import (
 )
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.errors import UserError, debug_enabled, one_line
+from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
+from sparsity_lab.store.query import run_state
 
 #: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
 KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
-_RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created")
+_RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created", "problem")
 
 
 # ---------------------------------------------------------------- config fields as flags
@@ -134,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also: SPARSITY_LAB_DEBUG=1)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,bundle,jobs}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,bundle,jobs,verify}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
                          description="Run one config. Only the fields you give differ from the defaults of --kind.")
@@ -161,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("ls", help="table of stored runs (id, kind, status, steps, size, key fields)")
     ls.add_argument("--kind", default=None, choices=list(CONFIG_TYPES), help="only runs of this kind")
-    ls.add_argument("--status", default=None, choices=("missing", "partial", "running", "complete"),
+    ls.add_argument("--status", default=None, choices=("missing", "partial", "running", "complete", "damaged",
+                                                        "failed"),
                     help="only runs with this status")
 
     show = sub.add_parser("show", help="config, summary and last records of one run")
@@ -169,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--rows", type=count_arg(0), default=20, help="records rows to print (default: 20)")
     add_bundle_parser(sub)
     add_jobs_parser(sub)
+    add_verify_parser(sub)
     return parser
 
 
@@ -180,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the command; a bad input prints one line and returns 2 (``--debug``: the traceback)."""
     args = build_parser().parse_args(argv)
     command = {"run": cmd_run, "sweep": cmd_sweep, "ls": cmd_ls, "show": cmd_show, "bundle": cmd_bundle,
-               "jobs": cmd_jobs}[args.command]
+               "jobs": cmd_jobs, "verify": cmd_verify}[args.command]
     debug = args.debug or debug_enabled()
     try:
         store = ResultsStore(check_results_root(args.results))
@@ -204,7 +210,12 @@ def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
     preflight_devices([args.device] if args.device else None)
     preflight_data([config.dataset])
     print(f"run {config.run_id} ({config.kind}): {config.canonical()}")
-    result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
+    try:
+        result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
+    except TrainingDiverged as err:  # stored as failed by the runner: one line, exit 1
+        print(f"sparsity-lab run: run {config.run_id} failed: {err}; stored as failed (running it again retries it)",
+              file=sys.stderr)
+        return 1
     print(f"run {result.run_id}: {'reused from' if result.reused else 'stored in'} {store.run_dir(result.run_id)}")
     _print_last_records(result.records, rows=20)
     return 0
@@ -261,7 +272,9 @@ def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
     table["created"] = runs["created"]
     for col in key_columns(runs):
         table[col] = runs[col]
-    print(table.fillna("").to_string(index=False))
+    if runs["problem"].notna().any():  # damaged: the file and what is wrong; failed: the reason
+        table["problem"] = runs["problem"]
+    print(table.astype(object).fillna("").to_string(index=False))
     return 0
 
 
@@ -288,8 +301,15 @@ def _print_last_records(records: pd.DataFrame, rows: int) -> None:
 
 def cmd_show(args: argparse.Namespace, store: ResultsStore) -> int:
     run_id = _resolve_id(store, args.run_id)
-    info = store.run_info(run_id)
-    print(f"run {run_id}  kind {info.get('kind')}  status {store.status(run_id)}  created {info.get('created')}")
+    status, problem = run_state(store, run_id)
+    try:
+        info = store.run_info(run_id)
+    except StoreError as err:
+        print(f"run {run_id}  status {status}  problem {problem or err}")
+        return 1
+    print(f"run {run_id}  kind {info.get('kind')}  status {status}  created {info.get('created')}")
+    if problem:
+        print(f"problem {problem}")
     print(f"directory {store.run_dir(run_id)}")
     print(f"canonical {info.get('canonical')}")
     code = info.get("code_version") or {}

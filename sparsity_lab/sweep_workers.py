@@ -31,7 +31,12 @@ _TRACEBACK_FRAMES = 4
 
 
 def _error_summary(err: BaseException) -> str:
-    """``Type: message`` and the innermost frames of the traceback."""
+    """``Type: message`` and the innermost frames of the traceback (only the message for a run that
+    failed because its training diverged: a result of the config, not a bug)."""
+    from sparsity_lab.engine.divergence import TrainingDiverged
+
+    if isinstance(err, TrainingDiverged):
+        return f"TrainingDiverged: {err}"
     frames = traceback.format_tb(err.__traceback__)[-_TRACEBACK_FRAMES:]
     head = "".join(traceback.format_exception_only(type(err), err)).strip()
     return head + "\n" + "".join(frames).rstrip()
@@ -93,7 +98,9 @@ def _run_group(group_runner: GroupRunner, configs: Sequence[Any], store: Results
     except Exception as err:  # noqa: BLE001 - one failed group must not stop the sweep
         log.error("seed group %s failed on %s:\n%s", [c.run_id for c in configs], device, traceback.format_exc())
         error, seconds = _error_summary(err), time.perf_counter() - t0
-        return [("done", None, seconds) if store.is_complete(c.run_id) else ("failed", error, seconds)
+        own = getattr(err, "failures", {})  # SeedGroupFailed: each failed member's own reason
+        return [("done", None, seconds) if store.is_complete(c.run_id) else
+                ("failed", f"TrainingDiverged: {own[c.run_id]}" if c.run_id in own else error, seconds)
                 for c in configs]
 
 

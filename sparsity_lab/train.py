@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .engine.base import EngineBase, check_masks, has_conv, zero_masked_state
+from .engine.divergence import TrainingDiverged
 from .engine.settings import EngineOptions, TrainSettings
 from .masks import MaskSet
 
-__all__ = ["EngineOptions", "MaskedTrainer", "TrainSettings"]
+__all__ = ["EngineOptions", "MaskedTrainer", "TrainSettings", "TrainingDiverged"]
 
 
 def _pass_through(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -88,7 +89,10 @@ class MaskedTrainer(EngineBase):
         self.masks = masks
 
     def train_epoch(self) -> dict[str, float]:
-        """One pass over the training split; returns {epoch, loss, accuracy, lr, seconds}."""
+        """One pass over the training split; returns {epoch, loss, accuracy, lr, seconds}.
+
+        Raises ``TrainingDiverged`` ("training diverged at epoch e, step s: loss = nan") if the loss or a
+        weight became non-finite (checked on the device, read once per epoch: engine/divergence.py)."""
         self.model.train()
         lr, start = self._begin_epoch()
         indices, gen = self._epoch_indices(self.seed)
@@ -98,6 +102,7 @@ class MaskedTrainer(EngineBase):
             else:  # the gather runs inside the step (and inside the CUDA graph when enabled)
                 self.runner.step(idx)
         loss, acc = self.runner.end_epoch(self.data.num_examples("train"))
+        self._check_finite()
         record = {"epoch": self.epoch, "loss": loss, "accuracy": acc, "lr": lr, "seconds": time.perf_counter() - start}
         self.epoch += 1
         return record

@@ -4,6 +4,7 @@ the per-epoch LR and batch order, the evaluation loop and `fit` (METHODS.md §2-
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .divergence import EXPLODED_FACTOR, TrainingDiverged
 from .optim import build_optimizer, lr_at, set_lr
 from .settings import EngineOptions, TrainSettings
 from .steps import StepRunner
@@ -93,6 +95,14 @@ class EngineBase:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"skip_epochs(n={n!r}): n must be an integer >= 0")
         self.epoch += n
+
+    def _check_finite(self) -> None:
+        """Raise ``TrainingDiverged`` if this epoch's loss or any weight became non-finite, or the mean loss
+        exploded (engine/divergence.py)."""
+        limit = EXPLODED_FACTOR * math.log(max(2, self.data.info.num_classes))
+        found = self.runner.divergences(self.epoch, self.data.num_examples("train"), limit)
+        if found:
+            raise TrainingDiverged(found)
 
     def _begin_epoch(self) -> tuple[float, float]:
         lr = lr_at(self.epoch, self.settings)

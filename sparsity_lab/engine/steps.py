@@ -6,7 +6,8 @@ Order inside a step (the same for every trainer, eager or CUDA-graph replayed):
 With masked gradients and zero weights, SGD momentum and Adam moments of pruned entries stay exactly 0;
 re-multiplying the weights after the step makes "pruned stays exactly zero" hold for any optimizer.
 No step reads a value back to the host: loss sums and correct counts live on the device until
-`end_epoch`, which synchronises once.
+`end_epoch`, which synchronises once; `divergences` (once per epoch) reads the per-unit count of steps
+whose running loss sum stayed finite and whether every weight is finite (engine/divergence.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from contextlib import AbstractContextManager
 
 import torch
 from torch import Tensor
+
+from .divergence import Divergence, divergences
 
 # forward_loss(x, y) -> (scalar loss to backpropagate, per-unit mean loss, per-unit correct count);
 # a "unit" is the single model (scalars) or one member of a batched ensemble (vectors of length N).
@@ -62,6 +65,8 @@ class StepRunner:
         self.masks: list[Tensor] = []
         self.loss_sum = torch.zeros(units, device=device, dtype=torch.float32)
         self.correct = torch.zeros(units, device=device, dtype=torch.int64)
+        self.finite_steps = torch.zeros(units, device=device, dtype=torch.int64)
+        self.steps_in_epoch = 0
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static: tuple[Tensor, ...] | None = None
 
@@ -95,12 +100,27 @@ class StepRunner:
     def begin_epoch(self) -> None:
         self.loss_sum.zero_()
         self.correct.zero_()
+        self.finite_steps.zero_()
+        self.steps_in_epoch = 0
 
     def end_epoch(self, num_examples: int) -> tuple[list[float] | float, list[float] | float]:
         """Mean loss and accuracy over the epoch (the epoch's only host synchronisation)."""
         loss = (self.loss_sum / num_examples).tolist()
         acc = (self.correct.double() / num_examples).tolist()
         return loss, acc
+
+    @torch.no_grad()
+    def divergences(self, epoch: int, num_examples: int = 1, limit: float | None = None) -> list[Divergence]:
+        """The units whose loss or weights became non-finite this epoch, or whose mean loss exceeds ``limit``
+        (one host read-back, per epoch)."""
+        shape = tuple(self.loss_sum.shape)
+        flags = [torch.isfinite(t).reshape(*shape, -1).all(-1) for t in self.state_tensors() if t.is_floating_point()]
+        ok = torch.stack(flags).all(0) if flags else torch.ones(shape, dtype=torch.bool, device=self.loss_sum.device)
+        packed = torch.stack([self.finite_steps.double(), self.loss_sum.double(), ok.double()]).reshape(3, -1)
+        finite, losses, fine = packed.tolist()
+        return divergences(epoch, [int(f) for f in finite], losses, [bool(f) for f in fine],
+                           max(1, self.steps_in_epoch), batched=bool(shape), num_examples=num_examples,
+                           limit=limit)
 
     # ----------------------------------------------------------------- the step
     def _body(self, *inputs: Tensor) -> None:
@@ -120,10 +140,12 @@ class StepRunner:
             self.enforce_masks()
             self.loss_sum.add_(unit_loss.detach().float() * y.shape[-1])
             self.correct.add_(unit_correct)
+            self.finite_steps.add_(torch.isfinite(self.loss_sum))  # = index of the first diverged step
 
     def step(self, *inputs: Tensor) -> None:
         """One training step on `make_batch(*inputs)`; replays the CUDA graph when the input shapes match the
         captured ones (a final short batch runs eagerly)."""
+        self.steps_in_epoch += 1
         if self.cuda_graphs and self._graph is None:
             self._capture(inputs)
         static = self._static
@@ -168,4 +190,4 @@ class StepRunner:
         opt_state = [
             v for state in self.optimizer.state.values() for v in state.values() if isinstance(v, Tensor)
         ]
-        return [*self.state_tensors(), *opt_state, self.loss_sum, self.correct]
+        return [*self.state_tensors(), *opt_state, self.loss_sum, self.correct, self.finite_steps]

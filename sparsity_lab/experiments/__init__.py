@@ -1,8 +1,11 @@
 """Runners that turn a config into stored results: ``run(config)`` dispatches on the config's kind.
 
 ``run`` is idempotent (a finished config returns its stored records without training) and
-resumable (an interrupted run continues at the last completed pruning iteration / epoch). A lock
-per run id keeps two processes from training the same run at once: the second waits, then reuses.
+resumable (an interrupted run continues at the last completed pruning iteration / epoch; a damaged
+one recomputes exactly what fails verification). A lock per run id keeps two processes from training
+the same run at once: the second waits, then reuses. Training that diverges (non-finite loss or
+weights) raises ``TrainingDiverged`` after the run is stored as failed with the reason; running the
+config again retries it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from sparsity_lab.config import AsniConfig, ExperimentConfig, IterativeConfig
 from sparsity_lab.data import ensure_available
 from sparsity_lab.errors import env_int
+from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.store import ResultsStore
 
@@ -89,8 +93,13 @@ def run(config: ExperimentConfig, *, store: ResultsStore | None = None, device: 
     with store.lock(run_id):
         if store.is_complete(run_id):  # another process finished it while we waited
             return RunResult(run_id, store.records(run_id), reused=True)
-        with cpu_threads(resolved):
-            trained = RUNNERS[config.kind](config, store, resolved, progress)
+        store.clear_failed(run_id)  # a failed run is retried
+        try:
+            with cpu_threads(resolved):
+                trained = RUNNERS[config.kind](config, store, resolved, progress)
+        except TrainingDiverged as err:
+            store.mark_failed(run_id, str(err))
+            raise
         TRAINING_COUNTER["iterations"] += trained
         store.mark_complete(run_id, {"trained_now": trained})
         for name in RESUME_ONLY_ARTIFACTS[config.kind]:
@@ -98,4 +107,4 @@ def run(config: ExperimentConfig, *, store: ResultsStore | None = None, device: 
     return RunResult(run_id, store.records(run_id), reused=False)
 
 
-__all__ = ["RESUME_ONLY_ARTIFACTS", "RUNNERS", "RunResult", "TRAINING_COUNTER", "run"]
+__all__ = ["RESUME_ONLY_ARTIFACTS", "RUNNERS", "RunResult", "TRAINING_COUNTER", "TrainingDiverged", "run"]

@@ -102,13 +102,15 @@ class AsniRun:
     # -- the epoch loop -------------------------------------------------------------------------
     def execute(self) -> int:
         cfg = self.cfg
-        if self.store.load_artifact(self.run_id, "init") is None:
-            self.store.save_artifact(self.run_id, "init", cpu_state(self.model))
+        done = len(self.store.completed_steps(self.run_id))  # first: repairs what fails verification
+        if self.store.load_artifact(self.run_id, "init") is None:  # θ₀ comes from the seed: rebuildable
+            self.store.save_artifact(self.run_id, "init", cpu_state(self.model), rebuildable=True)
+        if done > cfg.train.epochs and self.store.load_artifact(self.run_id, "final") is not None:
+            return 0  # every step and the final weights verify (e.g. only config.json or θ₀ was repaired)
         masks = self._variant_start()
         trainer = MaskedTrainer(self.model, masks, self.data, cfg.train, seed=cfg.seed, device=self.device)
-        done = len(self.store.completed_steps(self.run_id))
         resume_epoch = -1
-        saved = self.store.load_artifact(self.run_id, "trainer") if done else None
+        saved = self.store.load_artifact(self.run_id, "trainer") if done else None  # resume-only, see below
         state = decode_state(saved, self.device) if saved is not None else None
         # Resume from the saved trainer state only if it is not ahead of the verified steps; otherwise
         # replay from the start (deterministic) without rewriting the steps already stored.
@@ -133,8 +135,8 @@ class AsniRun:
             self._epoch_records(rec, t, stats, masks, trainer)
             if t >= done:  # epochs below `done` are a deterministic replay of stored steps
                 self.store.save_step(self.run_id, t, rec.frame())
-            self.store.save_artifact(self.run_id, "trainer", encode_state(
-                {"trainer": trainer.state_dict(), "masks": dict(masks), "epoch": t}))
+            self.store.save_artifact(self.run_id, "trainer", encode_state(  # lost: replay from epoch 0
+                {"trainer": trainer.state_dict(), "masks": dict(masks), "epoch": t}), rebuildable=True)
         self._final(masks)
         return trained
 

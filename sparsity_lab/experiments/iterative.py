@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from sparsity_lab.config import IterativeConfig
 from sparsity_lab.data import DeviceData, load_dataset
 from sparsity_lab.data.device_data import epoch_generator
+from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.experiments.common import (
     Records,
     WeightSelector,
@@ -80,7 +81,7 @@ class IterativeRun(IterativeProtocol):
         stored = stored_state(self.store.load_artifact(self.run_id, name), self.model)
         if stored is None:
             stored = make()
-            self.store.save_artifact(self.run_id, name, stored)
+            self.store.save_artifact(self.run_id, name, stored, rebuildable=True)  # θ₀ comes from the seed
         return stored
 
     def _on_device(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -137,7 +138,10 @@ class IterativeRun(IterativeProtocol):
         start_epoch = cfg.rewind_epoch if (t > 0 and cfg.rewind_epoch) else 0
         trainer.skip_epochs(start_epoch)
         for epoch in range(start_epoch, cfg.train.epochs):
-            trainer.train_epoch()
+            try:
+                trainer.train_epoch()
+            except TrainingDiverged as err:
+                raise err.within(f"pruning iteration {t}") from None
             if selector.split is not None:
                 selector.observe(self.model, trainer.evaluate(selector.split)["accuracy"])
             if t == 0 and cfg.rewind_epoch and epoch + 1 == cfg.rewind_epoch:

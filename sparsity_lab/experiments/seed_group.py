@@ -9,6 +9,10 @@ member exactly what ``IterativeRun`` does after training: both go through the on
 measure w_t ⊙ m_t, prune by the method's rule, measure w_t ⊙ m_{t+1}, save the step). The stored records equal
 those of separate runs up to float round-off of the vmapped sums (the engine's tests: weights ~1e-8).
 
+A member whose training diverges (engine/divergence.py) is stored as failed and leaves the group; the
+others retrain that iteration without it and go on. ``run_seed_group`` raises ``SeedGroupFailed`` (naming
+each failed member and its reason) after every other member is done.
+
 Members run separately (``experiments.run``) instead when the group cannot share the engine; see
 ``BATCH_BLOCKERS``. Each member's ``wall_time`` record is its share (1/N) of the batched training time
 plus its own measuring/pruning time.
@@ -16,6 +20,7 @@ plus its own measuring/pruning time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -27,6 +32,7 @@ from tqdm.auto import tqdm
 from sparsity_lab.batched import BatchedTrainer
 from sparsity_lab.config import IterativeConfig, config_with
 from sparsity_lab.engine.base import has_conv
+from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.experiments import TRAINING_COUNTER, run
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.experiments.iterative import Evaluate, IterativeRun, load_run_data
@@ -46,6 +52,14 @@ BATCH_BLOCKERS: tuple[tuple[str, Callable[[IterativeConfig], bool]], ...] = (
     ("val_size > 0 or train_subset > 0 (each seed draws its own data split; the batched engine shares one "
      "dataset)", lambda c: c.val_size > 0 or c.train_subset > 0),
 )
+
+
+class SeedGroupFailed(RuntimeError):
+    """Some members of a seed group failed (their training diverged); ``failures``: run id -> reason."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        super().__init__("; ".join(f"run {rid} failed: {why}" for rid, why in self.failures.items()))
 
 
 def batch_blockers(config: IterativeConfig) -> list[str]:
@@ -118,11 +132,19 @@ def run_seed_group(configs: Sequence[IterativeConfig], *, store: ResultsStore | 
     store = store if store is not None else ResultsStore()
     dev = resolve_device(device)
     results: dict[str, RunResult] = {}
+    failures: dict[str, str] = {}
+
+    def alone_run(c: IterativeConfig) -> None:
+        try:
+            results[c.run_id] = run(c, store=store, device=dev, progress=progress)
+        except TrainingDiverged as err:  # stored as failed by run(); the other members go on
+            failures[c.run_id] = str(err)
+
     if batch_blockers(group[0]):
         log.info("seed group %s runs seed by seed: %s", group[0].canonical(), "; ".join(batch_blockers(group[0])))
         for c in group:
-            results[c.run_id] = run(c, store=store, device=dev, progress=progress)
-        return [results[c.run_id] for c in configs]
+            alone_run(c)
+        return _results(configs, results, failures)
     todo = []
     for c in group:
         if store.is_complete(c.run_id):
@@ -145,11 +167,19 @@ def run_seed_group(configs: Sequence[IterativeConfig], *, store: ResultsStore | 
             else:
                 members.append(c)
         if members:
-            _GroupTraining(members, store, dev, progress).run()
+            failures.update(_GroupTraining(members, store, dev, progress).run())
         for c in members:
-            results[c.run_id] = RunResult(c.run_id, store.records(c.run_id), reused=False)
+            if c.run_id not in failures:
+                results[c.run_id] = RunResult(c.run_id, store.records(c.run_id), reused=False)
     for c in alone:
-        results[c.run_id] = run(c, store=store, device=dev, progress=progress)
+        alone_run(c)
+    return _results(configs, results, failures)
+
+
+def _results(configs: Sequence[IterativeConfig], results: dict[str, RunResult],
+             failures: dict[str, str]) -> list[RunResult]:
+    if failures:
+        raise SeedGroupFailed(failures)
     return [results[c.run_id] for c in configs]
 
 
@@ -162,9 +192,11 @@ class _GroupTraining:
         self.store, self.device, self.progress = store, device, progress
         self.runs = [IterativeRun(c, store, device, progress=False, data=data) for c in members]
         self.trained = [0] * len(members)
+        self.failures: dict[str, str] = {}
 
-    def run(self) -> None:
-        """Train every member to T; each is marked complete as soon as its last iteration is stored."""
+    def run(self) -> dict[str, str]:
+        """Train every member to T; each is marked complete as soon as its last iteration is stored, or
+        failed (and left out) when its training diverges. Returns the failures: run id -> reason."""
         T = self.runs[0].cfg.iterations
         position: dict[int, tuple[int, MaskSet]] = {i: r.begin() for i, r in enumerate(self.runs)}
         cfg = self.runs[0].cfg
@@ -176,7 +208,11 @@ class _GroupTraining:
         while position:
             t = min(t for t, _ in position.values())
             cohort = [i for i, (ti, _) in position.items() if ti == t]
-            next_masks = self._iteration(t, cohort, [position[i][1] for i in cohort])
+            try:
+                next_masks = self._iteration(t, cohort, [position[i][1] for i in cohort])
+            except TrainingDiverged as err:  # drop the diverged members; the others retrain iteration t
+                self._fail(t, cohort, err, position)
+                continue
             for i, masks in zip(cohort, next_masks):
                 position[i] = (t + 1, masks)
                 self.trained[i] += 1
@@ -185,6 +221,20 @@ class _GroupTraining:
                     self._complete(i, position)
             bar.update(len(cohort))
         bar.close()
+        return self.failures
+
+    def _fail(self, t: int, cohort: list[int], err: TrainingDiverged, position: dict[int, tuple[int, MaskSet]]) -> None:
+        by_member = {d.member: d for d in err.divergences}
+        for k, i in enumerate(cohort):
+            if len(cohort) > 1 and k not in by_member:
+                continue
+            own = err if len(cohort) == 1 else TrainingDiverged([dataclasses.replace(by_member[k], member=None)],
+                                                               context=f"pruning iteration {t}")
+            run_id = self.runs[i].run_id
+            self.store.mark_failed(run_id, str(own))
+            self.failures[run_id] = str(own)
+            log.error("run %s failed: %s", run_id, own)
+            position.pop(i)
 
     def _complete(self, i: int, position: dict[int, tuple[int, MaskSet]]) -> None:
         self.store.mark_complete(self.runs[i].run_id, {"trained_now": self.trained[i], "seed_group": True})
@@ -207,9 +257,9 @@ class _GroupTraining:
         engine = BatchedTrainer([r.model for r in runs], list(masks), runs[0].data, cfg.train,
                                 seeds=[r.cfg.seed for r in runs], device=self.device)
         for _ in range(cfg.train.epochs):
-            engine.train_epoch()
+            engine.train_epoch()  # TrainingDiverged names the diverged members (indices into `runs`)
         engine.unstack()
         return [r.trainer(m).evaluate for r, m in zip(runs, masks)]
 
-__all__ = ["BATCH_BLOCKERS", "batch_blockers", "check_seed_group", "forms_seed_group", "model_has_conv",
+__all__ = ["BATCH_BLOCKERS", "SeedGroupFailed", "batch_blockers", "check_seed_group", "forms_seed_group", "model_has_conv",
            "run_seed_group", "seed_free_key", "should_batch"]

@@ -100,10 +100,12 @@ def find_ticket(store: Any, dataset: str, model: str) -> tuple[str, dict[str, to
     """(label, "final" artifact, run id) of a finished SAP / LT run of ``dataset``/``model`` that stored
     its trained ticket weights, else a note saying why the ticket panel is skipped."""
     for run_id in store.run_ids():
+        if not store.is_complete(run_id):  # first: a damaged run's config.json may be unreadable
+            continue
         info = store.run_info(run_id)
         cfg = info.get("config", {})
         if (info.get("kind") == "iterative" and cfg.get("method") in ("sap", "lt") and cfg.get("dataset") == dataset
-                and cfg.get("model") == model and store.is_complete(run_id)):
+                and cfg.get("model") == model):
             final = store.load_artifact(run_id, "final")
             if final is not None and any(k.startswith("mask.") for k in final):
                 return f"{cfg['method'].upper()} ticket (iterative, {cfg.get('scope', 'global')})", final, run_id

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from sparsity_lab.store.errors import StoreError
+
 log = logging.getLogger("sparsity_lab.store")
 
 LOCKS = ".locks"
@@ -53,12 +55,15 @@ class RunLocks:
             finally:
                 self._depth[run_id] -= 1
             return
-        lock = self._lock(run_id)
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            log.warning("waiting for run %s held by another process", run_id)
-            lock.acquire(timeout=-1 if timeout is None else timeout)
+            lock = self._lock(run_id)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                log.warning("waiting for run %s held by another process", run_id)
+                lock.acquire(timeout=-1 if timeout is None else timeout)
+        except PermissionError as err:
+            raise StoreError(f"results store {self.directory.parent} is not writable ({err.strerror})") from None
         self._depth[run_id] = 1
         try:
             yield
@@ -72,10 +77,10 @@ class RunLocks:
         if self.held_here(run_id):
             yield True
             return
-        lock = self._lock(run_id)
         try:
+            lock = self._lock(run_id)
             lock.acquire(timeout=0)
-        except Timeout:
+        except (Timeout, OSError):  # OSError: a read-only store, which nobody can modify
             yield False
             return
         try:
@@ -92,6 +97,8 @@ class RunLocks:
             probe.acquire(timeout=0)
         except Timeout:
             return True
+        except OSError:  # a read-only store: nobody can be writing it
+            return False
         probe.release()
         return False
 

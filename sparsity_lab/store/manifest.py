@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sparsity_lab.store.atomic import TMP_PREFIX, file_digest, read_json
+from sparsity_lab.store.formats import content_problem
 
 log = logging.getLogger("sparsity_lab.store")
 
@@ -45,19 +46,27 @@ class StepProblem:
         return f"{self.file}: {self.reason}"
 
 
-def read_manifest(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{relative path: {"sha256", "size"}}``; an unreadable manifest counts as empty (and is logged)."""
+def load_manifest(run_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """``({relative path: {"sha256", "size", ...}}, None)``, or ``({}, reason)`` when manifest.json is
+    missing or unreadable (then no file of the run can be verified)."""
     path = run_dir / MANIFEST
     if not path.exists():
-        return {}
+        return {}, "missing"
     try:
         files = read_json(path)["files"]
-        if not isinstance(files, dict):
-            raise TypeError(f"'files' is a {type(files).__name__}")
-        return files
-    except (ValueError, KeyError, TypeError) as err:
-        log.warning("run %s: unreadable %s (%s); treating every step as unverified", run_dir.name, path, err)
-        return {}
+        if not isinstance(files, dict) or not all(isinstance(e, dict) for e in files.values()):
+            raise TypeError("'files' is not a mapping of file entries")
+        return files, None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        return {}, f"unreadable ({type(err).__name__}: {str(err)[:80]})"
+
+
+def read_manifest(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"sha256", "size"}}``; an unreadable manifest counts as empty (and is logged)."""
+    files, problem = load_manifest(run_dir)
+    if problem is not None and problem != "missing":
+        log.warning("run %s: %s %s; treating every step as unverified", run_dir.name, run_dir / MANIFEST, problem)
+    return files
 
 
 def manifest_steps(files: dict[str, Any]) -> dict[int, dict[str, dict[str, Any]]]:
@@ -74,7 +83,7 @@ class Verifier:
     """Checks files against manifest entries, hashing each unchanged file at most once per process."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[int, int, int, str]] = {}
+        self._cache: dict[str, tuple[tuple[int, int, int], str, str | None]] = {}
 
     def problem(self, path: Path, entry: dict[str, Any] | None) -> str | None:
         """None if ``path`` matches ``entry``; otherwise the reason it does not."""
@@ -88,11 +97,14 @@ class Verifier:
             return f"size {st.st_size} bytes, manifest says {entry.get('size')} (truncated or overwritten)"
         key = (st.st_size, st.st_mtime_ns, st.st_ino)
         cached = self._cache.get(str(path))
-        digest = cached[3] if cached is not None and cached[:3] == key else file_digest(path)[0]
-        self._cache[str(path)] = (*key, digest)
+        if cached is not None and cached[0] == key:
+            digest, content = cached[1], cached[2]
+        else:
+            digest, content = file_digest(path)[0], content_problem(path)
+            self._cache[str(path)] = (key, digest, content)
         if digest != entry.get("sha256"):
             return "sha256 differs from manifest.json (corrupted)"
-        return None
+        return content
 
     def scan_steps(self, run_dir: Path, files: dict[str, Any]) -> tuple[list[int], StepProblem | None]:
         """The verified contiguous prefix 0..k of steps and the first problem after it (if any)."""

@@ -5,6 +5,12 @@ Config fields become columns, nested settings flattened with ``_`` (``train.epoc
 the pruning scope and SAP exponents, versus the measurement scope and PQI exponents of a row) is
 renamed ``config_<name>``; filters use the plain config name (``p=0.5`` selects runs pruned with
 p = 0.5). Only JSON, parquet and safetensors are read: nothing is unpickled.
+
+Damaged runs (a file fails verification, store/verify.py; e.g. a truncated records.parquet in a run
+marked complete, or a garbage config.json) are listed by ``list_runs`` with status "damaged" and the
+file in ``problem``; ``load_results`` leaves them out with a warning naming the run and the file, so
+it never returns a partial trajectory of a run marked complete. Failed runs (training diverged) are
+left out unless ``include_failed=True``.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ import pandas as pd
 
 from sparsity_lab.store import manifest
 from sparsity_lab.store.codec import RECORD_COLUMNS
+from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.results import ResultsStore
 
 log = logging.getLogger("sparsity_lab.store")
 
 CONFIG_PREFIX = "config_"
-RUN_COLUMNS = ("run_id", "kind", "status", "steps", "size_bytes", "created")
+RUN_COLUMNS = ("run_id", "kind", "status", "steps", "size_bytes", "created", "problem")
 _RESERVED = frozenset(RECORD_COLUMNS) | frozenset(RUN_COLUMNS)
 
 
@@ -127,15 +134,30 @@ def varying_columns(runs: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str
     return [c for c in runs.columns if c not in skip and runs[c].astype(str).nunique(dropna=False) > 1]
 
 
+def run_state(store: ResultsStore, run_id: str) -> tuple[str, str | None]:
+    """(status, problem): the file and reason of a damaged run, the reason of a failed one, else None."""
+    status = store.status(run_id)
+    if status == "damaged":
+        return status, str(store.check(run_id).problem)
+    if status == "failed":
+        return status, store.failure(run_id)
+    return status, None
+
+
 def list_runs(store: ResultsStore | str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """One row per stored run: run_id, kind, status, steps, size_bytes, created, then the config fields."""
+    """One row per stored run: run_id, kind, status, steps, size_bytes, created, problem (what is damaged,
+    or why the run failed; None otherwise), then the config fields."""
     store = _store(store)
     rows = []
     for run_id in store.run_ids():
-        info = store.run_info(run_id)
-        row: dict[str, Any] = {"run_id": run_id, "kind": info.get("kind"), "status": store.status(run_id),
+        status, problem = run_state(store, run_id)
+        try:
+            info = store.run_info(run_id)
+        except StoreError:
+            info = {}
+        row: dict[str, Any] = {"run_id": run_id, "kind": info.get("kind"), "status": status,
                                "steps": _stored_steps(store, run_id), "size_bytes": _dir_size(store.run_dir(run_id)),
-                               "created": info.get("created")}
+                               "created": info.get("created"), "problem": problem}
         for key, value in flatten_config(_normalised(info.get("config", {}))).items():
             row.setdefault(column_name(key), value)
         rows.append(row)
@@ -144,21 +166,33 @@ def list_runs(store: ResultsStore | str | os.PathLike[str] | None = None) -> pd.
 
 def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, kind: str | Iterable[str] | None = None,
                  status: str | Iterable[str] | None = "complete", include_partial: bool = False,
-                 **filters: Any) -> pd.DataFrame:
+                 include_failed: bool = False, **filters: Any) -> pd.DataFrame:
     """The tidy records of every run whose config matches ``filters``, with config fields as columns.
 
     ``filters`` map config field names (dotted ``train.epochs`` via ``**{"train.epochs": 3}`` or
     ``train_epochs=3``), or ``run_id``, to a value or a list of allowed values. ``status`` (default "complete")
-    selects runs by status (None: any); ``include_partial`` adds partial and running runs, whose
-    verified steps are returned. A filter naming a field no stored run has is an error.
+    selects runs by status (None: any but damaged and failed); ``include_partial`` adds partial and running
+    runs, whose verified steps are returned; ``include_failed`` (or ``status="failed"``) adds failed runs
+    (training diverged: their records stop before the divergence). Damaged runs are never returned: each is skipped with a warning
+    naming the run and the file (``sparsity-lab verify``; running the config again repairs it). A filter
+    naming a field no stored run has is an error.
     """
     store = _store(store)
     kinds, statuses = _as_set(kind), _as_set(status)
     if include_partial and statuses is not None:
         statuses |= {"partial", "running"}
+    if include_failed and statuses is not None:
+        statuses |= {"failed"}
     wanted = {_filter_key(k): v for k, v in filters.items()}
     frames, known = [], set()
     for run_id in store.run_ids():
+        state, problem = run_state(store, run_id)
+        if state == "damaged":
+            log.warning("load_results: run %s left out, it is damaged (%s); run its config again to recompute "
+                        "what was lost (or see `sparsity-lab verify`)", run_id, problem)
+            continue
+        if state == "failed" and not include_failed and (statuses is None or "failed" not in statuses):
+            continue
         info = store.run_info(run_id)
         if kinds is not None and info.get("kind") not in kinds:
             continue
@@ -166,7 +200,7 @@ def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, 
         known |= flat.keys() | {"run_id"}
         if not all(_matches({**flat, "run_id": run_id}, k, v) for k, v in wanted.items()):
             continue
-        if statuses is not None and store.status(run_id) not in statuses:
+        if statuses is not None and state not in statuses:
             continue
         records = store.records(run_id)
         extra = {column_name(k): [v] * len(records) for k, v in flat.items() if k not in ("kind", "run_id")}

@@ -9,10 +9,13 @@ Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else ``./result
     <run_id>/manifest.json               sha256 and size of every file above
     <run_id>/COMPLETE                    {"run_id", "finished", "steps", "summary"}
     <run_id>/imported.json               only in runs imported from a bundle (store/imported.py, store/bundle.py)
+    <run_id>/FAILED                      {"run_id", "failed", "reason"}: the run stopped (e.g. training diverged)
     .locks/<run_id>.lock                 the run's inter-process lock (store/locking.py)
 
 Every write is atomic (temp name + fsync + rename); a step whose files do not verify against the
 manifest is never read: it and every later step are discarded so the runner recomputes them.
+A run marked complete counts as complete only while everything it holds verifies (store/verify.py);
+otherwise its status is "damaged" and running its config again repairs it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from sparsity_lab.store import atomic, codec, imported, manifest
+from sparsity_lab.store import atomic, codec, imported, manifest, verify
 from sparsity_lab.store.codec import RECORD_COLUMNS
 from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.locking import RunLocks
@@ -38,7 +41,7 @@ from sparsity_lab.store.meta import code_version, json_safe, utc_now
 log = logging.getLogger("sparsity_lab.store")
 
 ENV_VAR = "SPARSITY_LAB_RESULTS"
-CONFIG_FILE, COMPLETE_FILE, ARTIFACTS = "config.json", "COMPLETE", "artifacts"
+CONFIG_FILE, COMPLETE_FILE, FAILED_FILE, ARTIFACTS = "config.json", "COMPLETE", "FAILED", "artifacts"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -63,6 +66,15 @@ class ResultsStore:
     def run_dir(self, run_id: str) -> Path:
         return self.root / _check_name("run id", run_id)
 
+    def require_writable(self) -> None:
+        """StoreError "results store <root> is not writable" unless runs can be created under the root."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"results store {self.root} is not writable ({err.strerror or err})") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StoreError(f"results store {self.root} is not writable")
+
     # ---------------------------------------------------------------- config and locking
     def prepare(self, config: Any) -> Path:
         """Create the run directory and write ``config.json``; an existing one must describe the same config."""
@@ -71,6 +83,10 @@ class ResultsStore:
         doc = {"run_id": run_id, "kind": config.kind, "canonical": config.canonical(),
                "config": config.to_dict(), "code_version": code_version(), "created": utc_now()}
         path = run_dir / CONFIG_FILE
+        self.require_writable()
+        if path.exists() and (damage := verify.config_problem(run_dir, self._manifest(run_id), self._verifier)):
+            log.warning("run %s: %s; rewriting it from the config being run", run_id, damage)
+            path.unlink()
         if path.exists():
             existing = atomic.read_json(path)
             if existing.get("run_id") != run_id or existing.get("canonical") != doc["canonical"]:
@@ -92,7 +108,13 @@ class ResultsStore:
         path = self.run_dir(run_id) / CONFIG_FILE
         if not path.exists():
             raise StoreError(f"no run {run_id!r} in {self.root} (no {CONFIG_FILE})")
-        doc = atomic.read_json(path)
+        try:
+            doc = atomic.read_json(path)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise StoreError(f"run {run_id}: {CONFIG_FILE} is not valid JSON ({type(err).__name__}); "
+                             "run its config again to rewrite it") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+            raise StoreError(f"run {run_id}: {CONFIG_FILE} holds no config; run its config again to rewrite it")
         origin = imported.read_imported(self.run_dir(run_id))
         return doc if origin is None else {**doc, "imported_from": origin}
 
@@ -109,6 +131,7 @@ class ResultsStore:
         A second process blocks, logging "waiting for run <id> held by another process", until the
         first releases; ``timeout`` (seconds) bounds the wait and raises ``filelock.Timeout``.
         """
+        self.require_writable()
         with self._locks.hold(_check_name("run id", run_id), timeout):
             yield self.run_dir(run_id)
 
@@ -178,20 +201,25 @@ class ResultsStore:
         another process holds the run's lock nothing is removed, only the prefix returned.
         """
         run_dir = self.run_dir(run_id)
-        valid, problem = self._verifier.scan_steps(run_dir, self._manifest(run_id))
         with self._locks.exclusive(run_id) as may_repair:
             if may_repair:
-                for leftover in [*atomic.remove_temporaries(run_dir), *atomic.remove_temporaries(run_dir / STEPS)]:
-                    log.info("run %s: removed leftover of an interrupted write %s", run_id, leftover.name)
+                verify.repair_run(self, run_id)
+            valid, problem = self._verifier.scan_steps(run_dir, self._manifest(run_id))
             if problem is not None:
-                if may_repair:
-                    log.warning("run %s: %s; discarding step %d and later steps so they are recomputed",
-                                run_id, problem, problem.step)
-                    self._discard_from(run_id, problem.step)
-                else:
-                    log.warning("run %s: %s; not reading step %d or later (run locked by another process)",
-                                run_id, problem, problem.step)
+                log.warning("run %s: %s; not reading step %d or later (run locked by another process)",
+                            run_id, problem, problem.step)
         return valid
+
+    def check(self, run_id: str) -> verify.RunCheck:
+        """Verify everything the run holds (store/verify.py): status "ok" or "damaged" and the first problem."""
+        return verify.check_run(self, run_id)
+
+    def repair(self, run_id: str) -> list[verify.RunProblem]:
+        """Discard what fails verification so the next run of the config recomputes it (needs the lock)."""
+        with self._locks.exclusive(run_id) as may_repair:
+            if not may_repair:
+                raise StoreError(f"run {run_id} is locked by another process; not repairing it now")
+            return verify.repair_run(self, run_id)
 
     def _discard_from(self, run_id: str, first: int) -> None:
         run_dir = self.run_dir(run_id)
@@ -216,6 +244,14 @@ class ResultsStore:
             raise StoreError(f"run {run_id}: {rel} does not match manifest.json (corrupted or truncated)")
         return data
 
+    def _verified_tensors(self, run_id: str, rel: str) -> dict[str, torch.Tensor]:
+        try:
+            return codec.tensors_from_bytes(self._verified_bytes(run_id, rel))
+        except StoreError:
+            raise
+        except Exception as err:  # noqa: BLE001 - safetensors raises SafetensorError and others on bad bytes
+            raise StoreError(f"run {run_id}: {rel} is not a readable safetensors file ({err})") from None
+
     def load_step_tensors(self, run_id: str, step: int) -> dict[str, torch.Tensor]:
         """The tensors saved with ``step`` (empty if none were), verified against the manifest."""
         files = self._manifest(run_id)
@@ -226,7 +262,7 @@ class ResultsStore:
             if origin is not None and step_rel(step, TENSORS_FILE) in origin.get("dropped", ()):
                 raise StoreError(imported.dropped_message(self.run_dir(run_id), origin, step_rel(step, TENSORS_FILE)))
             return {}
-        return codec.tensors_from_bytes(self._verified_bytes(run_id, step_rel(step, TENSORS_FILE)))
+        return self._verified_tensors(run_id, step_rel(step, TENSORS_FILE))
 
     def records(self, run_id: str) -> pd.DataFrame:
         """All verified steps' records concatenated, with a leading ``run_id`` column."""
@@ -240,13 +276,23 @@ class ResultsStore:
         return frame
 
     # ---------------------------------------------------------------- artifacts
-    def save_artifact(self, run_id: str, name: str, tensors: Mapping[str, torch.Tensor]) -> Path:
-        """Atomically write ``artifacts/<name>.safetensors`` (e.g. theta_0) and record its checksum."""
+    def save_artifact(self, run_id: str, name: str, tensors: Mapping[str, torch.Tensor], *,
+                      rebuildable: bool = False) -> Path:
+        """Atomically write ``artifacts/<name>.safetensors`` (e.g. theta_0) and record its checksum.
+
+        The manifest entry also records ``from_step`` (the steps stored so far): if the artifact is later
+        damaged, steps from there on are discarded with it, since they were computed from it, unless the
+        runner derives it again from the config alone (``rebuildable``, e.g. θ₀ from the seed).
+        """
         rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
         self._refuse_if_imported(run_id)
         data = codec.tensors_to_bytes(tensors)
         atomic.atomic_write_bytes(self.run_dir(run_id) / rel, data)
-        self._update_manifest(run_id, {rel: _entry(data)})
+        stored = manifest.manifest_steps(self._manifest(run_id))
+        entry = {**_entry(data), "from_step": max(stored) + 1 if stored else 0}
+        if rebuildable:
+            entry["rebuildable"] = True
+        self._update_manifest(run_id, {rel: entry})
         return self.run_dir(run_id) / rel
 
     def load_artifact(self, run_id: str, name: str) -> dict[str, torch.Tensor] | None:
@@ -258,7 +304,7 @@ class ResultsStore:
                 log.warning("%s", imported.dropped_message(self.run_dir(run_id), origin, rel))
             return None
         try:
-            return codec.tensors_from_bytes(self._verified_bytes(run_id, rel))
+            return self._verified_tensors(run_id, rel)
         except StoreError as err:
             log.warning("%s; ignoring the artifact so it is recomputed", err)
             return None
@@ -282,11 +328,36 @@ class ResultsStore:
             raise StoreError(f"run {run_id}: cannot mark complete, {problem}")
         data = atomic.json_bytes({"run_id": run_id, "finished": utc_now(), "steps": len(valid),
                                   "summary": json_safe(dict(summary))})
-        atomic.atomic_write_bytes(self.run_dir(run_id) / COMPLETE_FILE, data)
+        run_dir = self.run_dir(run_id)
+        for leftover in [*atomic.remove_temporaries(run_dir), *atomic.remove_temporaries(run_dir / ARTIFACTS)]:
+            log.info("run %s: removed leftover of an interrupted write %s", run_id, leftover.name)
+        # manifest first: a reader never sees a COMPLETE marker that the manifest does not list yet
         self._update_manifest(run_id, {COMPLETE_FILE: _entry(data)})
+        atomic.atomic_write_bytes(run_dir / COMPLETE_FILE, data)
+        (run_dir / FAILED_FILE).unlink(missing_ok=True)
+
+    def mark_failed(self, run_id: str, reason: str) -> None:
+        """Write the ``FAILED`` marker (e.g. "training diverged at epoch 0, step 3: loss = nan"); the run's
+        status becomes "failed" until its config is run again (``clear_failed``) and completes."""
+        data = atomic.json_bytes({"run_id": run_id, "failed": utc_now(), "reason": str(reason)})
+        atomic.atomic_write_bytes(self.run_dir(run_id) / FAILED_FILE, data)
+
+    def clear_failed(self, run_id: str) -> None:
+        (self.run_dir(run_id) / FAILED_FILE).unlink(missing_ok=True)
+
+    def failure(self, run_id: str) -> str | None:
+        """The reason in the ``FAILED`` marker, or None if the run is not marked failed."""
+        path = self.run_dir(run_id) / FAILED_FILE
+        if not path.exists():
+            return None
+        try:
+            return str(atomic.read_json(path).get("reason"))
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return "unknown (FAILED marker unreadable)"
 
     def is_complete(self, run_id: str) -> bool:
-        return (self.run_dir(run_id) / COMPLETE_FILE).exists()
+        """True if the run is marked complete and everything it holds verifies (hashes cached per process)."""
+        return (self.run_dir(run_id) / COMPLETE_FILE).exists() and self.check(run_id).status == "ok"
 
     def summary(self, run_id: str) -> dict[str, Any] | None:
         """The ``COMPLETE`` document (``steps``, ``finished``, ``summary``), or None if not complete."""
@@ -294,20 +365,25 @@ class ResultsStore:
         return atomic.read_json(path) if path.exists() else None
 
     def status(self, run_id: str) -> str:
-        """"complete", "running" (lock held now), "partial" (prepared, not complete) or "missing"."""
+        """"complete" (marked and verified), "damaged" (a file fails verification: ``check`` names it),
+        "running" (lock held now), "failed" (``FAILED`` marker), "partial" (prepared, not complete) or "missing"."""
         run_dir = self.run_dir(run_id)
         if (run_dir / COMPLETE_FILE).exists():
-            return "complete"
+            return "complete" if self.check(run_id).status == "ok" else "damaged"
         if self._locks.held_here(run_id) or self._locks.held_elsewhere(run_id):
             return "running"
-        return "partial" if (run_dir / CONFIG_FILE).exists() else "missing"
+        if not (run_dir / CONFIG_FILE).exists() and not (run_dir / manifest.MANIFEST).exists():
+            return "missing"
+        if self.check(run_id).status == "damaged":
+            return "damaged"
+        return "failed" if (run_dir / FAILED_FILE).exists() else "partial"
 
     def run_ids(self) -> list[str]:
-        """Ids of every prepared run under the root, sorted."""
+        """Ids of every prepared run under the root (a config.json or, if that was lost, a manifest.json), sorted."""
         if not self.root.is_dir():
             return []
-        return sorted(d.name for d in self.root.iterdir()
-                      if d.is_dir() and not d.name.startswith(".") and (d / CONFIG_FILE).exists())
+        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith(".")
+                      and ((d / CONFIG_FILE).exists() or (d / manifest.MANIFEST).exists()))
 
     def list_runs(self) -> pd.DataFrame:
         """One row per run: run_id, kind, status, steps, size_bytes, created and the flattened config fields."""
