@@ -107,7 +107,7 @@ CASES: list[tuple[str, Callable[[Path], None], str, int]] = [
     ("manifest.json", delete, "missing", 3),
     ("manifest.json", zero_fill, "unreadable", 3),
     ("artifacts/final.safetensors", flip, "sha256", 1),  # saved with the last step: only it is recomputed
-    ("artifacts/init.safetensors", truncate, "size", 0),  # θ₀ comes from the seed: rebuilt, no step lost
+    # (a complete iterative run keeps no `init`: θ₀ is rebuilt from the seed; tests/test_store_packed.py)
     ("COMPLETE", garbage, "size", 0),
     ("config.json", garbage, "not valid JSON", 0),
     ("config.json", delete, "missing", 0),
