@@ -26,7 +26,7 @@ from sparsity_lab.figures.params import FigureParams, ParameterError
 from sparsity_lab.figures.params import resolve as _resolve
 from sparsity_lab.figures.registry import FigureSpec, Inputs, Run, get_figure
 
-__all__ = ["load", "make_figure", "plan", "plan_table", "prefetch", "resolve", "split_overrides"]
+__all__ = ["load", "make_figure", "notebook_figure", "plan", "plan_table", "prefetch", "resolve", "split_overrides", "with_labels"]
 
 _roots.use_repository_roots()
 
@@ -52,7 +52,11 @@ def split_overrides(specs: Sequence[FigureSpec], overrides: Mapping[str, Any]) -
     allowed = sorted(set().union(*names.values())) if names else []
     unknown = [k for k in overrides if k not in allowed]
     if unknown:
-        raise ParameterError(f"unknown parameter {unknown[0]!r} for {', '.join(s.stem for s in specs)}: "
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], allowed, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ParameterError(f"unknown parameter {unknown[0]!r}{hint} for {', '.join(s.stem for s in specs)}: "
                              f"allowed {', '.join(allowed) or 'none'}")
     return {stem: {k: v for k, v in overrides.items() if k in have} for stem, have in names.items()}
 
@@ -133,12 +137,18 @@ def load(runs: Sequence[Run], *, store: Any = None) -> Inputs:
     if missing:
         raise RuntimeError(f"no stored records for run(s) {missing}: train them first "
                            "(make_figure(..., train=True) or report --prefetch-workers N)")
-    label_cols = sorted({k for r in runs for k in r.labels})
-    if label_cols:
-        labels = pd.DataFrame([{"run_id": r.run_id, **{k: r.labels.get(k) for k in label_cols}} for r in runs])
-        records = records.drop(columns=[c for c in label_cols if c in records.columns]).merge(labels, on="run_id")
+    records = with_labels(records, runs)
     tensors = {f"{r.run_id}/{name}": load_tensors(r.run_id, name, store=store) for r in runs for name in r.tensors}
     return Inputs(records=records, runs=list(runs), tensors=tensors)
+
+
+def with_labels(records: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
+    """``records`` with each run's label columns (a run listed under two labels appears twice)."""
+    label_cols = sorted({k for r in runs for k in r.labels})
+    if not label_cols:
+        return records
+    labels = pd.DataFrame([{"run_id": r.run_id, **{k: r.labels.get(k) for k in label_cols}} for r in runs])
+    return records.drop(columns=[c for c in label_cols if c in records.columns]).merge(labels, on="run_id")
 
 
 def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store: Any = None,
@@ -167,4 +177,22 @@ def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store
                           run_ids=inputs.run_ids, params=params.as_dict(), verdicts=verdicts, name=spec.stem)
     if output_dir is not None:
         result.save(output_dir)
+    return result
+
+
+def notebook_figure(figure: str | int | FigureSpec, namespace: Mapping[str, Any]) -> Any:
+    """What a figure notebook calls: read ``profile``, ``output_dir``, ``device`` and the figure's
+    parameters from the notebook's ``namespace`` (its parameters cell), make the figure, write its files
+    and show the claims' verdicts, the figure, the caption and the tables."""
+    from sparsity_lab.figures import style
+    from sparsity_lab.figures.params import describe
+
+    spec = get_figure(figure)
+    names = [n for n, _, _ in describe(spec.params)]
+    overrides = {n: namespace.get(n) for n in names}
+    profile = namespace.get("profile", "quick")
+    output_dir = namespace.get("output_dir") or (_roots.repository_root() or Path.cwd()) / "reports" / str(profile) / "figures"
+    style.set_style()
+    result = make_figure(spec, profile, output_dir=output_dir, device=namespace.get("device"), **overrides)
+    result.show()
     return result

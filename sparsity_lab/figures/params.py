@@ -135,7 +135,10 @@ def coerce(name: str, value: Any, tp: Any, where: str = "") -> Any:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise bad()
         (inner, *_) = typing.get_args(tp)
-        return [coerce(name, v, inner, where) for v in value]
+        try:
+            return [coerce(name, v, inner, where) for v in value]
+        except ParameterError:
+            raise bad() from None
     if tp is bool:
         if not isinstance(value, bool):
             raise bad()
