@@ -54,19 +54,18 @@ class UsageError(ValueError):
 
 
 def discover(notebooks_dir: Path) -> list[Path]:
-    """The notebooks of the registered figures, by number. Other ``NN_*.ipynb`` files (a JupyterLab
-    "Duplicate" such as ``01_sap_trajectories-Copy1.ipynb``) are ignored with a note; a registered
-    figure whose notebook is missing is an error."""
+    """The notebooks of the registered figures found in ``notebooks_dir``, by number. Other ``NN_*.ipynb``
+    files (a JupyterLab "Duplicate" such as ``01_sap_trajectories-Copy1.ipynb``) are ignored with a note."""
     from sparsity_lab.figures.registry import all_figures
 
     specs = all_figures()
     known = {spec.notebook for spec in specs}
     for extra in sorted(p.name for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb") if p.name not in known):
         print(f"note: {notebooks_dir / extra} is not a registered figure's notebook: ignored", flush=True)
-    missing = [spec.notebook for spec in specs if not (notebooks_dir / spec.notebook).is_file()]
-    if missing:
-        raise UsageError(f"{notebooks_dir} lacks the notebook(s) {', '.join(missing)} of registered figures")
-    return [notebooks_dir / spec.notebook for spec in specs]
+    found = [notebooks_dir / spec.notebook for spec in specs if (notebooks_dir / spec.notebook).is_file()]
+    if not found:
+        raise UsageError(f"no notebook of a registered figure in {notebooks_dir}")
+    return found
 
 
 def select(available: list[Path], wanted: list[str] | None) -> list[Path]:
