@@ -28,6 +28,10 @@ from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_colu
 #: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
 KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
 _RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created")
+#: Config columns that mean something only for some methods: `ls` leaves them blank on other runs
+#: (an LT run's SAP p/q are defaults it never used).
+METHOD_ONLY = {"config_p": ("sap",), "config_q": ("sap",), "eta_r": ("sap",), "gamma": ("sap",), "beta": ("sap",),
+               "prune_fraction": ("lt", "oneshot")}
 
 
 # ---------------------------------------------------------------- config fields as flags
@@ -225,7 +229,9 @@ def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
     table["created"] = runs["created"]
     for col in key_columns(runs):
         table[col] = runs[col]
-    print(table.fillna("").to_string(index=False))
+        if col in METHOD_ONLY and "method" in runs.columns:
+            table[col] = table[col].where(runs["method"].isin(METHOD_ONLY[col]))
+    print(table.astype(object).fillna("").to_string(index=False))
     return 0
 
 
