@@ -119,8 +119,8 @@ def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
     right.barh(names, rows["bytes"], color=bar_colours)
     right.set_xscale("log")
     for y, r in enumerate(rows.itertuples()):
-        right.text(r.bytes * 1.3, y, f"{_describe(r)} = {human_bytes(r.bytes)}", va="center", fontsize="small")
-    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 20000)  # room for the labels on the right
+        right.text(r.bytes * 1.3, y, human_bytes(r.bytes), va="center", fontsize="medium")  # details: the table
+    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 60)  # room for the labels on the right
     decades = range(math.floor(math.log10(min(rows["bytes"]))), math.ceil(math.log10(max(rows["bytes"]))) + 1)
     right.set_xticks([10.0**k for k in decades])  # no ticks out in the labels' room
     right.set(xlabel="storage (bytes, log scale)", title="(b) what the learned init costs")
@@ -169,5 +169,6 @@ class Asni2:
         storage = storage_table(masks, int(dense.iloc[0]))
         fig = plot_asni2(frame, storage)
         caption = asni_caption(p, f"storage from seed {first.config.seed}'s final ASNI-I mask; 32-bit numbers")
+        storage = storage.assign(description=[f"{_describe(r)} = {human_bytes(r.bytes)}" for r in storage.itertuples()])
         return Drawn(fig, caption, {"Accuracy per variant": accuracy_table(frame),
                                     "Storage of the learned init": storage})
