@@ -137,9 +137,8 @@ def load(runs: Sequence[Run], *, store: Any = None) -> Inputs:
     if missing:
         raise RuntimeError(f"no stored records for run(s) {missing}: train them first "
                            "(make_figure(..., train=True) or report --prefetch-workers N)")
-    records = with_labels(records, runs)
     tensors = {f"{r.run_id}/{name}": load_tensors(r.run_id, name, store=store) for r in runs for name in r.tensors}
-    return Inputs(records=records, runs=list(runs), tensors=tensors)
+    return Inputs(records=with_labels(records, runs), runs=list(runs), tensors=tensors, raw=records)
 
 
 def with_labels(records: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:

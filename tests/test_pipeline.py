@@ -146,3 +146,29 @@ def test_report_refuses_bad_input_before_running(tmp_path: Path, args: list[str]
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err  # one line, no traceback
     assert not (tmp_path / "reports").exists()
+
+
+def test_claims_get_the_records_as_load_results_returns_them(empty_store: ResultsStore) -> None:
+    """Claims select methods by config columns: no label columns, no run listed twice (figure 4's shared run)."""
+    from sparsity_lab.store import load_results
+
+    seen = {}
+    spec = get_figure("asni_schedule")
+    result = pipeline.make_figure(spec, "smoke", store=empty_store, progress=False, epochs=2, device="cpu")
+    (run_id,) = result.run_ids
+    inputs = pipeline.load(spec.runs(pipeline.resolve(spec, "smoke", epochs=2)), store=empty_store)
+    seen["claims"] = spec.claims_input(inputs, None, None)
+    assert seen["claims"].equals(load_results(store=empty_store, run_id=[run_id]))
+    assert "label" in inputs.records.columns and "label" not in seen["claims"].columns
+
+
+def test_notebooks_use_the_repository_store_from_any_working_directory(tmp_path: Path) -> None:
+    """Opened with plain `jupyter lab` or VS Code, a notebook runs in notebooks/: the roots stay the repo's."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARSITY_LAB_")}
+    code = ("import os, sparsity_lab.pipeline; from sparsity_lab.store import ResultsStore; "
+            "print(ResultsStore().root); print(os.environ['SPARSITY_LAB_DATA'])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "notebooks", env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split()
+    assert [Path(p).resolve() for p in out] == [(ROOT / "results").resolve(), (ROOT / "data").resolve()]

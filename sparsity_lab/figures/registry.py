@@ -7,7 +7,7 @@ A figure is a class decorated with :func:`register_figure` that provides
 * ``draw(inputs, params) -> Drawn``: the matplotlib figure, its caption and its tables, from the
   :class:`Inputs` the orchestrator (:mod:`sparsity_lab.pipeline`) loaded from the store;
 * optionally ``claims_input(inputs, params, drawn)``: what the claims module checks (default: the
-  records exactly as ``load_results`` returns them).
+  records exactly as ``load_results`` returns them, config columns included, without labels).
 
 Its claims are checked by ``sparsity_lab.claims.<claims>.check`` (docs/figures.md "Claims").
 The notebook of figure (number, name) is ``notebooks/<NN>_<name>.ipynb``. Figures are pure
@@ -54,6 +54,7 @@ class Inputs:
     records: pd.DataFrame
     runs: list[Run] = field(default_factory=list)
     tensors: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<run_id>/<name>" -> tensors
+    raw: pd.DataFrame | None = None  # the records exactly as load_results returned them (what claims check)
 
     def tensor(self, run_id: str, name: str = "final") -> dict[str, Any]:
         key = f"{run_id}/{name}"
@@ -102,7 +103,9 @@ class FigureSpec:
 
     def claims_input(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> Any:
         hook: Callable[..., Any] | None = getattr(self.impl, "claims_input", None)
-        return hook(inputs, params, drawn) if hook else inputs.records
+        if hook:
+            return hook(inputs, params, drawn)
+        return inputs.raw if inputs.raw is not None else inputs.records
 
     def check_claims(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> list[Any]:
         """Verdicts of ``sparsity_lab.claims.<claims>.check``; until that module exists, one
