@@ -12,7 +12,7 @@ import pytest
 
 from sparsity_lab import pipeline
 from sparsity_lab.figures import _sap_common as common
-from sparsity_lab.figures import eta_gamma_ablation, pq_ablation
+from sparsity_lab.figures import pq_ablation
 from sparsity_lab.figures import pq_heatmaps as heatmaps
 from sparsity_lab.figures import pruning_scopes as scopes
 from sparsity_lab.figures import sap_trajectories as trajectories

@@ -111,7 +111,7 @@ def test_plan_table_counts_runs_epochs_and_gpu_hours(empty_store: ResultsStore) 
     # docs/methods.md §3: T + 1 trainings of E epochs per iterative run (smoke: T = 3, E = 1)
     assert table.loc["01_sap_trajectories", "epochs to train"] == 4 * 4
     assert table.loc["07_pqi_properties", "runs"] == 0
-    assert table.loc["total (distinct runs)", "epochs to train"] == 16 + 6
+    assert table.loc["total (distinct runs)", "epochs to train"] == 16 + 2 * 6  # + ASNI-I and dense
     gpu = pipeline.plan_table(["01", "09"], "gpu", store=empty_store).set_index("figure")
     assert gpu.loc["01_sap_trajectories", "epochs to train"] == 8 * 31 * 10
     assert gpu.loc["01_sap_trajectories", "GPU-hours (est.)"] == pytest.approx(8 * 31 * 10 * 0.34 / 3600, abs=0.01)
@@ -155,10 +155,9 @@ def test_claims_get_the_records_as_load_results_returns_them(empty_store: Result
     seen = {}
     spec = get_figure("asni_schedule")
     result = pipeline.make_figure(spec, "smoke", store=empty_store, progress=False, epochs=2, device="cpu")
-    (run_id,) = result.run_ids
     inputs = pipeline.load(spec.runs(pipeline.resolve(spec, "smoke", epochs=2)), store=empty_store)
     seen["claims"] = spec.claims_input(inputs, None, None)
-    assert seen["claims"].equals(load_results(store=empty_store, run_id=[run_id]))
+    assert seen["claims"].equals(load_results(store=empty_store, run_id=result.run_ids))
     assert "label" in inputs.records.columns and "label" not in seen["claims"].columns
 
 

@@ -147,7 +147,7 @@ class Asni2Params(AsniParams):
     variants: list[str] = param("curves drawn (ASNI variants)", default=list(VARIANTS), choices=VARIANTS)
 
 
-@register_figure(number=10, name="asni2", params=Asni2Params, claims="asni2")
+@register_figure(number=10, name="asni2", params=Asni2Params)
 class Asni2:
     """Figure 10 (docs/figures.md item 10): ASNI-I, ASNI-II and the controls for every seed."""
 

@@ -130,7 +130,7 @@ def layer_claims_frame(inputs: Inputs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@register_figure(number=9, name="asni_concentration", params=ConcentrationParams, claims="asni_concentration")
+@register_figure(number=9, name="asni_concentration", params=ConcentrationParams)
 class AsniConcentration:
     """Figure 9 (docs/figures.md item 9). Pure reader: the contrasts are runs (``oneshot_global``,
     ``oneshot_layer``: the dense run's final weights pruned once to ASNI-I's sparsity)."""

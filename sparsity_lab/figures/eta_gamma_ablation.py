@@ -39,7 +39,7 @@ class EtaGammaParams(AblationParams):
     pq: list[float] = param("SAP's (p, q)", default=[0.5, 1.0])
 
 
-@register_figure(number=4, name="eta_gamma_ablation", params=EtaGammaParams, claims="eta_gamma_ablation")
+@register_figure(number=4, name="eta_gamma_ablation", params=EtaGammaParams)
 class EtaGammaAblation:
     """Figure 4 (docs/figures.md item 4)."""
 

@@ -34,7 +34,7 @@ class PqAblationParams(AblationParams):
     q_values: list[float] = param("q values with p = 1", smoke=[1.4, 2.0], default=_PAPER_Q)
 
 
-@register_figure(number=3, name="pq_ablation", params=PqAblationParams, claims="pq_ablation")
+@register_figure(number=3, name="pq_ablation", params=PqAblationParams)
 class PqAblation:
     """Figure 3 (docs/figures.md item 3)."""
 

@@ -102,7 +102,7 @@ def chosen_iterations(p: HeatmapParams) -> tuple[int, ...]:
     return iterations
 
 
-@register_figure(number=5, name="pq_heatmaps", params=HeatmapParams, claims="pq_heatmaps")
+@register_figure(number=5, name="pq_heatmaps", params=HeatmapParams)
 class PqHeatmaps:
     """Figure 5 (docs/figures.md item 5)."""
 

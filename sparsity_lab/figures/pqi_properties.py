@@ -206,7 +206,7 @@ def _sweep_table(sweep: pd.DataFrame, dim: int) -> pd.DataFrame:
     return stats.rename(columns={"mean": "mean over seeds", "std": "std over seeds", "n": "seeds"})
 
 
-@register_figure(number=7, name="pqi_properties", params=PropertiesParams, claims="pqi_properties")
+@register_figure(number=7, name="pqi_properties", params=PropertiesParams)
 class PqiProperties:
     """Figure 7 (docs/figures.md item 7): no runs; the checks are computed here."""
 

@@ -123,7 +123,7 @@ class ScopesParams(SapParams):
                                default=list(METHOD_LABELS), choices=METHOD_LABELS)
 
 
-@register_figure(number=2, name="pruning_scopes", params=ScopesParams, claims="pruning_scopes")
+@register_figure(number=2, name="pruning_scopes", params=ScopesParams)
 class PruningScopes:
     """Figure 2 (docs/figures.md item 2)."""
 

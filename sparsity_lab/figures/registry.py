@@ -9,7 +9,8 @@ A figure is a class decorated with :func:`register_figure` that provides
 * optionally ``claims_input(inputs, params, drawn)``: what the claims module checks (default: the
   records exactly as ``load_results`` returns them, config columns included, without labels).
 
-Its claims are checked by ``sparsity_lab.claims.<claims>.check`` (docs/figures.md "Claims").
+Its claims are checked by ``sparsity_lab.claims.check_figure(number, claims_input)`` (docs/figures.md
+"Claims").
 The notebook of figure (number, name) is ``notebooks/<NN>_<name>.ipynb``. Figures are pure
 readers: nothing here or in a figure module trains or reads the store.
 """
@@ -84,7 +85,7 @@ class FigureSpec:
     name: str
     params: type[FigureParams]
     impl: Any
-    claims: str | None = None  # module under sparsity_lab.claims
+    claims: bool = True  # checked by sparsity_lab.claims.check_figure(number, ...)
 
     @property
     def stem(self) -> str:
@@ -108,26 +109,24 @@ class FigureSpec:
         return inputs.raw if inputs.raw is not None else inputs.records
 
     def check_claims(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> list[Any]:
-        """Verdicts of ``sparsity_lab.claims.<claims>.check``; until that module exists, one
-        "untestable: claims module not available" verdict (the pipeline still draws)."""
+        """Verdicts of ``sparsity_lab.claims.check_figure(number, claims_input)``; where the claims package
+        lacks it, one "untestable: claims module not available" verdict (the pipeline still draws)."""
         from sparsity_lab.claims.core import untestable
 
-        if self.claims is None:
+        if not self.claims:
             return []
         try:
-            module = importlib.import_module(f"sparsity_lab.claims.{self.claims}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"sparsity_lab.claims.{self.claims}":
-                raise
+            from sparsity_lab.claims import check_figure  # type: ignore[attr-defined]
+        except ImportError:
             return [untestable(f"{self.number}.*", f"the claims of figure {self.number}",
-                               f"claims module not available (sparsity_lab.claims.{self.claims})")]
-        return list(module.check(self.claims_input(inputs, params, drawn)))
+                               "claims module not available (sparsity_lab.claims.check_figure)")]
+        return list(check_figure(self.number, self.claims_input(inputs, params, drawn)))
 
 
 _REGISTRY: dict[str, FigureSpec] = {}
 
 
-def register_figure(*, number: int, name: str, params: type[FigureParams], claims: str | None = None
+def register_figure(*, number: int, name: str, params: type[FigureParams], claims: bool = True
                     ) -> Callable[[Any], Any]:
     """Class decorator: register the figure ``number`` / ``name`` (one name, used everywhere)."""
     def wrap(impl: Any) -> Any:

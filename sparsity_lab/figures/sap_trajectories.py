@@ -183,7 +183,7 @@ class TrajectoryParams(SapParams):
                                choices=METHOD_LABELS)
 
 
-@register_figure(number=1, name="sap_trajectories", params=TrajectoryParams, claims="sap_trajectories")
+@register_figure(number=1, name="sap_trajectories", params=TrajectoryParams)
 class SapTrajectories:
     """Figure 1 (docs/figures.md item 1)."""
 

@@ -129,7 +129,7 @@ def _setups(p: ComparisonParams) -> list[tuple[str, str]]:
     return [(str(d), str(m)) for d, m in p.setups]
 
 
-@register_figure(number=6, name="sap_vs_lth", params=ComparisonParams, claims="sap_vs_lth")
+@register_figure(number=6, name="sap_vs_lth", params=ComparisonParams)
 class SapVsLth:
     """Figure 6 (docs/figures.md item 6)."""
 
