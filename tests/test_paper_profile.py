@@ -3,7 +3,7 @@
 The paper profile (CIFAR-10 cnn and resnet18, ASNI ResNet-18) is a GPU job nobody runs in CI, so a
 bug on its code paths (conv models, crop+flip, BatchNorm in ASNI-II, conv neuron scope, the random
 ticket's parent) would otherwise surface hours into a user's GPU run. Representatives of every kind
-of run the paper-profile notebooks plan (figures.plan) are run here with every protocol setting kept
+of run the paper-profile figures plan (pipeline.plan) are run here with every protocol setting kept
 but the data (synthetic CIFAR-shaped, 64 images), T and E shrunk.
 """
 
