@@ -353,3 +353,15 @@ def test_concentration_of_a_deep_model_draws_a_few_rows_and_tabulates_all(tmp_pa
     drawn = {ax.get_title().split("\n")[1] for ax in result.figure.axes if ax.get_title()}
     assert len(drawn) == 3 and stats["layer"].iloc[0] in drawn and stats["layer"].iloc[-1] in drawn
     assert "drawn: 3 of 21 layers" in result.caption
+
+
+def test_concentration_ticket_panel_is_an_lt_run_of_the_same_data_and_model():
+    from sparsity_lab.figures.registry import get_figure
+
+    spec = get_figure("asni_concentration")
+    assert not [r for r in spec.runs(pipeline.resolve(spec, "quick")) if r.config.kind == "iterative"]
+    (ticket,) = [r for r in spec.runs(pipeline.resolve(spec, "gpu")) if r.config.kind == "iterative"]
+    c = ticket.config
+    assert (c.method, c.prune_fraction, c.iterations, c.dataset, c.model, c.train.epochs) == (
+        "lt", 0.2, 18, "mnist", "lenet300_100", 10)
+    assert ticket.tensors == ("final",) and 0.8 ** 18 < 0.02  # as sparse as ASNI-I's S_max = 98 %

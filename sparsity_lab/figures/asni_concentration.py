@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from sparsity_lab.config import IterativeConfig
 from sparsity_lab.figures import style
 from sparsity_lab.figures._bases import AsniParams, asni_caption
 from sparsity_lab.figures._concentration_data import (
@@ -39,6 +40,7 @@ from sparsity_lab.figures._concentration_data import (
 from sparsity_lab.figures.asni import asni_runs
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
+from sparsity_lab.train import TrainSettings
 
 __all__ = ["ASNI_PANEL", "AsniConcentration", "ConcentrationParams", "concentration_data", "last_threshold",
            "layer_claims_frame", "layers_to_draw", "panel_stats", "plot_concentration", "shared_edges",
@@ -100,6 +102,22 @@ class ConcentrationParams(AsniParams):
     seeds: list[int] = param("seeds (histograms of the first; claims over all)", smoke=[0], quick=[0],
                              gpu=[0, 1, 2, 3], paper=[0, 1, 2, 3])
     max_layers: int = param("at most this many layers drawn (the tables list all)", default=4)
+    ticket_iterations: int = param("T of the LT(P=0.2) ticket panel, on the same data and model (0: no panel)",
+                                   default=0, gpu=18)
+    ticket_epochs: int = param("E of the LT ticket's runs (SGD, the SAP figures' settings)", default=2, gpu=10)
+
+
+TICKET_PANEL = "LT ticket (iterative, global)"
+
+
+def ticket_run(p: ConcentrationParams) -> Run | None:
+    """The Lottery Ticket run of the contrast panel (its final ticket w_T ⊙ m_T), or None."""
+    if p.ticket_iterations <= 0:
+        return None
+    config = IterativeConfig(dataset=p.dataset, model=p.model, method="lt", prune_fraction=0.2,
+                             iterations=p.ticket_iterations, seed=p.seeds[0], train_subset=p.train_subset,
+                             train=TrainSettings(epochs=p.ticket_epochs))
+    return Run(config, {"label": TICKET_PANEL}, ("final",))
 
 
 def _split(final: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -108,14 +126,14 @@ def _split(final: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], 
 
 
 def _asni1(inputs: Inputs, seed: int) -> Run:
-    return next(r for r in inputs.runs if r.config.variant == "asni1" and r.config.seed == seed)
+    return next(r for r in inputs.runs if getattr(r.config, "variant", "") == "asni1" and r.config.seed == seed)
 
 
 def layer_claims_frame(inputs: Inputs) -> pd.DataFrame:
     """Per (layer, seed) of the ASNI-I networks: θ (the last threshold), the smallest surviving |w|,
     the counts of positive / negative survivors and c⁻ / c⁺ (what claims 9.1-9.2 test)."""
     rows = []
-    for run in (r for r in inputs.runs if r.config.variant == "asni1"):
+    for run in (r for r in inputs.runs if getattr(r.config, "variant", "") == "asni1"):
         records = inputs.records[inputs.records["run_id"] == run.run_id]
         theta = last_threshold(records)
         final = records[(records["stage"] == "final")].set_index(["metric", "group"])["value"]
@@ -138,8 +156,10 @@ class AsniConcentration:
     @staticmethod
     def runs(p: ConcentrationParams) -> list[Run]:
         layers_to_draw([], p.max_layers)
-        return asni_runs(p, ["asni1", "dense", "oneshot_global", "oneshot_layer"],
+        runs = asni_runs(p, ["asni1", "dense", "oneshot_global", "oneshot_layer"],
                          tensors={"asni1*": ("final",), "oneshot_global": ("final",), "oneshot_layer": ("final",)})
+        ticket = ticket_run(p)
+        return runs + ([ticket] if ticket else [])
 
     @staticmethod
     def draw(inputs: Inputs, p: ConcentrationParams) -> Drawn:
@@ -147,8 +167,11 @@ class AsniConcentration:
         asni = _asni1(inputs, seed)
         others = {}
         for variant, panel, scope in (("oneshot_global", GLOBAL_PANEL, "global"), ("oneshot_layer", LAYER_PANEL, "layer")):
-            run = next(r for r in inputs.runs if r.config.variant == variant and r.config.seed == seed)
+            run = next(r for r in inputs.runs if getattr(r.config, "variant", "") == variant and r.config.seed == seed)
             others[panel] = (*_split(inputs.tensor(run.run_id, "final")), scope)
+        ticket = ticket_run(p)
+        if ticket is not None:  # θ of a stored ticket is unknown (its pruned weights are zero): NaN
+            others[TICKET_PANEL] = (*_split(inputs.tensor(ticket.run_id, "final")), "global")
         records = inputs.records[inputs.records["run_id"] == asni.run_id]
         hist, stats = concentration_data(records, inputs.tensor(asni.run_id, "final"), others)
         all_layers = list(pd.unique(stats["layer"]))
@@ -156,8 +179,10 @@ class AsniConcentration:
         fig = plot_concentration(hist[hist["layer"].isin(drawn)], stats[stats["layer"].isin(drawn)])
         shown = "" if len(drawn) == len(all_layers) else (
             f"; drawn: {len(drawn)} of {len(all_layers)} layers ({', '.join(drawn)}), the tables list all")
+        lt = (f"; LT ticket: LT(P=0.2), T={p.ticket_iterations}, E={p.ticket_epochs}, SGD" if ticket
+              else "; no LT ticket panel (ticket_iterations=0)")
         caption = asni_caption(p, f"histograms of seed {seed}; contrasts: the dense run pruned once to the "
-                                  f"ASNI-I sparsity (runs oneshot_global, oneshot_layer){shown}")
+                                  f"ASNI-I sparsity (runs oneshot_global, oneshot_layer){lt}{shown}")
         tables = {"ASNI-I levels per layer": stats[stats["panel"] == ASNI_PANEL].drop(columns="panel"),
                   "All panels per layer": stats, "Histograms": hist}
         return Drawn(fig, caption, tables)
