@@ -217,3 +217,16 @@ def test_papermill_reads_every_parameter_of_the_committed_notebooks(caplog: pyte
             assert {"profile", "output_dir"} <= set(params), nb.name
             assert all(p["help"] for name, p in params.items()), nb.name  # every line's comment was read
     assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
+
+
+def test_make_lab_allows_root_only_when_run_as_root() -> None:
+    """`jupyter lab` refuses root without --allow-root, and root is the default user in containers."""
+    import os
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    proc = subprocess.run(["make", "-n", "lab", f"VENV={Path(sys.executable).parents[1]}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    line = next(ln for ln in proc.stdout.splitlines() if "jupyter lab" in ln)
+    assert ("--allow-root" in line) == (os.getuid() == 0), line
