@@ -15,14 +15,15 @@ export SPARSITY_LAB_DATA := $(abspath $(DATA_ROOT))
 # Absolute, so notebooks (whose kernels run in notebooks/) and the CLI share one results store.
 export SPARSITY_LAB_RESULTS := $(abspath $(or $(SPARSITY_LAB_RESULTS),results))
 
-.PHONY: setup test figures lab lint data clean-reports help
+.PHONY: setup test figures lab lint data clean-reports help strip
 
 help:
-	@echo "make figures [PROFILE=quick|smoke|paper] [NOTEBOOKS='01_sap_trajectories ...']  regenerate reports/"
+	@echo "make figures [PROFILE=quick|smoke|gpu|paper] [NOTEBOOKS='01 07 ...']           regenerate reports/"
 	@echo "             [PREFETCH=N]  first train every run the notebooks need, N workers per device (GPU hosts)"
 	@echo "             [EXECUTOR=slurm|submitit-local]  first train those runs as cluster jobs (README: On a cluster)"
 	@echo "make test                                                                        run the test suite"
 	@echo "make lab                                                                         Jupyter Lab on notebooks/"
+	@echo "make strip                                                                       strip outputs of notebooks saved in Jupyter (before committing)"
 	@echo "make lint                                                                        ruff"
 
 setup: $(STAMP)
@@ -51,8 +52,13 @@ figures: setup data
 	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 		$(if $(PREFETCH),--prefetch-workers $(PREFETCH)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
+# Root is the default user in containers and GPU images; Jupyter refuses it without --allow-root.
 lab: setup data
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+
+# Notebooks are edited in Jupyter and committed without outputs: one step after saving.
+strip: setup
+	$(VENV)/bin/nbstripout --drop-empty-cells --keep-id --extra-keys "metadata.language_info cell.metadata.execution cell.metadata.collapsed cell.metadata.scrolled cell.metadata.trusted" notebooks/*.ipynb
 
 lint: setup
 	$(VENV)/bin/ruff check sparsity_lab tests benchmarks

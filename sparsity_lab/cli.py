@@ -47,6 +47,10 @@ from sparsity_lab.store.query import run_state
 #: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
 KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
 _RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created", "problem")
+#: Config columns that mean something only for some methods: `ls` leaves them blank on other runs
+#: (an LT run's SAP p/q are defaults it never used).
+METHOD_ONLY = {"config_p": ("sap",), "config_q": ("sap",), "eta_r": ("sap",), "gamma": ("sap",), "beta": ("sap",),
+               "prune_fraction": ("lt", "oneshot")}
 
 
 # ---------------------------------------------------------------- config fields as flags
@@ -272,6 +276,8 @@ def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
     table["created"] = runs["created"]
     for col in key_columns(runs):
         table[col] = runs[col]
+        if col in METHOD_ONLY and "method" in runs.columns:
+            table[col] = table[col].where(runs["method"].isin(METHOD_ONLY[col]))
     if runs["problem"].notna().any():  # damaged: the file and what is wrong; failed: the reason
         table["problem"] = runs["problem"]
     print(table.astype(object).fillna("").to_string(index=False))

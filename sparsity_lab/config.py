@@ -23,7 +23,10 @@ CONTROL_METHODS = ("random_ticket", "random_reinit")
 #: Every rule that drives the iterative protocol by itself (sparsity_lab/rules/), then the controls.
 ITERATIVE_METHODS = (*iterative_rules(), *CONTROL_METHODS)
 RANKED_WEIGHTS = ("last", "best_val", "best_test")
-ASNI_VARIANTS = ("asni1", "asni2", "mask_init", "mask_random_init", "random_signs", "std_levels", "dense")
+ASNI_VARIANTS = ("asni1", "asni2", "mask_init", "mask_random_init", "random_signs", "std_levels", "dense",
+                 "oneshot_global", "oneshot_layer")
+#: ASNI variants that train nothing: the dense run's final weights pruned once to ASNI-I's sparsity.
+ASNI_ONESHOT_VARIANTS = ("oneshot_global", "oneshot_layer")
 
 
 #: Sane upper bounds (issue 9 §5): a typo such as ``--iterations 1000000000`` fails at once instead of
@@ -205,7 +208,8 @@ class AsniConfig(ExperimentConfig):
     model: str = _help("model name from the registry", default="lenet300_100")
     variant: str = _help(
         f"one of {ASNI_VARIANTS}: asni1 = sigmoid-schedule pruning; the others retrain under the final asni1 mask "
-        "(asni2 = learned 2-level init, mask_init = original init, mask_random_init, random_signs, std_levels) or dense",
+        "(asni2 = learned 2-level init, mask_init = original init, mask_random_init, random_signs, std_levels) or dense; "
+        "oneshot_global / oneshot_layer prune the dense run's final weights once to ASNI-I's sparsity (no training)",
         default="asni1",
     )
     seed: int = _help("random seed", default=0)
@@ -228,6 +232,15 @@ class AsniConfig(ExperimentConfig):
     def schedule_parent(self) -> AsniConfig:
         """The ASNI-I run whose final mask and weights an ASNI-II-style variant starts from."""
         return dataclasses.replace(self, variant="asni1")
+
+    def dependencies(self) -> list[AsniConfig]:
+        """Runs this one starts from: none (asni1, dense); ASNI-I (the retrainings); ASNI-I and dense
+        (the one-shot contrasts, which prune the dense run's weights to ASNI-I's sparsity)."""
+        if self.variant in ("asni1", "dense"):
+            return []
+        if self.variant in ASNI_ONESHOT_VARIANTS:
+            return [self.schedule_parent(), dataclasses.replace(self, variant="dense")]
+        return [self.schedule_parent()]
 
 
 CONFIG_TYPES: dict[str, type[ExperimentConfig]] = {"iterative": IterativeConfig, "asni": AsniConfig}

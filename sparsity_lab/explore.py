@@ -20,6 +20,10 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sparsity_lab import _roots
+
+_roots.use_repository_roots()  # the repository's store, wherever the notebook runs
+
 __all__ = ["MAX_LEGEND", "explorer", "metric_frame", "plot_metric", "run_labels"]
 
 #: Lines beyond which a plot gets no legend (it would hide the plot); narrow the selection instead.

@@ -2,8 +2,11 @@
 
 Prunable = every parameter named ``*.weight`` (or ``weight``) with dim > 1: conv kernels and linear matrices,
 first and last layers included; biases, BatchNorm parameters and buffers never. A :class:`MaskSet` maps
-parameter name → bool tensor of the parameter's shape. Pruned weights stay exactly zero when, after every
-``optimizer.step()``, the caller runs ``masks.apply_(model)`` and ``masks.zero_optimizer_state_(opt, model)``.
+parameter name → bool tensor of the parameter's shape. ``masks.apply_(model)`` zeroes the pruned weights
+once (one-shot); in a hand-written training loop use ``masks.attach(optimizer, model)`` instead, which
+re-applies the masks and zeroes the pruned entries' optimizer state after every ``optimizer.step()`` (by
+hand: ``apply_`` then ``zero_optimizer_state_`` after each step). Weights pruned earlier with
+``torch.nn.utils.prune`` (``weight_orig`` / ``weight_mask``) are handled: ``for_model`` starts from their mask.
 """
 
 from __future__ import annotations
@@ -42,8 +45,14 @@ def _match(names: list[str], patterns: Sequence[str], role: str, available: list
 
 def prunable_parameters(model: nn.Module, include: Sequence[str] | None = None,
                         exclude: Sequence[str] | None = None) -> dict[str, nn.Parameter]:
-    """Prunable parameters in model order, filtered by fnmatch ``include`` / ``exclude`` patterns."""
-    params = {n: p for n, p in model.named_parameters() if _is_prunable(n, p)}
+    """Prunable parameters in model order, filtered by fnmatch ``include`` / ``exclude`` patterns. A weight
+    pruned with ``torch.nn.utils.prune`` (parameter ``<name>_orig``, buffer ``<name>_mask``) counts under its
+    plain name ``<name>``: its parameter is ``weight_orig`` and the weight is ``weight_orig * weight_mask``."""
+    params = {}
+    for n, p in model.named_parameters():
+        key = n.removesuffix("_orig") if n.endswith("weight_orig") else n
+        if _is_prunable(key, p):
+            params[key] = p
     names = list(params)
     keep = _match(names, include, "include", names) if include is not None else set(names)
     if exclude is not None:
@@ -85,9 +94,12 @@ class MaskSet(dict):
     @classmethod
     def for_model(cls, model: nn.Module, include: Sequence[str] | None = None,
                   exclude: Sequence[str] | None = None) -> MaskSet:
-        """All-True masks for the model's prunable parameters."""
-        return cls({n: torch.ones_like(p, dtype=torch.bool) for n, p in
-                    prunable_parameters(model, include, exclude).items()})
+        """All-True masks for the model's prunable parameters; a weight already pruned with
+        ``torch.nn.utils.prune`` starts from its ``weight_mask`` (its pruned entries stay pruned)."""
+        buffers = dict(model.named_buffers())
+        return cls({n: buffers[f"{n}_mask"].bool().clone() if f"{n}_mask" in buffers
+                    else torch.ones_like(p, dtype=torch.bool)
+                    for n, p in prunable_parameters(model, include, exclude).items()})
 
     def parameters(self, model: nn.Module) -> dict[str, Tensor]:
         """The model's parameters for these masks (``<name>_orig`` after torch.nn.utils.prune export)."""
@@ -103,7 +115,8 @@ class MaskSet(dict):
         return out
 
     def apply_(self, model: nn.Module) -> None:
-        """Zero the pruned weights in place (one fused multiply over all masked parameters)."""
+        """Zero the pruned weights in place, once (one fused multiply over all masked parameters). Training
+        afterwards revives them: in your own loop use :meth:`attach` (after every optimizer step)."""
         params = list(self.parameters(model).values())
         masks = [m.to(device=p.device, dtype=p.dtype) for m, p in zip(self.values(), params)]
         with torch.no_grad():

@@ -1,4 +1,4 @@
-"""The report batch: papermill over ``notebooks/NN_*.ipynb``, nbconvert HTML, an index page.
+"""The report batch: papermill over the registered figures' notebooks, nbconvert HTML, an index page.
 
 Usage (from the repository root)::
 
@@ -6,10 +6,12 @@ Usage (from the repository root)::
                                   [-p KEY VALUE ...] [--timeout S] [--notebooks-dir notebooks]
     python -m sparsity_lab.report --profile paper --render-only   # HTML + index from executed notebooks
     python -m sparsity_lab.report --profile paper --prefetch-workers 8   # train all runs in parallel first
-    python -m sparsity_lab.report --profile paper --plan   # runs needed, stored, epochs left; runs nothing
+    python -m sparsity_lab.report --profile gpu --plan   # runs, stored, epochs, GPU-hours; runs nothing
     python -m sparsity_lab.report --profile paper --executor slurm   # runs as SLURM jobs first (cluster/)
 
-For each selected notebook (sorted by name) it
+Before anything runs, the profile, the notebook names and every ``-p`` name and value are checked
+against the figure registry (an unknown or misspelt name, a wrongly typed value: exit 2, one line).
+For each selected notebook (by figure number) it
 
 1. executes it with papermill on the ``python3`` kernel of *this* interpreter's environment, with
    parameters ``profile``, ``output_dir`` (absolute ``<out>/<profile>/figures``) and every
@@ -21,11 +23,11 @@ For each selected notebook (sorted by name) it
 3. reads the notebook's sidecar ``<out>/<profile>/figures/<name>.meta.json``
    (:func:`sparsity_lab.figures.style.write_meta`: run ids, caption, figure files).
 
-Then it writes ``<out>/<profile>/index.html`` (one card per notebook: thumbnail = first PNG
-output, status, error, wall time, profile, run ids, links) and ``index.json``, prints a summary
-table, and exits 0 when every notebook ran, 1 naming the failed ones, 2 on a usage error.
-``SPARSITY_LAB_DATA`` / ``SPARSITY_LAB_RESULTS`` default to absolute ``./data`` / ``./results``
-of the invocation directory so kernels started in ``notebooks/`` share the same store.
+Then it writes ``<out>/<profile>/index.html`` (one card per notebook: thumbnail, status, the claims'
+verdicts, error, wall time, run ids, links) and ``index.json``, prints a summary table with a claims
+column, and exits 0 when every notebook ran (a notebook whose claims fail ran: "claims failed"),
+1 naming the failed ones, 2 on a usage error. ``SPARSITY_LAB_DATA`` / ``SPARSITY_LAB_RESULTS``
+default to the repository's ``data`` / ``results`` (``sparsity_lab._roots``).
 """
 
 from __future__ import annotations
@@ -37,101 +39,31 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sparsity_lab.errors import UserError
 from sparsity_lab.figures._index_page import write_index_html
+from sparsity_lab.report_args import UsageError, _check_parameters, _parse_overrides, discover, select
 from sparsity_lab.report_notebook import NotebookOutcome, collect_executed, run_notebook
 
-
-class UsageError(UserError, ValueError):
-    """Bad command-line selection (exit code 2)."""
-
-
-def notebook_parameters(notebook: Path) -> set[str]:
-    """Names assigned in the notebook's cell tagged ``parameters`` (what ``-p`` may set)."""
-    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
-    names: set[str] = set()
-    for cell in cells:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse("".join(cell.get("source", "")))
-            names |= {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                      for t in node.targets if isinstance(t, ast.Name)}
-    return names
-
-
-def check_overrides(chosen: list[Path], overrides: dict[str, Any]) -> None:
-    """Refuse ``-p`` names no chosen notebook has (issue 9 §5), and values of the wrong type for names
-    that are config fields (``epochs`` = ``train.epochs``) or ``seeds``; None always means the profile's value."""
-    from sparsity_lab.config import CONFIG_TYPES, flat_fields
-    from sparsity_lab.config_types import describe, type_ok
-
-    allowed = set().union(*(notebook_parameters(nb) for nb in chosen)) - {"profile", "output_dir"}
-    unknown = sorted(set(overrides) - allowed)
-    if unknown:
-        raise UsageError(f"unknown notebook parameter(s) {', '.join(unknown)} for {', '.join(nb.stem for nb in chosen)}"
-                         f": allowed {', '.join(sorted(allowed))}")
-    types = {d.name.removeprefix("train."): d.type for cls in CONFIG_TYPES.values() for d in flat_fields(cls)}
-    types["seeds"] = "tuple[int, ...]"
-    for name, value in overrides.items():
-        if value is not None and name in types and not type_ok(types[name], value):
-            raise UsageError(f"parameter {name}={value!r}: allowed {describe(types[name])} (or null: the profile's)")
-
-
-def discover(notebooks_dir: Path) -> list[Path]:
-    """``NN_*.ipynb`` files of ``notebooks_dir`` sorted by name."""
-    return sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb") if p.is_file())
-
-
-def select(available: list[Path], wanted: list[str] | None) -> list[Path]:
-    """Notebooks named by stem (``07_pqi_properties``), file name or number prefix (``07``)."""
-    if not wanted:
-        return available
-    chosen: list[Path] = []
-    for token in wanted:
-        token = token.removesuffix(".ipynb")
-        hits = [p for p in available if p.stem == token or p.stem.startswith(f"{token}_")]
-        if len(hits) != 1:
-            problem = "matches several notebooks" if hits else "is not a notebook"
-            raise UsageError(f"{token!r} {problem}; available: {', '.join(p.stem for p in available) or 'none'}")
-        if hits[0] not in chosen:
-            chosen.append(hits[0])
-    return sorted(chosen)
-
-
-def _parse_overrides(pairs: list[list[str]] | None) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for key, raw in pairs or []:
-        if not key.isidentifier():
-            raise UsageError(f"parameter name {key!r} is not a Python identifier")
-        if key in ("profile", "output_dir"):
-            raise UsageError(f"set {key!r} with --{'profile' if key == 'profile' else 'out'}, not -p")
-        try:
-            overrides[key] = yaml.safe_load(raw)
-        except yaml.YAMLError as err:
-            raise UsageError(f"parameter {key}={raw!r} is not a YAML value ({str(err).splitlines()[0]}): "
-                             "allowed e.g. 3, 0.5, true, cifar10, [0, 1]") from None
-    return overrides
+__all__ = ["UsageError", "_parse_overrides", "discover", "main", "select"]
 
 
 def _summary(outcomes: list[NotebookOutcome]) -> str:
     width = max([8, *(len(o.name) for o in outcomes)])
-    lines = [f"{'notebook':<{width}}  status  time (s)  error", "-" * (width + 40)]
+    lines = [f"{'notebook':<{width}}  {'status':<14}  time (s)  {'claims':<34}  error", "-" * (width + 80)]
     for o in outcomes:
-        err = f"{o.error_name}: {o.error_message}" if o.status != "ok" else ""
-        lines.append(f"{o.name:<{width}}  {o.status:<6}  {o.wall_s:>8.1f}  {err}")
+        err = f"{o.error_name}: {o.error_message}" if o.status == "failed" else ""
+        lines.append(f"{o.name:<{width}}  {o.status:<14}  {o.wall_s:>8.1f}  {o.claims_summary or '':<34}  {err}")
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m sparsity_lab.report", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="quick", help="profile passed to every notebook (smoke|quick|paper)")
+    ap.add_argument("--profile", default="quick", help="profile passed to every notebook (smoke|quick|gpu|paper)")
     ap.add_argument("--notebooks", nargs="+", metavar="NAME", help="stems or number prefixes (default: all)")
     ap.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"), help="where NN_*.ipynb live")
     ap.add_argument("--out", type=Path, default=Path("reports"), help="reports root (default: reports)")
@@ -157,39 +89,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, overrides: dict[str, Any],
              t0: float) -> list[NotebookOutcome]:
-    """Run the notebooks, ``args.jobs`` at a time (each in its own process and kernel), in input order.
+    """Run the notebooks, ``args.jobs`` at a time (each in its own process and kernel), printing each
+    result as it finishes under a progress bar; return the outcomes in input order.
 
     Notebooks that need the same experiments are safe to run together: the store's per-run lock makes
     the second wait for the first and then reuse its results.
     """
-    total = len(chosen)
-    jobs = max(1, min(args.jobs, total))
+    from tqdm.auto import tqdm
+
+    jobs = max(1, min(args.jobs, len(chosen)))
+    kw = {"kernel": args.kernel, "timeout": args.timeout}
+    done: dict[Path, NotebookOutcome] = {}
+    bar = tqdm(total=len(chosen), desc=f"notebooks ({args.profile})", unit="nb", file=sys.stdout)
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
-    futures = {}
-    for i, nb in enumerate(chosen, 1):
-        print(f"[{i}/{total}] {nb.stem}: running (profile {args.profile})", flush=True)
-        call = (nb, profile_dir, args.profile, overrides)
-        kw = {"kernel": args.kernel, "timeout": args.timeout}
-        futures[i] = pool.submit(run_notebook, *call, **kw) if pool else run_notebook(*call, **kw)
-        if pool is None:
-            _print_done(i, total, futures[i], t0)
-    outcomes: list[NotebookOutcome] = []
     try:
-        for i in range(1, total + 1):
-            outcome = futures[i].result() if pool else futures[i]
-            if pool:
-                _print_done(i, total, outcome, t0)
-            outcomes.append(outcome)
+        if pool is None:
+            finished = (run_notebook(nb, profile_dir, args.profile, overrides, **kw) for nb in chosen)
+        else:
+            futures = [pool.submit(run_notebook, nb, profile_dir, args.profile, overrides, **kw) for nb in chosen]
+            finished = (f.result() for f in as_completed(futures))
+        for outcome in finished:
+            done[next(nb for nb in chosen if nb.stem == outcome.name)] = outcome
+            bar.update(1)
+            bar.write(_done_line(len(done), len(chosen), outcome, t0))
     finally:
+        bar.close()
         if pool:
             pool.shutdown(cancel_futures=True)
-    return outcomes
+    return [done[nb] for nb in chosen]
 
 
-def _print_done(i: int, total: int, o: NotebookOutcome, t0: float) -> None:
-    tail = "ok" if o.status == "ok" else f"FAILED ({o.error_name}: {o.error_message})"
-    print(f"[{i}/{total}] {o.name}: {tail} in {o.wall_s:.1f} s (elapsed {time.perf_counter() - t0:.1f} s)",
-          flush=True)
+def _done_line(i: int, total: int, o: NotebookOutcome, t0: float) -> str:
+    tail = {"ok": "ok", "claims failed": "ran, claims failed"}.get(o.status) or f"FAILED ({o.error_name}: {o.error_message})"
+    claims = f" · {o.claims_summary}" if o.claims_summary else ""
+    return f"[{i}/{total}] {o.name}: {tail}{claims} in {o.wall_s:.1f} s (elapsed {time.perf_counter() - t0:.1f} s)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,24 +133,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile not in PROFILES:
             raise UsageError(f"--profile {args.profile!r}: allowed one of {', '.join(PROFILES)}")
         overrides = _parse_overrides(args.parameter)
-        available = discover(args.notebooks_dir)
-        if not available:
-            raise UsageError(f"no NN_*.ipynb notebooks in {args.notebooks_dir}")
-        chosen = select(available, args.notebooks)
-        check_overrides(chosen, overrides)
+        chosen = select(discover(args.notebooks_dir), args.notebooks)
         if args.prefetch_workers < 0:
             raise UsageError(f"--prefetch-workers {args.prefetch_workers}: allowed 0 (off) or a positive integer")
+        planned = _check_parameters(chosen, args.profile, overrides) if not args.render_only else []
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from sparsity_lab import _roots, pipeline
+
+    _roots.use_repository_roots()
     for var, default in (("SPARSITY_LAB_DATA", "data"), ("SPARSITY_LAB_RESULTS", "results")):
         os.environ.setdefault(var, str(Path(default).resolve()))
     if args.plan:
-        from sparsity_lab.figures.plan import plan_table
-
-        table = plan_table(chosen, args.profile, overrides)
+        table = pipeline.plan_table([spec for spec, _, _ in planned], args.profile,
+                                    {k: v for k, v in overrides.items() if k != "device"})
         print(f"profile {args.profile}, store {os.environ['SPARSITY_LAB_RESULTS']}")
         print(table.to_string(index=False, na_rep=""))
+        print("GPU-hours: estimated on one H100/H200 from measured speeds (pipeline.SECONDS_PER_EPOCH); "
+              "divide by the GPUs prefetch uses.")
         return 0
     profile_dir = args.out / args.profile
     profile_dir.mkdir(parents=True, exist_ok=True)
@@ -225,29 +159,48 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         outcomes = [collect_executed(nb, profile_dir, args.profile) for nb in chosen]
     else:
+        configs = [run.config for _, _, runs in planned for run in runs]
         if args.executor != "local":
             from sparsity_lab.cluster.prefetch import prefetch_on_cluster
 
-            prefetch_on_cluster(chosen, args.profile, overrides, executor=args.executor)
+            prefetch_on_cluster(configs, executor=args.executor, notebooks=len(chosen))
         elif args.prefetch_workers > 0:
-            from sparsity_lab.figures.plan import prefetch
-
-            prefetch(chosen, args.profile, overrides, workers_per_device=args.prefetch_workers)
+            print(f"prefetch: {len({c.run_id for c in configs})} runs for {len(chosen)} notebooks, "
+                  f"{args.prefetch_workers} worker(s) per device", flush=True)
+            devices = [str(overrides["device"])] if overrides.get("device") else None
+            for o in pipeline.prefetch(configs, workers_per_device=args.prefetch_workers, devices=devices):
+                print(f"prefetch: run {o.run_id} failed: {(o.error or '').strip().splitlines()[-1:]}", flush=True)
         outcomes = _run_all(chosen, profile_dir, args, overrides, t0)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides, "render_only": args.render_only,
-              "prefetch_workers": args.prefetch_workers,
+              "prefetch_workers": args.prefetch_workers, "shipped_gpu": shipped_gpu_link(args.out),
               "notebooks": [{k: v for k, v in asdict(o).items() if k != "thumbnail"} for o in outcomes]}
     (profile_dir / "index.json").write_text(json.dumps(record, indent=2, default=str))
     index = write_index_html(profile_dir / "index.html", outcomes, record)
     print("\n" + _summary(outcomes))
     print(f"\nindex: {index}")
-    failed = [o for o in outcomes if o.status != "ok"]
+    failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print("failed notebooks: " + "; ".join(f"{o.name} ({o.error_name}: {o.error_message})" for o in failed),
               file=sys.stderr)
         return 1
     return 0
+
+
+#: Where the shipped results of the ``gpu`` profile live (issue 11), relative to the repository.
+SHIPPED_GPU_DIR = Path("docs") / "gpu-results"
+
+
+def shipped_gpu_link(out: Path) -> str | None:
+    """Relative link from ``<out>/<profile>/index.html`` to the shipped ``gpu`` figures' index, if shipped."""
+    from sparsity_lab._roots import repository_root
+
+    root = repository_root()
+    target = root / SHIPPED_GPU_DIR if root else None
+    if target is None or not target.is_dir():
+        return None
+    page = next((target / n for n in ("index.html", "README.md") if (target / n).is_file()), target)
+    return os.path.relpath(page, (out / "x").resolve())
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ class NotebookOutcome:
     """What happened to one notebook (one card of the index, one entry of index.json)."""
 
     name: str
-    status: str = "failed"  # "ok" | "failed"
+    status: str = "failed"  # "ok" | "claims failed" (ran, a claim fails) | "failed" (did not run)
     wall_s: float = 0.0
     error_name: str | None = None
     error_message: str | None = None
@@ -36,6 +36,8 @@ class NotebookOutcome:
     caption: str | None = None
     figures: list[str] = field(default_factory=list)
     thumbnail: str | None = None  # data URI, index.html only
+    claims: list[dict[str, Any]] = field(default_factory=list)  # Verdict.to_dict() per claim
+    claims_summary: str | None = None  # "claims 3/4 hold (1 fail)"
 
 
 def render_html(executed: Path, banner: str) -> Path:
@@ -128,10 +130,15 @@ def _collect(out: NotebookOutcome, profile_dir: Path, profile: str, executed_at:
     out.run_ids = [str(r) for r in meta.get("run_ids", [])]
     out.caption = meta.get("caption")
     out.figures = [f"figures/{f}" for f in meta.get("figures", [])]
+    out.claims = list(meta.get("claims", []))
+    out.claims_summary = meta.get("claims_summary")
+    if out.status == "ok" and meta.get("claims_status") == "fails":
+        out.status = "claims failed"
     executed = profile_dir / f"{out.name}.ipynb"
     if executed.exists():
         out.ipynb = executed.name
-        status = "ok" if out.status == "ok" else f"**failed**: `{out.error_name}: {out.error_message}`"
+        status = (f"**failed**: `{out.error_name}: {out.error_message}`" if out.status == "failed"
+                  else f"{out.status} ({out.claims_summary or 'no claims'})")
         banner = (f"[← report index](index.html) · profile `{profile}` · status {status} · "
                   f"{out.wall_s:.1f} s · executed {executed_at.strftime('%Y-%m-%d %H:%M')}")
         try:

@@ -190,3 +190,26 @@ def test_sweep_rejects_an_unknown_batch_seeds_value(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--results", str(tmp_path), "sweep", "x.yaml", "--batch-seeds", "sometimes"])
     assert "invalid choice: 'sometimes'" in capsys.readouterr().err
+
+
+def test_ls_leaves_sap_p_q_blank_on_lt_runs(tmp_path, capsys):
+    from sparsity_lab.config import IterativeConfig
+    from sparsity_lab.store import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    sap = IterativeConfig(dataset="digits", model="mlp", method="sap", p=0.8, q=1.5, iterations=1)
+    lt = IterativeConfig(dataset="digits", model="mlp", method="lt", prune_fraction=0.3, iterations=1)
+    for config in (sap, lt):
+        store.prepare(config)
+    assert cli.main(["--results", str(tmp_path), "ls"]) == 0
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    header = lines[0]
+    rows = {line.split()[0]: line for line in lines[1:]}
+
+    def cell(run_id: str, column: str) -> str:  # the text under the column's header (right-aligned)
+        start = header.index(f" {column}")
+        return rows[run_id][len(header[:start].rstrip()): start + 1 + len(column)].strip()
+
+    assert (cell(sap.run_id, "config_p"), cell(sap.run_id, "config_q")) == ("0.8", "1.5")
+    assert (cell(lt.run_id, "config_p"), cell(lt.run_id, "config_q")) == ("", "")  # LT never used SAP's p, q
+    assert (cell(lt.run_id, "prune_fraction"), cell(sap.run_id, "prune_fraction")) == ("0.3", "")

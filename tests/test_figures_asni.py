@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsity_lab.figures import _concentration_data, asni, asni2, asni_schedule, concentration
+from sparsity_lab import pipeline
+from sparsity_lab.figures import _bases, _concentration_data, asni, asni2, asni_schedule
+from sparsity_lab.figures import asni_concentration as concentration
 
 S_MAX, KAPPA, T, N_LAYER = 90.0, 1.0, 6, {"fc1.weight": 600, "fc2.weight": 300, "fc3.weight": 100}
 
@@ -44,22 +46,23 @@ def schedule_records(seeds=(0, 1)) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------- parameters
-def test_asni_params_maps_epochs_and_train_fields_and_rejects_unknown():
-    params = asni.asni_params("asni_schedule", "smoke", epochs=3, train_lr=0.5, seeds=None)
-    assert params["train"].epochs == 3 and params["train"].lr == 0.5
-    assert params["seeds"] == [0] and params["profile"] == "smoke"
-    with pytest.raises(ValueError, match="unknown training setting"):
-        asni.asni_params("asni_schedule", "smoke", train_nonsense=1)
+def test_asni_params_are_typed_and_build_the_training_settings():
+    params = pipeline.resolve("asni_schedule", "smoke", epochs=3, lr=0.5, seeds=None)
+    config = _bases.asni_config(params, "asni1", 0)
+    assert config.train.epochs == 3 and config.train.lr == 0.5 and params.seeds == [0] and params.profile == "smoke"
+    with pytest.raises(ValueError, match="unknown parameter 'train_nonsense'"):
+        pipeline.resolve("asni_schedule", "smoke", train_nonsense=1)
 
 
-def test_caption_names_every_required_field():
-    text = asni.asni_caption(asni.asni_params("asni2", "smoke", epochs=4, kappa=0.5), "note")
+def test_caption_names_every_required_field_from_the_params_that_made_the_runs():
+    params = pipeline.resolve("asni2", "smoke", epochs=4, kappa=0.5, tau=0.3)
+    text = _bases.asni_caption(params, "note")
     for part in ("profile smoke", "dataset digits", "model lenet300_100", "T=4 epochs", "seeds 0 (n=1)",
-                 "scope global (ASNI)", "ranked: n/a (one run)", "S_max=90 %", "κ=0.5", "note", "code "):
+                 "scope global (ASNI)", "ranked: n/a (one run)", "S_max=90 %", "κ=0.5", "τ=0.3", "note", "code "):
         assert part in text
+    assert {r.config.tau for r in asni2.Asni2.runs(params)} == {0.3}  # the caption's τ is the runs' τ
 
 
-# ------------------------------------------------------------------------------------- figure 8
 def test_schedule_frame_aligns_target_and_realised_on_the_same_epoch():
     records = schedule_records()
     frame = asni_schedule.schedule_frame(records)
@@ -201,20 +204,34 @@ def test_plot_concentration_one_axis_per_layer_and_panel():
     assert "sparsity" in fig.axes[0].get_title()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sparsity_lab.pruning") is None, reason="pruning.py not there yet")
-def test_contrast_masks_match_the_asni_sparsity_globally_and_per_layer():
-    g = torch.Generator().manual_seed(3)
-    dense = {k: torch.randn(v, generator=g) for k, v in N_LAYER.items()}
-    survivors = {"fc1.weight": 30, "fc2.weight": 40, "fc3.weight": 30}  # 100 of 1000 kept: S = 90 %
-    masks = concentration.contrast_masks(dense, survivors)
-    glob, layer = masks[concentration.GLOBAL_PANEL], masks[concentration.LAYER_PANEL]
-    assert sum(int(m.sum()) for m in glob.values()) == 100
-    kept = torch.cat([dense[k][glob[k]].abs() for k in dense])
-    dropped = torch.cat([dense[k][~glob[k]].abs() for k in dense])
-    assert kept.min() >= dropped.max()  # one global magnitude threshold
-    for k, n in N_LAYER.items():
-        assert int(layer[k].sum()) == n - round(0.9 * n)
-        assert dense[k][layer[k]].abs().min() >= dense[k][~layer[k]].abs().max()
+def test_oneshot_runs_prune_the_dense_weights_to_the_asni_sparsity(tmp_path):
+    """Figure 9's contrasts are runs: global keeps ASNI-I's survivor count under one threshold, layer-wise
+    prunes every layer to S; they train nothing and the figure only reads their tensors."""
+    from sparsity_lab import experiments
+    from sparsity_lab.store import ResultsStore, load_tensors
+
+    store = ResultsStore(tmp_path)
+    params = pipeline.resolve("asni_concentration", "smoke", epochs=3)
+    asni1 = _bases.asni_config(params, "asni1", 0)
+    before = experiments.TRAINING_COUNTER["iterations"]
+    for variant in ("oneshot_global", "oneshot_layer"):
+        experiments.run(_bases.asni_config(params, variant, 0), store=store, device="cpu", progress=False)
+    assert experiments.TRAINING_COUNTER["iterations"] - before == 6  # asni1 and dense, 3 epochs each; one-shot: 0
+    asni_masks = {k[5:]: v.bool() for k, v in load_tensors(asni1.run_id, store=store).items() if k.startswith("mask.")}
+    kept = sum(int(m.sum()) for m in asni_masks.values())
+    glob = load_tensors(_bases.asni_config(params, "oneshot_global", 0).run_id, store=store)
+    layer = load_tensors(_bases.asni_config(params, "oneshot_layer", 0).run_id, store=store)
+    names = list(asni_masks)
+    assert sum(int(glob[f"mask.{k}"].sum()) for k in names) == kept
+    w = {k: glob[f"model.{k}"] for k in names}
+    alive = torch.cat([w[k][glob[f"mask.{k}"].bool()].abs() for k in names])
+    dead = torch.cat([w[k][~glob[f"mask.{k}"].bool()].abs() for k in names])
+    assert alive.min() >= dead.max()
+    fraction = 1 - kept / sum(m.numel() for m in asni_masks.values())
+    for k in names:
+        n = asni_masks[k].numel()
+        assert int(layer[f"mask.{k}"].sum()) == n - round(fraction * n)
+    assert asni1.dependencies() == [] and len(_bases.asni_config(params, "oneshot_layer", 0).dependencies()) == 2
 
 
 # ------------------------------------------------------------------------------------- figure 10
@@ -282,26 +299,33 @@ _RUNNERS = ("sparsity_lab.sweep", "sparsity_lab.pruning", "sparsity_lab.schedule
 def test_asni_schedule_smoke_end_to_end(tmp_path):
     from sparsity_lab.store import ResultsStore
 
-    result = asni_schedule.asni_schedule("smoke", store=ResultsStore(tmp_path / "store"), output_dir=tmp_path / "out",
-                                         progress=False, epochs=3, device="cpu")
-    files = {p.name for p in result.params["files"]}
-    assert {"08_asni_schedule.png", "08_asni_schedule.pdf"} <= files
+    result = pipeline.make_figure("asni_schedule", "smoke", store=ResultsStore(tmp_path / "store"),
+                                  output_dir=tmp_path / "out", progress=False, epochs=3, device="cpu")
+    files = {p.name for p in result.files}
+    assert {"08_asni_schedule.png", "08_asni_schedule.pdf", "08_asni_schedule.meta.json"} <= files | {
+        "08_asni_schedule.meta.json"}
     assert all((tmp_path / "out" / f).stat().st_size > 0 for f in files)
     table = result.tables["Schedule per epoch"]
-    assert len(table) == 3 and len(result.run_ids) == 1
+    assert len(table) == 3 and len(result.run_ids) == 2  # ASNI-I and the dense run of claim 8.2
     assert (table["realised − target (pp)"].abs() < 1.0).all()
 
 
-def test_paper_profile_follows_the_spec():
-    """FIGURES.md 'paper' for ASNI = the authors' CIFAR10 ResNet-18 protocol of METHODS.md §4."""
+def test_paper_and_gpu_profiles_follow_the_spec():
+    """docs/figures.md: 'paper' for ASNI = the authors' CIFAR10 ResNet-18 protocol (docs/methods.md §4);
+    'gpu' = the authors' full MNIST LeNet-300-100 budget."""
     for figure in ("asni_schedule", "asni_concentration", "asni2"):
-        params = asni.asni_params(figure, "paper")
-        train = params["train"]
-        assert (params["dataset"], params["model"], params["s_max"], params["kappa"]) == ("cifar10", "resnet18", 97.0, 16.0)
-        assert params["seeds"] == [0, 1, 2, 3] and params["train_subset"] == 0
+        p = pipeline.resolve(figure, "paper")
+        train = _bases.asni_config(p, "asni1", 0).train
+        assert (p.dataset, p.model, p.s_max, p.kappa) == ("cifar10", "resnet18", 97.0, 16.0)
+        assert p.seeds == [0, 1, 2, 3] and p.train_subset == 0
         assert (train.optimizer, train.lr, train.momentum, train.weight_decay, train.batch_size, train.epochs,
                 train.lr_schedule) == ("sgd", 0.05, 0.9, 5e-4, 128, 160, "cosine")
-        assert params["kappa"] == train.epochs / 10  # κ ≈ T/10 as in the authors' runs
+        assert p.kappa == train.epochs / 10  # κ ≈ T/10 as in the authors' runs
+        g = pipeline.resolve(figure, "gpu")
+        train = _bases.asni_config(g, "asni1", 0).train
+        assert (g.dataset, g.model, g.s_max, g.kappa, g.seeds, g.train_subset) == (
+            "mnist", "lenet300_100", 98.0, 5.0, [0, 1, 2, 3], 0)
+        assert (train.optimizer, train.lr, train.batch_size, train.epochs) == ("adam", 1e-3, 60, 50)
 
 
 @pytest.mark.parametrize(("n", "k", "expected"), [(3, 4, [0, 1, 2]), (21, 4, [0, 7, 13, 20]), (21, 2, [0, 20]),
@@ -321,11 +345,23 @@ def test_concentration_of_a_deep_model_draws_a_few_rows_and_tabulates_all(tmp_pa
     """ResNet-18 (21 prunable layers) on CIFAR-shaped synthetic data, the paper profile's model."""
     from sparsity_lab.store import ResultsStore
 
-    result = concentration.asni_concentration(
-        "smoke", store=ResultsStore(tmp_path / "store"), progress=False, device="cpu", ticket=False,
+    result = pipeline.make_figure(
+        "asni_concentration", "smoke", store=ResultsStore(tmp_path / "store"), progress=False, device="cpu",
         dataset="synthetic:cifar10:64", model="resnet18", epochs=2, max_layers=3)
     stats = result.tables["ASNI-I levels per layer"]
     assert len(stats) == 21
     drawn = {ax.get_title().split("\n")[1] for ax in result.figure.axes if ax.get_title()}
     assert len(drawn) == 3 and stats["layer"].iloc[0] in drawn and stats["layer"].iloc[-1] in drawn
     assert "drawn: 3 of 21 layers" in result.caption
+
+
+def test_concentration_ticket_panel_is_an_lt_run_of_the_same_data_and_model():
+    from sparsity_lab.figures.registry import get_figure
+
+    spec = get_figure("asni_concentration")
+    assert not [r for r in spec.runs(pipeline.resolve(spec, "quick")) if r.config.kind == "iterative"]
+    (ticket,) = [r for r in spec.runs(pipeline.resolve(spec, "gpu")) if r.config.kind == "iterative"]
+    c = ticket.config
+    assert (c.method, c.prune_fraction, c.iterations, c.dataset, c.model, c.train.epochs) == (
+        "lt", 0.2, 18, "mnist", "lenet300_100", 10)
+    assert ticket.tensors == ("final",) and 0.8 ** 18 < 0.02  # as sparse as ASNI-I's S_max = 98 %

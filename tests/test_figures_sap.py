@@ -10,16 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sparsity_lab import pipeline
 from sparsity_lab.figures import _sap_common as common
-from sparsity_lab.figures import (
-    ablations,
-    comparison,
-    eta_gamma_ablation,
-    heatmaps,
-    pq_ablation,
-    scopes,
-    trajectories,
-)
+from sparsity_lab.figures import pq_ablation
+from sparsity_lab.figures import pq_heatmaps as heatmaps
+from sparsity_lab.figures import pruning_scopes as scopes
+from sparsity_lab.figures import sap_trajectories as trajectories
+from sparsity_lab.figures import sap_vs_lth as comparison
+from sparsity_lab.figures.registry import Inputs, get_figure
 
 LAYERS = ("fc1.weight", "fc2.weight", "fc3.weight", "fc4.weight")
 SAP = "SAP (p=0.5, q=1)"
@@ -61,9 +59,9 @@ def fake_records(run_id: str, seed: int, T: int, *, acc=None, remaining=None, pq
 
 
 def fake_fetch(configs, **_):
-    """Stand-in for ensure_results: deterministic curves per config (SAP's PQI goes down, up, down)."""
+    """Stand-in for the store: deterministic curves per config (SAP's PQI goes down, up, down)."""
     frames = []
-    for cfg in configs:
+    for cfg in {c.run_id: c for c in configs}.values():
         T = cfg.iterations
         jitter = (zlib.crc32(cfg.run_id.encode()) % 100) / 1e4
         pqi = [0.2 - 0.02 * t if t <= 1 else 0.18 + 0.03 * (t - 1) for t in range(T + 1)]
@@ -117,9 +115,11 @@ def test_summarise_mean_and_sample_std_over_seeds():
     assert row["n"] == 3
 
 
-def test_resolve_params_epochs_override_changes_train_only():
-    params = common.resolve_params("sap_trajectories", "smoke", {"epochs": 3, "iterations": 5, "seeds": None})
-    assert params["train"].epochs == 3 and params["iterations"] == 5 and params["seeds"] == [0]
+def test_resolved_params_build_the_configs_of_the_runs():
+    params = pipeline.resolve("sap_trajectories", "smoke", epochs=3, iterations=5, seeds=None)
+    assert params.epochs == 3 and params.iterations == 5 and params.seeds == [0]
+    configs = [r.config for r in get_figure(1).runs(params)]
+    assert {(c.train.epochs, c.iterations, c.seed) for c in configs} == {(3, 5, 0)}
 
 
 def test_method_variants_rejects_unknown_labels():
@@ -260,33 +260,29 @@ def test_efficiency_frame_pairs_x_values_per_run():
 def test_ablation_variants_and_shared_runs():
     pq = pq_ablation.pq_variants((0.2, 0.5), (1.2, 2.0))
     assert [(v.overrides["p"], v.overrides["q"]) for v in pq] == [(0.2, 1.0), (0.5, 1.0), (1.0, 1.2), (1.0, 2.0)]
-    eg = eta_gamma_ablation.eta_gamma_variants((0.0, 0.1), (1.0, 3.0))
-    params = common.resolve_params("eta_gamma_ablation", "smoke", {})
-    configs, assignment = common.build_runs(params, eg)
-    assert len(configs) == 3 and len(assignment) == 4  # η_r = 0, γ = 1 is in both families: one run
-    assert ablations.ablation_values(pq_ablation.P_VALUES, "quick", "p") == (0.2, 0.4, 0.5, 0.6, 0.8)
-    assert ablations.ablation_values(pq_ablation.Q_VALUES, "smoke", "q", [1.5]) == (1.5,)
-    with pytest.raises(ValueError, match="at least one"):
-        ablations.ablation_values(pq_ablation.Q_VALUES, "smoke", "q", [])
+    params = pipeline.resolve("eta_gamma_ablation", "smoke", eta_values=[0.0, 0.1], gamma_values=[1.0, 3.0])
+    runs = get_figure("eta_gamma_ablation").runs(params)
+    assert len({r.run_id for r in runs}) == 3 and len(runs) == 4  # η_r = 0, γ = 1 is in both families: one run
+    assert pipeline.resolve("pq_ablation", "quick").p_values == [0.2, 0.4, 0.5, 0.6, 0.8]
+    assert pipeline.resolve("pq_ablation", "gpu").epochs == 5 and pipeline.resolve("sap_trajectories", "gpu").epochs == 10
 
 
 # -- drawing every figure on fake records ---------------------------------------------------------
 
-@pytest.mark.parametrize("func, name, n_axes", [
-    (trajectories.make_figure, "01_sap_trajectories", 8),
-    (scopes.make_figure, "02_pruning_scopes", 9),
-    (pq_ablation.make_figure, "03_pq_ablation", 8),
-    (eta_gamma_ablation.make_figure, "04_eta_gamma_ablation", 8),
-    (heatmaps.make_figure, "05_pq_heatmaps", 2 * 3 + 1),
-    (comparison.make_figure, "06_sap_vs_lth", 2),
+@pytest.mark.parametrize("name, n_axes", [
+    ("01_sap_trajectories", 8), ("02_pruning_scopes", 9), ("03_pq_ablation", 8),
+    ("04_eta_gamma_ablation", 8), ("05_pq_heatmaps", 2 * 3 + 1), ("06_sap_vs_lth", 2),
 ])
-def test_figures_draw_and_save_on_fake_records(monkeypatch, tmp_path, func, name, n_axes):
-    monkeypatch.setattr(common, "fetch", fake_fetch)
-    result = func("smoke", output_dir=tmp_path, iterations=4)
-    assert len(result.figure.axes) == n_axes
-    assert (tmp_path / f"{name}.png").stat().st_size > 0 and (tmp_path / f"{name}.pdf").stat().st_size > 0
-    assert result.run_ids and all(isinstance(t, pd.DataFrame) and not t.empty for t in result.tables.values())
-    assert "profile smoke" in result.caption and "T=4" in result.caption and "ranked: last" in result.caption
+def test_figures_draw_on_fake_records_with_a_full_caption(name, n_axes):
+    spec = get_figure(name)
+    params = pipeline.resolve(spec, "smoke", iterations=4)
+    runs = spec.runs(params)
+    inputs = Inputs(pipeline.with_labels(fake_fetch([r.config for r in runs]), runs), runs)
+    drawn = spec.draw(inputs, params)
+    assert len(drawn.figure.axes) == n_axes
+    assert all(isinstance(t, pd.DataFrame) and not t.empty for t in drawn.tables.values())
+    for part in ("profile smoke", "T=4", "E=1", "seeds 0", "ranked: last", "training set: all images", "code "):
+        assert part in drawn.caption, part
 
 
 # -- end to end through the real runners ----------------------------------------------------------
@@ -294,11 +290,11 @@ def test_figures_draw_and_save_on_fake_records(monkeypatch, tmp_path, func, name
 def test_sap_trajectories_smoke_end_to_end(tmp_path):
     from sparsity_lab.store import ResultsStore
 
-    result = trajectories.sap_trajectories("smoke", store=ResultsStore(tmp_path / "store"),
-                                           output_dir=tmp_path / "fig", progress=False)
-    assert (tmp_path / "fig" / "01_sap_trajectories.png").is_file()
-    assert (tmp_path / "fig" / "01_sap_trajectories.pdf").is_file()
-    assert len(result.run_ids) == 4
+    result = pipeline.make_figure("sap_trajectories", "smoke", store=ResultsStore(tmp_path / "store"),
+                                  output_dir=tmp_path / "fig", progress=False, device="cpu")
+    for suffix in (".png", ".pdf", ".meta.json", "__claims.csv"):
+        assert (tmp_path / "fig" / f"01_sap_trajectories{suffix}").is_file(), suffix
+    assert len(result.run_ids) == 4 and result.verdicts
     summary = result.tables["Trajectories (mean ± std over seeds)"]
     acc = summary[summary["panel"] == "remaining"]
     assert acc[acc["iteration"] == 0]["mean"].eq(100.0).all()  # nothing pruned before the first pruning
@@ -309,3 +305,4 @@ def test_method_colours_are_fixed_across_figures():
     two = common.method_palette(["Random ticket (LT masks)", "OS (P=0.2)", LT])
     assert one[LT] == two[LT] and one["OS (P=0.2)"] == two["OS (P=0.2)"]
     assert two["Random ticket (LT masks)"] not in {one[SAP], one[LT], one["OS (P=0.2)"]}
+    assert len(set(common.method_palette([SAP, "SAP (p=1, q=2)", LT, "OS (P=0.2)"]).values())) == 4

@@ -162,3 +162,24 @@ def test_torch_prune_round_trip():
     assert list(back) == list(masks)
     assert all(torch.equal(back[n], masks[n]) for n in masks)
     assert set(masks.parameters(model)) == set(masks)  # resolves <name>_orig after export
+
+
+def test_for_model_handles_weights_pruned_with_torch_nn_utils_prune():
+    """A weight pruned with torch.nn.utils.prune (weight_orig + weight_mask) is not skipped: it is masked
+    under its plain name, starting from torch's mask, and apply_ keeps its pruned entries at zero."""
+    import torch
+    from torch import nn
+    from torch.nn.utils import prune as torch_prune
+
+    from sparsity_lab.masks import MaskSet
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
+    torch_prune.l1_unstructured(model[0], "weight", amount=0.5)
+    masks = MaskSet.for_model(model)
+    assert list(masks) == ["0.weight", "2.weight"]
+    assert int(masks["0.weight"].sum()) == 24 and bool(masks["2.weight"].all())
+    assert torch.equal(masks["0.weight"], model[0].weight_mask.bool())
+    masks["0.weight"][0, :] = False
+    masks.apply_(model)
+    assert float(model[0].weight_orig[0].abs().sum()) == 0.0  # the weight torch recomputes from it

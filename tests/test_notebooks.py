@@ -32,7 +32,8 @@ def test_all_ten_notebooks_run_at_smoke_and_are_indexed(tmp_path: Path) -> None:
     assert set(entries) == set(NOTEBOOKS)
     html_index = (out / "index.html").read_text()
     for name in NOTEBOOKS:
-        assert entries[name]["status"] == "ok", entries[name]
+        assert entries[name]["status"] in ("ok", "claims failed"), entries[name]  # ran
+        assert entries[name]["claims"] and entries[name]["claims_summary"], name
         assert name in html_index
         assert "data:image/png;base64," in (out / f"{name}.html").read_text(), name
         figures = list((out / "figures").glob(f"{name}*.png")) + list((out / "figures").glob(f"{name}*.pdf"))
@@ -41,18 +42,11 @@ def test_all_ten_notebooks_run_at_smoke_and_are_indexed(tmp_path: Path) -> None:
     assert run_ids and all((tmp_path / "results" / r).is_dir() for r in run_ids)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("notebook", "key", "value", "message"), [
     ("01_sap_trajectories", "model", "transformer", "model='transformer'"),   # unknown model
     ("03_pq_ablation", "q_values", "[0.4]", "q=0.4"),                        # p = 1 >= q
 ])
-def test_bad_parameter_fails_with_the_library_error_in_the_report(tmp_path: Path, notebook, key, value,
-                                                                   message) -> None:
+def test_bad_parameter_is_refused_before_anything_runs(tmp_path: Path, notebook, key, value, message) -> None:
     proc = _report(tmp_path, "--profile", "smoke", "--notebooks", notebook, "-p", key, value)
-    assert proc.returncode == 1
-    assert notebook in proc.stderr and "ConfigError" in proc.stderr, proc.stderr
-    out = tmp_path / "reports" / "smoke"
-    entry = json.loads((out / "index.json").read_text())["notebooks"][0]
-    assert entry["status"] == "failed" and message in entry["error_message"], entry
-    assert message in (out / f"{notebook}.html").read_text()
-    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").glob("iterative_*"))
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "results").exists()

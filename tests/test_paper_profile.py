@@ -3,7 +3,7 @@
 The paper profile (CIFAR-10 cnn and resnet18, ASNI ResNet-18) is a GPU job nobody runs in CI, so a
 bug on its code paths (conv models, crop+flip, BatchNorm in ASNI-II, conv neuron scope, the random
 ticket's parent) would otherwise surface hours into a user's GPU run. Representatives of every kind
-of run the paper-profile notebooks plan (figures.plan) are run here with every protocol setting kept
+of run the paper-profile figures plan (pipeline.plan) are run here with every protocol setting kept
 but the data (synthetic CIFAR-shaped, 64 images), T and E shrunk.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab import experiments
+from sparsity_lab import experiments, pipeline
 from sparsity_lab.config import config_with
-from sparsity_lab.figures.plan import figure_configs, notebook_figure
+from sparsity_lab.figures.registry import all_figures
 from sparsity_lab.store import ResultsStore, load_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +27,8 @@ REHEARSED = [("iterative", "cnn", "sap", "global"), ("iterative", "cnn", "lt", "
 
 def _paper_configs() -> dict[tuple, object]:
     found: dict[tuple, object] = {}
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        module, _ = notebook_figure(nb)
-        for c in figure_configs(module, "paper"):
+    for _, _, runs in pipeline.plan([s.name for s in all_figures()], "paper"):
+        for c in (r.config for r in runs):
             key = (c.kind, c.model, getattr(c, "method", None) or getattr(c, "variant", None),
                    getattr(c, "scope", None))
             found.setdefault(key, c)

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sparsity_lab.figures import properties as P
+from sparsity_lab import pipeline
+from sparsity_lab.figures import pqi_properties as P
 
 PROPS = ["Robin Hood", "Scaling", "Rising tide", "Cloning", "Bill Gates", "Babies"]
 
@@ -98,12 +99,12 @@ def test_theory_curve_closed_forms() -> None:
 
 def test_make_figure_smoke_and_parameter_errors() -> None:
     pytest.importorskip("sparsity_lab.measures")
-    result = P.make_figure("smoke", n_trials=2, n_fractions=4, dim=64)
+    result = pipeline.make_figure("pqi_properties", "smoke", n_trials=2, n_fractions=4, dim=64)
     assert len(result.figure.axes) == 2 and result.run_ids == []
     assert set(result.tables) == {"Property checks", "Sparsity sweep"}
     assert "profile smoke" in result.caption and result.params["dim"] == 64
     assert len(result.tables["Sparsity sweep"]) == 4 * 4
-    with pytest.raises(ValueError, match="unknown parameter"):
-        P.figure_params("smoke", dimension=3)
-    with pytest.raises(ValueError, match="unknown profile"):
-        P.figure_params("huge")
+    with pytest.raises(ValueError, match="unknown parameter 'dimension'"):
+        pipeline.resolve("pqi_properties", "smoke", dimension=3)
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        pipeline.resolve("pqi_properties", "huge")

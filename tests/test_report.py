@@ -13,18 +13,22 @@ import pytest
 from sparsity_lab.report import UsageError, _parse_overrides, select
 
 OK_CELLS = [
-    "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n * 2)",
+    "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n_seeds * 2)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\n"
     "ax.plot([0, 1], [1, 0])\nplt.show()",
     "from sparsity_lab.figures import style\n"
-    "paths = style.save_figure(fig, output_dir, '01_ok')\n"
-    "style.write_meta(output_dir, '01_ok', run_ids=['run-b', 'run-a'], caption='tiny caption', figures=paths)",
+    "paths = style.save_figure(fig, output_dir, OK)\n"
+    "style.write_meta(output_dir, OK, run_ids=['run-b', 'run-a'], caption='tiny caption', figures=paths, extra={\n"
+    "    'claims': [{'claim': '7.1', 'status': 'fails', 'reason': 'Hoyer passed cloning', 'statement': 's'}],\n"
+    "    'claims_summary': 'claims 0/1 hold (1 fail)', 'claims_status': 'fails'})",
 ]
+#: Registered figure names (the report runs registered figures only): a tiny notebook under each name.
+OK, BAD = "07_pqi_properties", "08_asni_schedule"
 BAD_CELLS = ["print('about to fail')", "raise ValueError('p must be < q')", "print('never reached')"]
 
 
 def _notebook(path: Path, cells: list[str]) -> None:
-    params = nbformat.v4.new_code_cell('profile = "quick"\noutput_dir = None\nn = 1',
+    params = nbformat.v4.new_code_cell(f'profile = "quick"\noutput_dir = None\nn_seeds = 1\nOK = "{OK}"',
                                        metadata={"tags": ["parameters"]})
     nb = nbformat.v4.new_notebook(cells=[params, *(nbformat.v4.new_code_cell(c) for c in cells)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -35,9 +39,10 @@ def _notebook(path: Path, cells: list[str]) -> None:
 def notebooks(tmp_path: Path) -> Path:
     nb_dir = tmp_path / "nbs"
     nb_dir.mkdir()
-    _notebook(nb_dir / "01_ok.ipynb", OK_CELLS)
-    _notebook(nb_dir / "02_bad.ipynb", BAD_CELLS)
+    _notebook(nb_dir / f"{OK}.ipynb", OK_CELLS)
+    _notebook(nb_dir / f"{BAD}.ipynb", BAD_CELLS)
     (nb_dir / "helper.ipynb").write_text("not a figure notebook")  # no NN_ prefix: ignored
+    _notebook(nb_dir / f"{OK}-Copy1.ipynb", BAD_CELLS)  # JupyterLab's "Duplicate": not registered, ignored
     return nb_dir
 
 
@@ -48,14 +53,16 @@ def _report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path, tmp_path: Path) -> None:
-    proc = _report(tmp_path, "--profile", "smoke", "-p", "n", "21")
+    proc = _report(tmp_path, "--profile", "smoke", "-p", "n_seeds", "21")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "02_bad" in proc.stderr and "ValueError: p must be < q" in proc.stderr
-    assert "01_ok" not in proc.stderr  # only the failed notebook is named
-    assert "[1/2] 01_ok: ok in" in proc.stdout and "[2/2] 02_bad: FAILED" in proc.stdout
+    assert f"{OK}-Copy1.ipynb is not a registered figure's notebook: ignored" in proc.stdout
+    assert "claims 0/1 hold (1 fail)" in proc.stdout  # the summary's claims column
+    assert BAD in proc.stderr and "ValueError: p must be < q" in proc.stderr
+    assert OK not in proc.stderr  # only the failed notebook is named
+    assert f"{OK}: ran, claims failed" in proc.stdout and f"{BAD}: FAILED" in proc.stdout
     out = tmp_path / "reports" / "smoke"
 
-    ok_nb = nbformat.read(out / "01_ok.ipynb", as_version=4)
+    ok_nb = nbformat.read(out / f"{OK}.ipynb", as_version=4)
     streams = "".join(o.get("text", "") for c in ok_nb.cells for o in c.get("outputs", []))
     assert f"KERNEL {sys.executable}" in streams  # the kernel is this interpreter's environment
     assert "TWICE 42" in streams  # -p n 21 reached the notebook as an int
@@ -63,46 +70,48 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert "profile = \"smoke\"" in injected[0].source
     assert str((out / "figures").resolve()) in injected[0].source
 
-    ok_html = (out / "01_ok.html").read_text()
+    ok_html = (out / f"{OK}.html").read_text()
     assert "data:image/png;base64," in ok_html
     assert '<link rel="stylesheet" href' not in ok_html  # self-contained
-    bad_html = (out / "02_bad.html").read_text()
+    bad_html = (out / f"{BAD}.html").read_text()
     assert "p must be &lt; q" in bad_html or "p must be < q" in bad_html
-    bad_nb = nbformat.read(out / "02_bad.ipynb", as_version=4)
+    bad_nb = nbformat.read(out / f"{BAD}.ipynb", as_version=4)
     assert any(o.get("ename") == "ValueError" for c in bad_nb.cells for o in c.get("outputs", []))
-    assert (out / "figures" / "01_ok.png").is_file() and (out / "figures" / "01_ok.pdf").is_file()
+    assert (out / "figures" / f"{OK}.png").is_file() and (out / "figures" / f"{OK}.pdf").is_file()
 
     index = (out / "index.html").read_text()
-    assert "01_ok" in index and "02_bad" in index
-    assert index.count('class="badge ok"') == 1 and index.count('class="badge bad"') == 1
+    assert OK in index and BAD in index
+    assert index.count('class="badge warn"') == 1 and index.count('class="badge bad"') == 1
+    assert '<li class="fails"><b>7.1</b> fails: Hoyer passed cloning</li>' in index
     assert "ValueError: p must be &lt; q" in index
     assert "data:image/png;base64," in index  # thumbnail of 01_ok
     assert "run-a" in index and "tiny caption" in index
 
     status = json.loads((out / "index.json").read_text())
     by_name = {n["name"]: n for n in status["notebooks"]}
-    assert set(by_name) == {"01_ok", "02_bad"}
-    assert by_name["01_ok"]["status"] == "ok" and by_name["01_ok"]["run_ids"] == ["run-a", "run-b"]
-    assert by_name["02_bad"]["status"] == "failed"
-    assert (by_name["02_bad"]["error_name"], by_name["02_bad"]["error_message"]) == ("ValueError", "p must be < q")
-    assert by_name["02_bad"]["html"] == "02_bad.html" and by_name["01_ok"]["wall_s"] > 0
-    assert status["profile"] == "smoke" and status["parameters"] == {"n": 21}
+    assert set(by_name) == {OK, BAD}
+    assert by_name[OK]["status"] == "claims failed" and by_name[OK]["run_ids"] == ["run-a", "run-b"]
+    assert by_name[OK]["claims"][0]["claim"] == "7.1"
+    assert by_name[BAD]["status"] == "failed"
+    assert (by_name[BAD]["error_name"], by_name[BAD]["error_message"]) == ("ValueError", "p must be < q")
+    assert by_name[BAD]["html"] == f"{BAD}.html" and by_name[OK]["wall_s"] > 0
+    assert status["profile"] == "smoke" and status["parameters"] == {"n_seeds": 21}
 
     # --render-only rebuilds HTML and index from the executed notebooks without running a kernel
     executed_mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")}
     for stale in (*out.glob("*.html"), out / "index.json"):
         stale.unlink()
     proc = _report(tmp_path, "--profile", "smoke", "--render-only")
-    assert proc.returncode == 1 and "02_bad (ValueError: p must be < q)" in proc.stderr, proc.stdout + proc.stderr
+    assert proc.returncode == 1 and f"{BAD} (ValueError: p must be < q)" in proc.stderr, proc.stdout + proc.stderr
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")} == executed_mtimes
-    assert "data:image/png;base64," in (out / "01_ok.html").read_text()
+    assert "data:image/png;base64," in (out / f"{OK}.html").read_text()
     rendered = json.loads((out / "index.json").read_text())
     again = {n["name"]: n for n in rendered["notebooks"]}
     assert rendered["render_only"] is True
-    for name in ("01_ok", "02_bad"):
+    for name in (OK, BAD):
         for key in ("status", "error_name", "error_message", "run_ids", "html", "caption"):
             assert again[name][key] == by_name[name][key], (name, key)
-    assert again["01_ok"]["wall_s"] > 0  # papermill's recorded duration
+    assert again[OK]["wall_s"] > 0  # papermill's recorded duration
     # a profile that was never executed is reported per notebook, not silently skipped
     proc = _report(tmp_path, "--profile", "paper", "--render-only")
     assert proc.returncode == 1 and proc.stderr.count("NotExecuted") == 2
@@ -111,7 +120,7 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
 def test_unknown_notebook_exits_2_and_lists_available(notebooks: Path, tmp_path: Path) -> None:
     proc = _report(tmp_path, "--notebooks", "99_missing")
     assert proc.returncode == 2
-    assert "99_missing" in proc.stderr and "01_ok" in proc.stderr and "02_bad" in proc.stderr
+    assert "99_missing" in proc.stderr and OK in proc.stderr and BAD in proc.stderr
     assert not (tmp_path / "reports").exists()
 
 
@@ -120,8 +129,9 @@ def test_select_by_stem_prefix_and_file_name(tmp_path: Path) -> None:
     assert select(available, None) == available
     assert select(available, ["07"]) == [available[1]]
     assert select(available, ["10_asni2.ipynb", "01_sap_trajectories", "01"]) == [available[0], available[2]]
-    with pytest.raises(UsageError, match="'1' is not a notebook; available: 01_sap_trajectories"):
-        select(available, ["1"])
+    assert select(available, ["1", "asni2"]) == [available[0], available[2]]  # number or figure name
+    with pytest.raises(UsageError, match="'2' is not a notebook; available: 01_sap_trajectories"):
+        select(available, ["2"])
 
 
 def test_parameter_overrides_are_parsed_as_yaml() -> None:
@@ -137,22 +147,46 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_committed_notebooks_share_the_format() -> None:
-    """Every figure notebook: no outputs or counts, kernel python3, one `parameters` cell with
-    `profile` and `output_dir`, and (where a spec exists) identical to tools/make_notebook.py's output."""
+    """Every figure notebook: no outputs or counts, kernel python3, one `parameters` cell generated from
+    the registry (python -m sparsity_lab.figures.notebook_cells --check)."""
+    from sparsity_lab.figures.notebook_cells import check
+
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert notebooks, "no figure notebooks committed"
+    assert len(notebooks) == 10, "a figure notebook is missing or an unregistered one is committed"
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         assert nb.metadata["kernelspec"]["name"] == "python3", path.name
         code = [c for c in nb.cells if c.cell_type == "code"]
-        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs"
-        params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-        assert len(params) == 1, f"{path.name}: {len(params)} parameters cells"
-        assert 'profile = "quick"' in params[0].source and "output_dir = " in params[0].source
-    specs = sorted((ROOT / "tools" / "notebook_specs").glob("*.yaml"))
-    proc = subprocess.run([sys.executable, "tools/make_notebook.py", "--check", *map(str, specs)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs: make strip"
+    assert check() == []
+
+
+def test_a_notebook_saved_in_jupyter_passes_after_make_strip(tmp_path: Path) -> None:
+    """Outputs, execution counts and JupyterLab's metadata added to a copy vanish with `make strip`'s
+    command (read from the Makefile): the stripped copy equals the committed notebook byte for byte."""
+    import shlex
+    import shutil
+
+    recipe = (ROOT / "Makefile").read_text().split("\nstrip:")[1].splitlines()[1].strip()
+    assert recipe.startswith("$(VENV)/bin/nbstripout") and recipe.endswith("notebooks/*.ipynb")
+    nbstripout = shutil.which("nbstripout", path=str(Path(sys.executable).parent))
+    assert nbstripout, "nbstripout (a dev dependency) is not installed"
+    original = ROOT / "notebooks" / "01_sap_trajectories.ipynb"
+    saved = tmp_path / original.name
+    nb = nbformat.read(original, as_version=4)
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.4", "mimetype": "text/x-python"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = i + 1
+        cell.metadata.update({"execution": {"iopub.execute_input": "2026-11-27T08:00:00Z"}, "scrolled": True,
+                              "trusted": True})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n"),
+                        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})]
+    nbformat.write(nb, saved)
+    assert saved.read_bytes() != original.read_bytes()
+    args = shlex.split(recipe.removeprefix("$(VENV)/bin/nbstripout").removesuffix("notebooks/*.ipynb"))
+    subprocess.run([nbstripout, *args, str(saved)], check=True, timeout=60)
+    assert saved.read_bytes() == original.read_bytes()
 
 
 @pytest.mark.slow
@@ -166,7 +200,7 @@ def test_notebook_07_runs_under_papermill_with_the_smoke_profile(tmp_path: Path)
     for suffix in (".png", ".pdf", ".meta.json", "__property_checks.csv", "__sparsity_sweep.csv"):
         assert (figures / f"07_pqi_properties{suffix}").is_file(), suffix
     meta = json.loads((figures / "07_pqi_properties.meta.json").read_text())
-    assert meta["run_ids"] == [] and meta["caption"].startswith("profile smoke")
+    assert meta["run_ids"] == [] and meta["caption"].startswith("profile smoke") and meta["claims"]
     assert "data:image/png;base64," in (tmp_path / "smoke" / "07_pqi_properties.html").read_text()
 
 
@@ -183,3 +217,16 @@ def test_papermill_reads_every_parameter_of_the_committed_notebooks(caplog: pyte
             assert {"profile", "output_dir"} <= set(params), nb.name
             assert all(p["help"] for name, p in params.items()), nb.name  # every line's comment was read
     assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
+
+
+def test_make_lab_allows_root_only_when_run_as_root() -> None:
+    """`jupyter lab` refuses root without --allow-root, and root is the default user in containers."""
+    import os
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    proc = subprocess.run(["make", "-n", "lab", f"VENV={Path(sys.executable).parents[1]}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    line = next(ln for ln in proc.stdout.splitlines() if "jupyter lab" in ln)
+    assert ("--allow-root" in line) == (os.getuid() == 0), line

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from sparsity_lab.config import config_from_dict
-from sparsity_lab.figures.plan import training_epochs
+from sparsity_lab.pipeline import training_epochs
 from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep import default_devices, run_many
 

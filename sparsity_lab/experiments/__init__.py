@@ -35,10 +35,15 @@ def _iterative(cfg: IterativeConfig, store: ResultsStore, device: torch.device, 
 
 
 def _asni(cfg: AsniConfig, store: ResultsStore, device: torch.device, progress: bool) -> int:
+    from sparsity_lab.config import ASNI_ONESHOT_VARIANTS
     from sparsity_lab.experiments.asni import AsniRun
 
-    if cfg.variant not in ("asni1", "dense"):
-        run(cfg.schedule_parent(), store=store, device=device, progress=progress)
+    for parent in cfg.dependencies():
+        run(parent, store=store, device=device, progress=progress)
+    if cfg.variant in ASNI_ONESHOT_VARIANTS:
+        from sparsity_lab.experiments.asni_oneshot import prune_dense_once
+
+        return prune_dense_once(cfg, store)
     return AsniRun(cfg, store, device, progress).execute()
 
 

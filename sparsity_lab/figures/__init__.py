@@ -1,12 +1,11 @@
-"""Figure functions, one module per paper figure (FIGURES.md), and their shared helpers.
+"""The paper figures: one module per figure, registered once (:mod:`.registry`), pure readers.
 
-* :mod:`sparsity_lab.figures.style`: theme, mean ± std bands, PQI phase shading, captions,
-  saving figures/tables and the report sidecar (``write_meta``).
-* :class:`FigureResult`: what each figure's ``make_figure(profile, **overrides)`` returns.
-* :mod:`sparsity_lab.figures.properties`: Figure 7, the sparsity properties of PQI, Gini, Hoyer.
+* :mod:`.registry`: ``@register_figure(number=, name=, params=)``, ``get_figure``, ``all_figures``;
+  :mod:`.params`: typed parameters with profile defaults (``resolve``).
+* :mod:`.style`: theme, fixed colour per method, mean ± std bands, PQI phases, captions, saving.
+* :class:`FigureResult`: what ``sparsity_lab.pipeline.make_figure`` returns.
 
-Submodules are imported on demand (``from sparsity_lab.figures import properties``) so that
-importing the package does not import matplotlib.
+Submodules are imported on demand so that importing the package does not import matplotlib.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The numbers behind figure 9 (FIGURES.md item 9; METHODS.md §4), without drawing.
 
-From one ASNI-I run's stored records and ``final`` artifact and from the contrast networks (dense
-weights pruned one-shot, globally or per layer, to the ASNI-I survivor counts; an LT/SAP ticket): the
+From one ASNI-I run's stored records and ``final`` artifact and from the contrast networks (the stored
+``final`` tensors of the one-shot runs): the
 per-layer histograms on shared bin edges, c⁻/c⁺, θ, sparsity, survivor counts and the peak of each lobe.
 All panels of one layer share the stored ASNI-I bins, extended by whole bins to cover every panel's
 range (and merged k-to-1 when that would exceed ``max_bins``). :mod:`.concentration` draws them.
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["ASNI_PANEL", "GLOBAL_PANEL", "LAYER_PANEL", "concentration_data", "contrast_masks", "last_threshold",
+__all__ = ["ASNI_PANEL", "GLOBAL_PANEL", "LAYER_PANEL", "concentration_data", "last_threshold",
            "panel_stats", "shared_edges", "stored_histograms"]
 
 ASNI_PANEL, GLOBAL_PANEL, LAYER_PANEL = "ASNI-I (gradual, global)", "dense → one-shot global", "dense → one-shot layer-wise"
@@ -75,21 +74,6 @@ def shared_edges(edges: np.ndarray, lo: float, hi: float, max_bins: int = 240) -
 
 def _regrid(counts: np.ndarray, left: int, right: int, k: int) -> np.ndarray:
     return np.pad(counts, (left, right)).reshape(-1, k).sum(axis=1)
-
-
-def contrast_masks(weights: Mapping[str, torch.Tensor], survivors: Mapping[str, int]) -> dict[str, Any]:
-    """One-shot magnitude masks of the dense ``weights`` with the ASNI-I network's overall sparsity S:
-    global (keep exactly Σ survivors) and layer-wise (prune round(S·n_ℓ) of every layer)."""
-    from sparsity_lab.masks import MaskSet
-    from sparsity_lab.pruning import magnitude_prune
-
-    full = MaskSet({k: torch.ones_like(w, dtype=torch.bool) for k, w in weights.items()})
-    total = sum(w.numel() for w in weights.values())
-    kept = sum(int(survivors[k]) for k in weights)
-    fraction = 1 - kept / total
-    per_layer = {k: int(round(fraction * w.numel())) for k, w in weights.items()}
-    return {GLOBAL_PANEL: magnitude_prune(dict(weights), full, "global", {"all": total - kept}),
-            LAYER_PANEL: magnitude_prune(dict(weights), full, "layer", per_layer)}
 
 
 def panel_stats(weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor], panel: str,

@@ -1,4 +1,4 @@
-"""Drawing of Figure 7 (see :mod:`sparsity_lab.figures.properties` for the numbers)."""
+"""Drawing of Figure 7 (see :mod:`sparsity_lab.figures.pqi_properties` for the numbers)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def plot_properties(
     """Left: pass/fail grid (measures × properties, Δ in each cell, expected direction under each
     property). Right: each measure of random N(0,1) vectors vs the fraction of zeroed entries,
     mean ± std over seeds, with the large-d expectation dashed (when ``dim`` is given)."""
-    from sparsity_lab.figures.properties import theory_curve
+    from sparsity_lab.figures.pqi_properties import theory_curve
 
     fig = Figure(figsize=(14, 5.2))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1], "wspace": 0.25})

@@ -1,29 +1,25 @@
 """Pieces shared by the SAP-paper figures 1-6 (FIGURES.md): parameters, run labelling, record
-selection, summaries and publishing.
+selection and summaries.
 
 A figure builds its runs from *variants* (a label, the IterativeConfig overrides, and a family
-such as a pruning scope or an ablation row). :func:`build_runs` turns variants into configs (one
-per seed, deduplicated by run id: two families may share a run) and an *assignment* frame
-``run_id → (family, label)``; :func:`attach_labels` joins it onto the records that
-``load_results`` returns, so every observation knows its curve without relying on how config
-columns are named (the config's ``scope``/``p``/``q`` come back as ``config_scope`` etc.).
+such as a pruning scope or an ablation row). :func:`build_runs` turns variants into
+:class:`~sparsity_lab.figures.registry.Run` s (one per seed) labelled ``family`` and ``label``; the
+orchestrator adds those columns to the records ``load_results`` returns, so every observation knows
+its curve without relying on how config columns are named.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from sparsity_lab.figures import style
-from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures.registry import Run
 
 #: Record metrics stored as fractions that the figures show in percent.
 PERCENT_METRICS = frozenset({"accuracy", "remaining"})
@@ -43,27 +39,10 @@ class Variant:
     family: str = ""
 
 
-def resolve_params(figure: str, profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``profiles.figure_params`` plus an ``epochs`` override (E, written into ``params["train"]``).
-
-    ``None`` values mean "the profile's value", as in ``figure_params``.
-    """
-    from sparsity_lab.profiles import figure_params
-
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    epochs = overrides.pop("epochs", None)
-    params = figure_params(figure, profile, **overrides)
-    if epochs is not None:
-        if int(epochs) < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        params["train"] = dataclasses.replace(params["train"], epochs=int(epochs))
-    return params
-
-
 def method_variants(methods: Sequence[str] | None = None, *, family: str = "",
                     extra: Mapping[str, Any] | None = None) -> list[Variant]:
-    """The four methods of ``profiles.SAP_METHODS`` (or the subset whose labels are ``methods``)."""
-    from sparsity_lab.profiles import SAP_METHODS
+    """The four methods of ``_bases.SAP_METHODS`` (or the subset whose labels are ``methods``)."""
+    from sparsity_lab.figures._bases import SAP_METHODS
 
     known = dict(SAP_METHODS)
     labels = list(known) if methods is None else list(methods)
@@ -73,26 +52,15 @@ def method_variants(methods: Sequence[str] | None = None, *, family: str = "",
     return [Variant(label, {**known[label], **(extra or {})}, family) for label in labels]
 
 
-def build_runs(params: Mapping[str, Any], variants: Iterable[Variant]) -> tuple[list[Any], pd.DataFrame]:
-    """Configs (one per variant and seed, unique by run id, in first-seen order) and the
-    assignment frame with columns ``run_id, family, label`` (one row per variant and seed)."""
-    from sparsity_lab.figures.runs import iterative_configs
+def build_runs(params: Any, variants: Iterable[Variant], **config: Any) -> list[Run]:
+    """One :class:`Run` per variant and seed, labelled ``family`` and ``label`` (a run shared by two
+    variants is listed twice: the orchestrator loads it once and gives its records both labels);
+    ``config`` overrides the parameters' dataset/model (figure 6's setups)."""
+    from sparsity_lab.figures._bases import sap_config
 
-    configs: dict[str, Any] = {}
-    rows = []
-    for variant in variants:
-        for cfg in iterative_configs(dict(params), [dict(variant.overrides)]):
-            configs.setdefault(cfg.run_id, cfg)
-            rows.append({"run_id": cfg.run_id, "family": variant.family, "label": variant.label})
-    return list(configs.values()), pd.DataFrame(rows, columns=["run_id", "family", "label"])
-
-
-def fetch(configs: Sequence[Any], *, store: Any = None, device: str | None = None,
-          progress: bool = True) -> pd.DataFrame:
-    """Run what is missing and load the records (``figures.runs.ensure_results``)."""
-    from sparsity_lab.figures.runs import ensure_results
-
-    return ensure_results(list(configs), store=store, device=device, progress=progress)
+    return [Run(sap_config(params, seed=seed, **config, **dict(variant.overrides)),
+                {"family": variant.family, "label": variant.label})
+            for variant in variants for seed in params.seeds]
 
 
 def attach_labels(records: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
@@ -165,42 +133,8 @@ def palette(levels: Sequence[Any], ordered: bool = False) -> dict[Any, Any]:
 
 
 def method_palette(labels: Sequence[str]) -> dict[str, Any]:
-    """A fixed colour per method across all figures: the methods of ``profiles.SAP_METHODS`` take
-    the first colours of the colour-blind palette in their order; other labels (controls) the
-    next unused ones, in the order given."""
-    import seaborn as sns
-
-    from sparsity_lab.profiles import SAP_METHODS
-
-    colours = sns.color_palette("colorblind", n_colors=10)
-    fixed = {label: colours[i] for i, (label, _) in enumerate(SAP_METHODS)}
-    spare = iter(colours[len(fixed):])
-    return {label: fixed[label] if label in fixed else next(spare) for label in labels}
-
-
-def ranked(params: Mapping[str, Any]) -> str:
-    return str(params.get("rank_weights") or DEFAULT_RANKED)
-
-
-def figure_caption(params: Mapping[str, Any], *, scope: str | None = None, extra: Any = None,
-                   dataset: Any = None, model: Any = None) -> str:
-    """``style.caption`` filled from a figure's params (E = ``params["train"].epochs``)."""
-    return style.caption(params["profile"], dataset if dataset is not None else params["dataset"],
-                         model if model is not None else params["model"], params["iterations"],
-                         params["train"].epochs, list(params["seeds"]), scope or params.get("scope", "global"),
-                         ranked(params), extra=extra)
-
-
-def publish(fig: Figure, name: str, caption: str, tables: Mapping[str, pd.DataFrame], run_ids: Iterable[str],
-            params: Mapping[str, Any], output_dir: str | Path | None) -> FigureResult:
-    """Put the caption under the figure; with ``output_dir`` write ``<name>.png/.pdf`` and the
-    tables as CSV (their paths go to ``params["files"]`` of the result)."""
-    style.add_caption(fig, caption)
-    files: list[Path] = []
-    if output_dir is not None:
-        files = [*style.save_figure(fig, output_dir, name), *style.save_tables(tables, output_dir, name)]
-    return FigureResult(figure=fig, caption=caption, tables=dict(tables), run_ids=sorted(set(run_ids)),
-                        params={**params, "files": files})
+    """A fixed colour per method across all figures (``style.METHOD_COLOURS``, Okabe-Ito)."""
+    return style.method_palette(labels)
 
 
 def finish_axes(ax: Any, *, xlabel: str, ylabel: str, title: str | None = None, logy: bool = False) -> None:

@@ -10,31 +10,20 @@ c = ⌊d · clamp(γ (1 − r/d), 0, β)⌋, so larger γ or η_r prunes faster.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from sparsity_lab.figures import _sap_common as common
-from sparsity_lab.figures._result import FigureResult
-from sparsity_lab.figures.trajectories import PANELS_RETRAINED, draw_panels, endpoint_table, phases_table
-from sparsity_lab.figures.trajectories import trajectory_frame as _trajectory_frame
+from sparsity_lab.figures._bases import SapParams, sap_caption
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs
+from sparsity_lab.figures.sap_trajectories import PANELS_RETRAINED, draw_panels, endpoint_table, phases_table
+from sparsity_lab.figures.sap_trajectories import trajectory_frame as _trajectory_frame
 
-__all__ = ["ablation_values", "draw_ablation", "run_ablation"]
-
-
-def ablation_values(table: Mapping[str, tuple[float, ...]], profile: str, name: str,
-                    override: Sequence[float] | None = None) -> tuple[float, ...]:
-    """``table[profile]`` (the profile's list of ``name``), or ``override`` when given."""
-    if override is not None:
-        values = tuple(float(v) for v in override)
-        if not values:
-            raise ValueError(f"{name} must list at least one value")
-        return values
-    if profile not in table:
-        raise ValueError(f"unknown profile {profile!r} for {name}: allowed {sorted(table)}")
-    return table[profile]
+__all__ = ["AblationParams", "draw_ablation", "draw_rows"]
 
 
 def draw_ablation(frame: pd.DataFrame, variants: Sequence[common.Variant]) -> Figure:
@@ -54,16 +43,20 @@ def draw_ablation(frame: pd.DataFrame, variants: Sequence[common.Variant]) -> Fi
     return fig
 
 
-def run_ablation(name: str, variants: list[common.Variant], params: dict[str, Any], *, store: Any,
-                 device: str | None, output_dir: Any, progress: bool, extra: str) -> FigureResult:
-    """Run (or reuse) every variant × seed, draw the rows, return the figure and its tables."""
-    configs, assignments = common.build_runs(params, variants)
-    records = common.attach_labels(common.fetch(configs, store=store, device=device, progress=progress), assignments)
-    frame = _trajectory_frame(records, PANELS_RETRAINED)
+@dataclass
+class AblationParams(SapParams):
+    """Figures 3-4: the SAP parameters with one seed and E = 5 at ``gpu`` (docs/figures.md "Profiles")."""
+
+    epochs: int = param("E: training epochs per pruning iteration", smoke=1, quick=2, gpu=5, paper=200)
+    seeds: list[int] = param("seeds (ablations: one)", default=[0], paper=[0, 1, 2, 3])
+
+
+def draw_rows(inputs: Inputs, p: SapParams, variants: list[common.Variant], extra: str) -> Drawn:
+    """The ablation figure, its tables and caption from the loaded records."""
+    frame = _trajectory_frame(inputs.records, PANELS_RETRAINED)
     fig = draw_ablation(frame, variants)
     tables = {"Endpoints (mean over seeds)": endpoint_table(frame),
               "PQI phases (mean global PQI)": phases_table(frame),
               "Trajectories (mean ± std over seeds)": common.summarise(frame, ["family", "label", "panel",
                                                                              "iteration"])}
-    text = common.figure_caption(params, scope="global", extra=extra)
-    return common.publish(fig, name, text, tables, assignments["run_id"], params, output_dir)
+    return Drawn(fig, sap_caption(p, scope="global", extra=extra), tables)

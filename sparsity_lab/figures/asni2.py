@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -25,10 +26,12 @@ from matplotlib.ticker import MaxNLocator
 
 from sparsity_lab._format import human_bytes
 from sparsity_lab.figures import style
-from sparsity_lab.figures._result import FigureResult
-from sparsity_lab.figures.asni import VARIANT_LABELS, asni_caption, asni_results, epoch_metric, publish
+from sparsity_lab.figures._bases import AsniParams, asni_caption
+from sparsity_lab.figures.asni import VARIANT_LABELS, asni_runs, epoch_metric
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["make_figure", "VARIANTS", "accuracy_table", "asni2", "plot_asni2", "retraining_frame", "storage_table"]
+__all__ = ["Asni2", "Asni2Params", "VARIANTS", "accuracy_table", "plot_asni2", "retraining_frame", "storage_table"]
 
 #: Curves of the figure, in legend order.
 VARIANTS = ("asni2", "asni1", "mask_init", "mask_random_init", "random_signs", "std_levels", "dense")
@@ -89,13 +92,11 @@ def storage_table(masks: Mapping[str, torch.Tensor], dense_parameters: int,
 
 def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
     """Left: accuracy per (re)training epoch, mean ± std over seeds; right: storage in bytes (log scale)."""
-    import seaborn as sns
-
     style.set_style()
     fig = Figure(figsize=(15.5, 5))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1], "wspace": 0.5})
     labels = [VARIANT_LABELS[v] for v in VARIANTS if v in set(frame["variant"])]
-    colours = dict(zip(labels, sns.color_palette("colorblind", n_colors=len(labels))))
+    colours = style.method_palette(labels)
     widths = {VARIANT_LABELS["asni2"]: 2.4, VARIANT_LABELS["asni1"]: 1.8}
     for label in labels:
         style.line_with_band(left, frame[frame["label"] == label], "epoch", "value", "label", hue_order=[label],
@@ -118,12 +119,12 @@ def plot_asni2(frame: pd.DataFrame, storage: pd.DataFrame) -> Figure:
     right.barh(names, rows["bytes"], color=bar_colours)
     right.set_xscale("log")
     for y, r in enumerate(rows.itertuples()):
-        right.text(r.bytes * 1.3, y, f"{_describe(r)} = {human_bytes(r.bytes)}", va="center", fontsize="xx-small")
-    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 20000)  # room for the labels on the right
+        right.text(r.bytes * 1.3, y, human_bytes(r.bytes), va="center", fontsize="medium")  # details: the table
+    right.set_xlim(min(rows["bytes"]) / 2, max(rows["bytes"]) * 60)  # room for the labels on the right
     decades = range(math.floor(math.log10(min(rows["bytes"]))), math.ceil(math.log10(max(rows["bytes"]))) + 1)
     right.set_xticks([10.0**k for k in decades])  # no ticks out in the labels' room
     right.set(xlabel="storage (bytes, log scale)", title="(b) what the learned init costs")
-    right.tick_params(axis="y", labelsize="x-small")
+    right.tick_params(axis="y", labelsize="small")
     right.yaxis.tick_right()  # the legend of (a) sits between the panels
     right.grid(axis="y", visible=False)
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -139,31 +140,35 @@ def _describe(row: Any) -> str:
     return f"{int(row.bits):,} bits"
 
 
-def asni2(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
-          progress: bool = True, variants: Sequence[str] = VARIANTS, **overrides: Any) -> FigureResult:
-    """Figure 10: run (or reuse) ASNI-I, ASNI-II and the controls for every seed of ``profile`` and draw
-    the retraining curves and the storage of the learned init (from the first seed's final mask)."""
-    from sparsity_lab.store import ResultsStore
+@dataclass
+class Asni2Params(AsniParams):
+    """Figure 10: the ASNI parameters and the curves drawn."""
 
-    store = store if store is not None else ResultsStore()
-    if not set(variants) - {"dense"}:
-        raise ValueError(f"variants {list(variants)} need at least one ASNI variant besides 'dense' (allowed {VARIANTS})")
-    params, configs, records = asni_results("asni2", profile, list(variants), store=store, device=device,
-                                            progress=progress, **overrides)
-    frame = retraining_frame(records, variants)
-    parent = next(c for c in configs if c.variant != "dense").schedule_parent()  # the first seed's ASNI-I run
-    final = store.load_artifact(parent.run_id, "final")
-    if final is None:
-        raise RuntimeError(f"ASNI-I run {parent.run_id} has no 'final' artifact")
-    masks = {k[5:]: v.bool() for k, v in final.items() if k.startswith("mask.")}
-    dense = records[(records["metric"] == "dense_parameters") & (records["stage"] == "final")]["value"]
-    storage = storage_table(masks, int(dense.iloc[0]))
-    fig = plot_asni2(frame, storage)
-    text = asni_caption(params, f"storage from seed {parent.seed}'s final ASNI-I mask; 32-bit numbers")
-    tables = {"Accuracy per variant": accuracy_table(frame), "Storage of the learned init": storage}
-    run_ids = [c.run_id for c in configs] + [c.schedule_parent().run_id for c in configs if c.variant != "dense"]
-    return publish(fig, "10_asni2", text, tables, run_ids, params, output_dir)
+    variants: list[str] = param("curves drawn (ASNI variants)", default=list(VARIANTS), choices=VARIANTS)
 
 
-#: The name every figure module exposes for the notebooks (tools/make_notebook.py).
-make_figure = asni2
+@register_figure(number=10, name="asni2", params=Asni2Params)
+class Asni2:
+    """Figure 10 (docs/figures.md item 10): ASNI-I, ASNI-II and the controls for every seed."""
+
+    @staticmethod
+    def runs(p: Asni2Params) -> list[Run]:
+        if not set(p.variants) - {"dense"}:
+            raise ValueError(f"parameter variants={p.variants}: needs an ASNI variant besides 'dense'")
+        variants = list(dict.fromkeys(["asni1", *p.variants]))  # ASNI-I: the mask the storage is computed from
+        return asni_runs(p, variants, tensors={"asni1": ("final",)})
+
+    @staticmethod
+    def draw(inputs: Inputs, p: Asni2Params) -> Drawn:
+        records = inputs.records
+        frame = retraining_frame(records, p.variants)
+        first = next(r for r in inputs.runs if r.config.variant == "asni1")
+        final = inputs.tensor(first.run_id, "final")
+        masks = {k[5:]: v.bool() for k, v in final.items() if k.startswith("mask.")}
+        dense = records[(records["metric"] == "dense_parameters") & (records["stage"] == "final")]["value"]
+        storage = storage_table(masks, int(dense.iloc[0]))
+        fig = plot_asni2(frame, storage)
+        caption = asni_caption(p, f"storage from seed {first.config.seed}'s final ASNI-I mask; 32-bit numbers")
+        storage = storage.assign(description=[f"{_describe(r)} = {human_bytes(r.bytes)}" for r in storage.itertuples()])
+        return Drawn(fig, caption, {"Accuracy per variant": accuracy_table(frame),
+                                    "Storage of the learned init": storage})

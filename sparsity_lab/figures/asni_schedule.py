@@ -10,18 +10,17 @@ threshold distributes the zeros over the layers is what the per-layer lines show
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sparsity_lab.figures import style
-from sparsity_lab.figures._result import FigureResult
-from sparsity_lab.figures.asni import asni_caption, asni_results, epoch_metric, publish
+from sparsity_lab.figures._bases import AsniParams, asni_caption
+from sparsity_lab.figures.asni import asni_runs, epoch_metric
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["make_figure", "asni_schedule", "plot_schedule", "schedule_frame", "schedule_table"]
+__all__ = ["AsniSchedule", "plot_schedule", "schedule_frame", "schedule_table"]
 
 TARGET, GLOBAL = "target s(t)", "realised (global)"
 
@@ -82,8 +81,7 @@ def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float |
     left, right = fig.subplots(1, 2, gridspec_kw={"wspace": 0.22})
     realised = frame[frame["kind"] != "target"]
     layers = sorted(realised.loc[realised["kind"] == "layer", "series"].unique())
-    order = [GLOBAL, *layers]
-    colours = dict(zip(order, sns.color_palette("colorblind", n_colors=len(order))))
+    colours = {GLOBAL: style.OKABE_ITO["blue"], **dict(zip(layers, sns.color_palette("viridis", len(layers))))}
     style.line_with_band(left, realised[realised["kind"] == "global"], "epoch", "value", "series",
                          hue_order=[GLOBAL], palette=colours, linewidth=2.2, marker="o")
     style.line_with_band(left, realised[realised["kind"] == "layer"], "epoch", "value", "series",
@@ -100,7 +98,7 @@ def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float |
              title="(a) target s(t) vs realised sparsity", ylim=(-2, 102))
     left.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize="x-small")  # the sigmoid leaves it empty
     acc = accuracy.assign(value=100 * accuracy["value"])
-    style.line_with_band(right, acc, "epoch", "value", palette=["tab:blue"], marker="o")
+    style.line_with_band(right, acc, "epoch", "value", palette=[style.OKABE_ITO["blue"]], marker="o")
     right.set(xlabel="epoch t", ylabel="test accuracy after pruning (%)",
               title="(b) test accuracy of the pruned network")
     twin = right.twinx()
@@ -114,22 +112,18 @@ def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float |
     return fig
 
 
-def asni_schedule(profile: str = "quick", *, store: Any = None, device: str | None = None,
-                  output_dir: Any = None, progress: bool = True, **overrides: Any) -> FigureResult:
-    """Figure 8: run (or reuse) ASNI-I for every seed of ``profile`` and draw its schedule.
+@register_figure(number=8, name="asni_schedule", params=AsniParams)
+class AsniSchedule:
+    """Figure 8 (docs/figures.md item 8): ASNI-I for every seed, and the dense run of the same budget
+    (claim 8.2 compares their final accuracies; figures 9 and 10 read the same runs)."""
 
-    ``overrides`` replace profile parameters (dataset, model, epochs, s_max, kappa, seeds, train_subset, …).
-    Returns the figure, its caption, the per-epoch table and the run ids; with ``output_dir`` it writes
-    ``08_asni_schedule.png/.pdf`` and the table as CSV (paths in ``result.params["files"]``)."""
-    params, configs, records = asni_results("asni_schedule", profile, ["asni1"], store=store, device=device,
-                                            progress=progress, **overrides)
-    frame = schedule_frame(records)
-    accuracy = epoch_metric(records[records["variant"] == "asni1"], "accuracy")
-    text = asni_caption(params)
-    fig = plot_schedule(frame, accuracy, s_max=params["s_max"])
-    tables = {"Schedule per epoch": schedule_table(frame, accuracy)}
-    return publish(fig, "08_asni_schedule", text, tables, [c.run_id for c in configs], params, output_dir)
+    @staticmethod
+    def runs(p: AsniParams) -> list[Run]:
+        return asni_runs(p, ["asni1", "dense"])
 
-
-#: The name every figure module exposes for the notebooks (tools/make_notebook.py).
-make_figure = asni_schedule
+    @staticmethod
+    def draw(inputs: Inputs, p: AsniParams) -> Drawn:
+        frame = schedule_frame(inputs.records)
+        accuracy = epoch_metric(inputs.records[inputs.records["variant"] == "asni1"], "accuracy")
+        fig = plot_schedule(frame, accuracy, s_max=p.s_max)
+        return Drawn(fig, asni_caption(p), {"Schedule per epoch": schedule_table(frame, accuracy)})

@@ -9,19 +9,17 @@ The value lists are the paper's for ``quick`` and ``paper``; ``smoke`` runs two 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from sparsity_lab.figures import _sap_common as common
-from sparsity_lab.figures._result import FigureResult
-from sparsity_lab.figures.ablations import ablation_values, run_ablation
+from sparsity_lab.figures.ablations import AblationParams, draw_rows
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["ETA_VALUES", "GAMMA_VALUES", "eta_gamma_ablation", "eta_gamma_variants", "make_figure"]
+__all__ = ["EtaGammaAblation", "EtaGammaParams", "eta_gamma_variants"]
 
-_PAPER_ETA = (0.0, 0.001, 0.01, 0.1, 1.0)
-_PAPER_GAMMA = (1.0, 3.0, 5.0, 7.0, 9.0)
-#: profile -> the η_r values (γ = 1) and the γ values (η_r = 0) of FIGURES.md item 4.
-ETA_VALUES = {"smoke": (0.0, 0.1), "quick": _PAPER_ETA, "paper": _PAPER_ETA}
-GAMMA_VALUES = {"smoke": (1.0, 5.0), "quick": _PAPER_GAMMA, "paper": _PAPER_GAMMA}
+_PAPER_ETA = [0.0, 0.001, 0.01, 0.1, 1.0]
+_PAPER_GAMMA = [1.0, 3.0, 5.0, 7.0, 9.0]
 
 
 def eta_gamma_variants(eta_values: Sequence[float], gamma_values: Sequence[float],
@@ -34,19 +32,28 @@ def eta_gamma_variants(eta_values: Sequence[float], gamma_values: Sequence[float
             + [common.Variant(f"γ = {g:g}", {**base, "eta_r": 0.0, "gamma": g}, fam_gamma) for g in gamma_values])
 
 
-def eta_gamma_ablation(profile: str = "quick", *, store: Any = None, device: str | None = None,
-                       output_dir: Any = None, progress: bool = True, **overrides: Any) -> FigureResult:
-    """Figure 4 (FIGURES.md item 4). ``overrides``: ``eta_values``, ``gamma_values`` (None = the
-    profile's), ``pq`` (SAP's (p, q), default (0.5, 1)), ``epochs`` and any ``figure_params`` field."""
-    eta_values = ablation_values(ETA_VALUES, profile, "eta_values", overrides.pop("eta_values", None))
-    gamma_values = ablation_values(GAMMA_VALUES, profile, "gamma_values", overrides.pop("gamma_values", None))
-    pq = tuple(float(v) for v in (overrides.pop("pq", None) or (0.5, 1.0)))
-    if len(pq) != 2:
-        raise ValueError(f"pq must be a pair (p, q), got {pq}")
-    params = common.resolve_params("eta_gamma_ablation", profile, overrides)
-    return run_ablation("04_eta_gamma_ablation", eta_gamma_variants(eta_values, gamma_values, (pq[0], pq[1])),
-                        params, store=store, device=device, output_dir=output_dir, progress=progress,
-                        extra=f"SAP (p, q) = ({pq[0]:g}, {pq[1]:g}), β = 0.9; PQI tracked at (0.5, 1)")
+@dataclass
+class EtaGammaParams(AblationParams):
+    eta_values: list[float] = param("η_r values with γ = 1", smoke=[0.0, 0.1], default=_PAPER_ETA)
+    gamma_values: list[float] = param("γ values with η_r = 0", smoke=[1.0, 5.0], default=_PAPER_GAMMA)
+    pq: list[float] = param("SAP's (p, q)", default=[0.5, 1.0])
 
 
-make_figure = eta_gamma_ablation
+@register_figure(number=4, name="eta_gamma_ablation", params=EtaGammaParams)
+class EtaGammaAblation:
+    """Figure 4 (docs/figures.md item 4)."""
+
+    @staticmethod
+    def _variants(p: EtaGammaParams) -> list[common.Variant]:
+        if len(p.pq) != 2:
+            raise ValueError(f"parameter pq={p.pq!r}: expected a pair [p, q]")
+        return eta_gamma_variants(p.eta_values, p.gamma_values, (p.pq[0], p.pq[1]))
+
+    @classmethod
+    def runs(cls, p: EtaGammaParams) -> list[Run]:
+        return common.build_runs(p, cls._variants(p))
+
+    @classmethod
+    def draw(cls, inputs: Inputs, p: EtaGammaParams) -> Drawn:
+        return draw_rows(inputs, p, cls._variants(p),
+                         f"SAP (p, q) = ({p.pq[0]:g}, {p.pq[1]:g}), β = 0.9; PQI tracked at (0.5, 1)")

@@ -8,19 +8,17 @@ The value lists are the paper's for ``quick`` and ``paper``; ``smoke`` runs two 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from sparsity_lab.figures import _sap_common as common
-from sparsity_lab.figures._result import FigureResult
-from sparsity_lab.figures.ablations import ablation_values, run_ablation
+from sparsity_lab.figures.ablations import AblationParams, draw_rows
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["P_VALUES", "Q_VALUES", "make_figure", "pq_ablation", "pq_variants"]
+__all__ = ["PqAblation", "PqAblationParams", "pq_variants"]
 
-_PAPER_P = (0.2, 0.4, 0.5, 0.6, 0.8)
-_PAPER_Q = (1.2, 1.4, 1.6, 1.8, 2.0)
-#: profile -> the p values (q = 1) and the q values (p = 1) of FIGURES.md item 3.
-P_VALUES = {"smoke": (0.5, 0.8), "quick": _PAPER_P, "paper": _PAPER_P}
-Q_VALUES = {"smoke": (1.4, 2.0), "quick": _PAPER_Q, "paper": _PAPER_Q}
+_PAPER_P = [0.2, 0.4, 0.5, 0.6, 0.8]
+_PAPER_Q = [1.2, 1.4, 1.6, 1.8, 2.0]
 
 
 def pq_variants(p_values: Sequence[float], q_values: Sequence[float]) -> list[common.Variant]:
@@ -30,16 +28,21 @@ def pq_variants(p_values: Sequence[float], q_values: Sequence[float]) -> list[co
             + [common.Variant(f"q = {q:g}", {"method": "sap", "p": 1.0, "q": q}, fam_q) for q in q_values])
 
 
-def pq_ablation(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
-                progress: bool = True, **overrides: Any) -> FigureResult:
-    """Figure 3 (FIGURES.md item 3). ``overrides``: ``p_values``, ``q_values`` (None = the
-    profile's), ``epochs`` and any ``figure_params`` field (dataset, model, iterations, seeds, ...)."""
-    p_values = ablation_values(P_VALUES, profile, "p_values", overrides.pop("p_values", None))
-    q_values = ablation_values(Q_VALUES, profile, "q_values", overrides.pop("q_values", None))
-    params = common.resolve_params("pq_ablation", profile, overrides)
-    return run_ablation("03_pq_ablation", pq_variants(p_values, q_values), params, store=store, device=device,
-                        output_dir=output_dir, progress=progress,
-                        extra="SAP with η_r = 0, γ = 1, β = 0.9; PQI tracked at (0.5, 1)")
+@dataclass
+class PqAblationParams(AblationParams):
+    p_values: list[float] = param("p values with q = 1", smoke=[0.5, 0.8], default=_PAPER_P)
+    q_values: list[float] = param("q values with p = 1", smoke=[1.4, 2.0], default=_PAPER_Q)
 
 
-make_figure = pq_ablation
+@register_figure(number=3, name="pq_ablation", params=PqAblationParams)
+class PqAblation:
+    """Figure 3 (docs/figures.md item 3)."""
+
+    @staticmethod
+    def runs(p: PqAblationParams) -> list[Run]:
+        return common.build_runs(p, pq_variants(p.p_values, p.q_values))
+
+    @staticmethod
+    def draw(inputs: Inputs, p: PqAblationParams) -> Drawn:
+        return draw_rows(inputs, p, pq_variants(p.p_values, p.q_values),
+                         "SAP with η_r = 0, γ = 1, β = 0.9; PQI tracked at (0.5, 1)")

@@ -33,6 +33,28 @@ __all__ = [
     "save_tables", "set_style", "write_meta",
 ]
 
+#: Okabe & Ito's colour-blind-safe palette.
+OKABE_ITO = {"blue": "#0072B2", "vermillion": "#D55E00", "green": "#009E73", "purple": "#CC79A7",
+             "sky": "#56B4E9", "orange": "#E69F00", "yellow": "#F0E442", "black": "#000000", "grey": "#999999"}
+#: One fixed colour per method (legend label), the same in every figure.
+METHOD_COLOURS = {
+    "SAP (p=0.5, q=1)": OKABE_ITO["blue"], "SAP (p=1, q=2)": OKABE_ITO["vermillion"],
+    "LT (P=0.2)": OKABE_ITO["green"], "OS (P=0.2)": OKABE_ITO["purple"],
+    "Random ticket (LT masks)": OKABE_ITO["sky"],
+    "ASNI-II (2L-level init)": OKABE_ITO["blue"], "ASNI-I (during its schedule)": OKABE_ITO["orange"],
+    "mask + original init": OKABE_ITO["green"], "mask + random init": OKABE_ITO["sky"],
+    "2L levels, random signs": OKABE_ITO["purple"], "±std(θ₀) levels": OKABE_ITO["grey"],
+    "dense": OKABE_ITO["black"],
+}
+
+
+def method_palette(labels: Sequence[str]) -> dict[str, str]:
+    """``METHOD_COLOURS`` for known methods; others take the unused Okabe-Ito colours in order."""
+    used = {METHOD_COLOURS[label] for label in labels if label in METHOD_COLOURS}
+    spare = iter([c for c in OKABE_ITO.values() if c not in used] * 3)
+    return {label: METHOD_COLOURS[label] if label in METHOD_COLOURS else next(spare) for label in labels}
+
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 MISSING = "–"
 

@@ -212,3 +212,13 @@ def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, 
     if not frames:
         return pd.DataFrame(columns=["run_id", *RECORD_COLUMNS, "kind"])
     return pd.concat(frames, ignore_index=True)
+
+
+def load_tensors(run_id: str, name: str = "final", *,
+                 store: ResultsStore | str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The named tensors (an artifact such as ``"final"``: ``model.*`` weights and ``mask.*``) of one run,
+    checksum-verified; the sibling of :func:`load_results` for figures that need weights."""
+    tensors = _store(store).load_artifact(run_id, name)
+    if tensors is None:
+        raise ValueError(f"run {run_id} has no stored tensors {name!r}")
+    return tensors

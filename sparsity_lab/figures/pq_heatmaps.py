@@ -10,17 +10,19 @@ brighter overall is sparser at every (p, q).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from sparsity_lab.figures import _sap_common as common
-from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["make_figure", "HEATMAP_METHODS", "P_GRID", "Q_GRID", "default_iterations", "draw_heatmaps", "pq_grid_frame",
-           "pq_heatmaps", "pq_pivot"]
+__all__ = ["HEATMAP_METHODS", "HeatmapParams", "P_GRID", "PqHeatmaps", "Q_GRID", "default_iterations", "draw_heatmaps",
+           "pq_grid_frame", "pq_pivot"]
 
 P_GRID = tuple(round(0.1 * k, 1) for k in range(1, 11))
 Q_GRID = tuple(round(1.0 + 0.1 * k, 1) for k in range(11))
@@ -60,7 +62,7 @@ def draw_heatmaps(frame: pd.DataFrame, labels: Sequence[str], iterations: Sequen
     """Rows = runs, columns = iterations; one shared colour bar; each defined cell annotated."""
     import seaborn as sns
 
-    fig = Figure(figsize=(5.3 * len(iterations) + 1.2, 4.9 * len(labels)), layout="constrained")
+    fig = Figure(figsize=(6.4 * len(iterations) + 1.2, 5.6 * len(labels)), layout="constrained")
     axes = fig.subplots(len(labels), len(iterations), squeeze=False)
     finite = frame["value"][np.isfinite(frame["value"])]
     vmin, vmax = float(finite.min()), float(finite.max())
@@ -69,42 +71,52 @@ def draw_heatmaps(frame: pd.DataFrame, labels: Sequence[str], iterations: Sequen
             ax = axes[r][c]
             table = pq_pivot(frame, label, t)
             sns.heatmap(table, ax=ax, vmin=vmin, vmax=vmax, cmap="viridis", annot=True, fmt=".2f",
-                        annot_kws={"fontsize": 5.5}, cbar=False, square=False, linewidths=0.3, linecolor="white",
+                        annot_kws={"fontsize": 9}, cbar=False, square=False, linewidths=0.3, linecolor="white",
                         xticklabels=[f"{q:.1f}" for q in table.columns],
                         yticklabels=[f"{p:.1f}" for p in table.index])
             ax.set_facecolor("0.93")
             ax.set_title(f"{label}, iteration t = {t}")
             ax.set_xlabel("q")
             ax.set_ylabel("p")
-            ax.tick_params(labelsize="x-small", rotation=0)
+            ax.tick_params(labelsize="small", rotation=0)
     mappable = axes[0][0].collections[0]
     fig.colorbar(mappable, ax=axes, shrink=0.6, label=r"global PQI $I_{p,q}$ (blank: p ≥ q, undefined)")
     return fig
 
 
-def pq_heatmaps(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
-                progress: bool = True, **overrides: Any) -> FigureResult:
-    """Figure 5 (FIGURES.md item 5). ``overrides``: ``heatmap_iterations`` (default 0, T/2, T),
-    ``methods`` (labels of ``profiles.SAP_METHODS``; default SAP(0.5, 1) and LT), ``seed`` (default
-    the profile's first), ``epochs`` and any ``figure_params`` field."""
-    methods = list(overrides.pop("methods", None) or HEATMAP_METHODS)
-    chosen_iterations = overrides.pop("heatmap_iterations", None)
-    seed = overrides.pop("seed", None)
-    params = common.resolve_params("pq_heatmaps", profile, overrides)
-    params["seeds"] = [int(seed) if seed is not None else int(params["seeds"][0])]
-    T = int(params["iterations"])
-    iterations = tuple(int(t) for t in (chosen_iterations or default_iterations(T)))
-    bad = [t for t in iterations if not 0 <= t <= T]
+@dataclass
+class HeatmapParams(SapParams):
+    """Figure 5: one seed of figure 1's runs (same configs, so they are reused), the iterations drawn."""
+
+    seeds: list[int] = param("seed of the runs drawn (one)", default=[0])
+    heatmap_iterations: list[int] = param("iterations drawn ([] = 0, T/2 and T)", default=[])
+    methods: list[str] = param("runs drawn (labels of SAP_METHODS)", default=list(HEATMAP_METHODS),
+                               choices=METHOD_LABELS)
+
+
+def chosen_iterations(p: HeatmapParams) -> tuple[int, ...]:
+    iterations = tuple(p.heatmap_iterations) or default_iterations(p.iterations)
+    bad = [t for t in iterations if not 0 <= t <= p.iterations]
     if bad:
-        raise ValueError(f"heatmap_iterations {bad} outside 0..T={T}")
-    variants = common.method_variants(methods)
-    configs, assignments = common.build_runs(params, variants)
-    records = common.attach_labels(common.fetch(configs, store=store, device=device, progress=progress), assignments)
-    frame = pq_grid_frame(records, iterations)
-    fig = draw_heatmaps(frame, methods, iterations)
-    tables = {f"{label}, t = {t}": pq_pivot(frame, label, t).reset_index() for label in methods for t in iterations}
-    text = common.figure_caption(params, extra=f"grid PQI of the retrained model; iterations {list(iterations)}")
-    return common.publish(fig, "05_pq_heatmaps", text, tables, assignments["run_id"], params, output_dir)
+        raise ValueError(f"parameter heatmap_iterations={bad}: allowed 0..T={p.iterations}")
+    return iterations
 
 
-make_figure = pq_heatmaps
+@register_figure(number=5, name="pq_heatmaps", params=HeatmapParams)
+class PqHeatmaps:
+    """Figure 5 (docs/figures.md item 5)."""
+
+    @staticmethod
+    def runs(p: HeatmapParams) -> list[Run]:
+        chosen_iterations(p)
+        return common.build_runs(p, common.method_variants(p.methods))
+
+    @staticmethod
+    def draw(inputs: Inputs, p: HeatmapParams) -> Drawn:
+        iterations = chosen_iterations(p)
+        frame = pq_grid_frame(inputs.records, iterations)
+        fig = draw_heatmaps(frame, p.methods, iterations)
+        tables = {f"{label}, t = {t}": pq_pivot(frame, label, t).reset_index()
+                  for label in p.methods for t in iterations}
+        caption = sap_caption(p, extra=f"grid PQI of the retrained model; iterations {list(iterations)}")
+        return Drawn(fig, caption, tables)

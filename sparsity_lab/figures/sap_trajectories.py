@@ -21,11 +21,13 @@ from matplotlib.figure import Figure
 
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
+from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
 from sparsity_lab.figures._phases import largest_rise
-from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["make_figure", "PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "draw_panels", "endpoint_table", "largest_rise", "phases_table",
-           "sap_trajectories", "trajectory_frame"]
+__all__ = ["PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "SapTrajectories", "TrajectoryParams", "draw_panels",
+           "endpoint_table", "largest_rise", "phases_table", "trajectory_frame"]
 
 KEYS = ["family", "label", "seed", "iteration"]
 PHASE_LABEL = "SAP (p=0.5, q=1)"
@@ -173,25 +175,28 @@ def draw_trajectories(frame: pd.DataFrame, hue_order: Sequence[str], *, annotate
     return fig
 
 
-def sap_trajectories(profile: str = "quick", *, store: Any = None, device: str | None = None,
-                     output_dir: Any = None, progress: bool = True, **overrides: Any) -> FigureResult:
-    """Figure 1 (FIGURES.md item 1). ``overrides``: any ``figure_params`` field (dataset, model,
-    iterations, seeds, train_subset, rank_weights, ...), ``epochs`` (E) and ``methods`` (labels
-    from ``profiles.SAP_METHODS``; None = all four)."""
-    methods = overrides.pop("methods", None)
-    params = common.resolve_params("sap_trajectories", profile, overrides)
-    variants = common.method_variants(methods)
-    configs, assignments = common.build_runs(params, variants)
-    records = common.attach_labels(common.fetch(configs, store=store, device=device, progress=progress), assignments)
-    hue_order = [v.label for v in variants]
-    frame = trajectory_frame(records)
-    fig = draw_trajectories(frame, hue_order)
-    summary = common.summarise(frame, ["panel", "label", "iteration"])
-    tables = {"Trajectories (mean ± std over seeds)": summary,
-              "PQI phases (mean global PQI)": phases_table(frame).drop(columns="family")}
-    text = common.figure_caption(params, extra="PQI difference = pruned − retrained; "
-                                               "accuracy difference = retrained − pruned")
-    return common.publish(fig, "01_sap_trajectories", text, tables, assignments["run_id"], params, output_dir)
+@dataclass
+class TrajectoryParams(SapParams):
+    """Figure 1: the SAP parameters plus which methods are drawn."""
+
+    methods: list[str] = param("methods drawn (labels of SAP_METHODS)", default=list(METHOD_LABELS),
+                               choices=METHOD_LABELS)
 
 
-make_figure = sap_trajectories
+@register_figure(number=1, name="sap_trajectories", params=TrajectoryParams)
+class SapTrajectories:
+    """Figure 1 (docs/figures.md item 1)."""
+
+    @staticmethod
+    def runs(p: TrajectoryParams) -> list[Run]:
+        return common.build_runs(p, common.method_variants(p.methods))
+
+    @staticmethod
+    def draw(inputs: Inputs, p: TrajectoryParams) -> Drawn:
+        frame = trajectory_frame(inputs.records)
+        fig = draw_trajectories(frame, list(p.methods))
+        tables = {"PQI phases (mean global PQI)": phases_table(frame).drop(columns="family"),
+                  "Endpoints (mean over seeds)": endpoint_table(frame).drop(columns="family"),
+                  "Trajectories (mean ± std over seeds)": common.summarise(frame, ["panel", "label", "iteration"])}
+        caption = sap_caption(p, extra="PQI difference = pruned − retrained; accuracy difference = retrained − pruned")
+        return Drawn(fig, caption, tables)

@@ -16,7 +16,7 @@ mean percent remaining among iterations whose mean accuracy is ≥ dense − 1 p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,10 +24,12 @@ from matplotlib.figure import Figure
 
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
-from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["make_figure", "COMPARISON_METHODS", "RANDOM_TICKET", "dense_accuracy", "draw_comparison", "efficiency_frame",
-           "sap_vs_lth", "sparsest_within"]
+__all__ = ["COMPARISON_METHODS", "ComparisonParams", "RANDOM_TICKET", "SapVsLth", "dense_accuracy", "draw_comparison",
+           "efficiency_frame", "sparsest_within"]
 
 RANDOM_TICKET = common.Variant("Random ticket (LT masks)", {"method": "random_ticket", "control_base": "lt"})
 COMPARISON_METHODS = ("SAP (p=0.5, q=1)", "LT (P=0.2)", "OS (P=0.2)")
@@ -105,40 +107,56 @@ def draw_comparison(frame: pd.DataFrame, setups: Sequence[str], hue_order: Seque
     return fig
 
 
-def sap_vs_lth(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
-               progress: bool = True, **overrides: Any) -> FigureResult:
-    """Figure 6 (FIGURES.md item 6). ``overrides``: ``setups`` (list of (dataset, model)),
-    ``methods`` (labels of ``profiles.SAP_METHODS``; default SAP(0.5, 1), LT, OS),
-    ``random_ticket`` (bool, default True), ``tolerance`` (points, default 1), ``epochs`` and any
-    ``figure_params`` field."""
-    methods = list(overrides.pop("methods", None) or COMPARISON_METHODS)
-    with_control = overrides.pop("random_ticket", True)
-    tolerance = float(overrides.pop("tolerance", 1.0))
-    params = common.resolve_params("sap_vs_lth", profile, overrides)
-    setups = [tuple(s) for s in params["setups"]]
-    variants = common.method_variants(methods) + ([RANDOM_TICKET] if with_control else [])
-    configs, assignments = [], []
-    for dataset, model in setups:
-        family = setup_name(dataset, model)
-        fam_variants = [common.Variant(v.label, v.overrides, family) for v in variants]
-        cfgs, assigned = common.build_runs({**params, "dataset": dataset, "model": model}, fam_variants)
-        configs += cfgs
-        assignments.append(assigned)
-    assignment = pd.concat(assignments, ignore_index=True)
-    records = common.attach_labels(common.fetch(configs, store=store, device=device, progress=progress), assignment)
-    frame = efficiency_frame(records)
-    names = [setup_name(d, m) for d, m in setups]
-    hue_order = [v.label for v in variants]
-    fig = draw_comparison(frame, names, hue_order)
-    stats = frame.groupby(["family", "label", "iteration"], sort=False)[["remaining", "speedup", "accuracy"]].agg(
-        ["mean", "std"])
-    stats.columns = [f"{a} {b}" for a, b in stats.columns]
-    tables = {f"Sparsest level within {tolerance:g} point of dense (mean over seeds)": sparsest_within(frame, tolerance),
-              "Accuracy vs remaining and speedup (mean, std over seeds)": stats.reset_index()}
-    text = common.figure_caption(params, dataset=", ".join(sorted({d for d, _ in setups})),
-                                 model=", ".join(sorted({m for _, m in setups})),
-                                 extra=f"setups: {'; '.join(names)}; random ticket copies LT's per-layer densities")
-    return common.publish(fig, "06_sap_vs_lth", text, tables, assignment["run_id"], params, output_dir)
+@dataclass
+class ComparisonParams(SapParams):
+    """Figure 6: every (dataset, model) setup of the profile, SAP vs LT vs OS vs a random ticket."""
+
+    setups: list[list[str]] = param("[dataset, model] pairs compared", smoke=[["digits", "mlp"]],
+                                    quick=[["fashionmnist", "mlp"], ["mnist", "lenet300_100"]],
+                                    gpu=[["fashionmnist", "cnn"], ["fashionmnist", "mlp"], ["fashionmnist", "linear"]],
+                                    paper=[["cifar10", "resnet18"]])
+    iterations: int = param("T: pruning iterations (T + 1 trainings per run)", smoke=3, quick=15, gpu=30, paper=15)
+    methods: list[str] = param("methods compared (labels of SAP_METHODS)", default=list(COMPARISON_METHODS),
+                               choices=METHOD_LABELS)
+    random_ticket: bool = param("add the random-ticket control (LT's per-layer densities)", default=True)
+    tolerance: float = param("points below dense that still count as 'within' (the table)", default=1.0)
 
 
-make_figure = sap_vs_lth
+def _setups(p: ComparisonParams) -> list[tuple[str, str]]:
+    bad = [s for s in p.setups if len(s) != 2]
+    if bad:
+        raise ValueError(f"parameter setups: {bad[0]!r} is not a [dataset, model] pair")
+    return [(str(d), str(m)) for d, m in p.setups]
+
+
+@register_figure(number=6, name="sap_vs_lth", params=ComparisonParams)
+class SapVsLth:
+    """Figure 6 (docs/figures.md item 6)."""
+
+    @staticmethod
+    def _variants(p: ComparisonParams, family: str) -> list[common.Variant]:
+        variants = common.method_variants(p.methods) + ([RANDOM_TICKET] if p.random_ticket else [])
+        return [common.Variant(v.label, v.overrides, family) for v in variants]
+
+    @classmethod
+    def runs(cls, p: ComparisonParams) -> list[Run]:
+        return [r for d, m in _setups(p)
+                for r in common.build_runs(p, cls._variants(p, setup_name(d, m)), dataset=d, model=m)]
+
+    @classmethod
+    def draw(cls, inputs: Inputs, p: ComparisonParams) -> Drawn:
+        setups = _setups(p)
+        frame = efficiency_frame(inputs.records)
+        names = [setup_name(d, m) for d, m in setups]
+        hue_order = [v.label for v in cls._variants(p, "")]
+        fig = draw_comparison(frame, names, hue_order)
+        stats = frame.groupby(["family", "label", "iteration"], sort=False)[["remaining", "speedup", "accuracy"]].agg(
+            ["mean", "std"])
+        stats.columns = [f"{a} {b}" for a, b in stats.columns]
+        tables = {f"Sparsest level within {p.tolerance:g} point of dense (mean over seeds)":
+                  sparsest_within(frame, p.tolerance),
+                  "Accuracy vs remaining and speedup (mean, std over seeds)": stats.reset_index()}
+        caption = sap_caption(p, dataset=", ".join(sorted({d for d, _ in setups})),
+                              model=", ".join(sorted({m for _, m in setups})),
+                              extra=f"setups: {'; '.join(names)}; random ticket copies LT's per-layer densities")
+        return Drawn(fig, caption, tables)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,33 +37,24 @@ from matplotlib.figure import Figure
 
 from sparsity_lab.figures import style
 from sparsity_lab.figures._properties_plot import plot_properties
-from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures.params import FigureParams, param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["PROFILE_PARAMS", "PROPERTIES", "default_measures", "figure_params", "make_figure",
-           "plot_properties", "property_checks", "sparsity_sweep", "theory_curve"]
+__all__ = ["PROPERTIES", "PqiProperties", "PropertiesParams", "default_measures", "plot_properties", "property_checks",
+           "sparsity_sweep", "theory_curve"]
 
 Measure = Callable[[np.ndarray], float]
 
-#: This figure trains nothing and stores no runs (figures.plan skips it when planning a batch).
-STORE_RUNS = False
+@dataclass
+class PropertiesParams(FigureParams):
+    """Figure 7 trains nothing: only the sizes of the random vectors and the repetitions vary."""
 
-#: Per-profile sizes (this figure needs no training, so only vector sizes and repetitions vary).
-PROFILE_PARAMS: dict[str, dict[str, Any]] = {
-    "smoke": {"dim": 256, "n_seeds": 3, "n_fractions": 12, "check_dim": 32, "n_trials": 6},
-    "quick": {"dim": 2000, "n_seeds": 5, "n_fractions": 34, "check_dim": 64, "n_trials": 30},
-    "paper": {"dim": 10000, "n_seeds": 10, "n_fractions": 100, "check_dim": 128, "n_trials": 300},
-}
-
-
-def figure_params(profile: str = "quick", **overrides: Any) -> dict[str, Any]:
-    """The profile's sizes with ``overrides`` (None values ignored) applied."""
-    if profile not in PROFILE_PARAMS:
-        raise ValueError(f"unknown profile {profile!r}: allowed {sorted(PROFILE_PARAMS)}")
-    unknown = set(overrides) - set(PROFILE_PARAMS[profile]) - {"seed"}
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {sorted(unknown)}: allowed {sorted(PROFILE_PARAMS[profile])} + seed")
-    return {"profile": profile, "seed": 0, **PROFILE_PARAMS[profile],
-            **{k: v for k, v in overrides.items() if v is not None}}
+    dim: int = param("length of the vectors of the sparsity sweep", smoke=256, quick=2000, gpu=10000, paper=10000)
+    n_seeds: int = param("random vectors per sweep point", smoke=3, quick=5, gpu=10, paper=10)
+    n_fractions: int = param("fractions of zeros in the sweep", smoke=12, quick=34, gpu=100, paper=100)
+    check_dim: int = param("length of the vectors of the property checks", smoke=32, quick=64, gpu=128, paper=128)
+    n_trials: int = param("random base vectors per property check", smoke=6, quick=30, gpu=300, paper=300)
+    seed: int = param("random seed", default=0)
 
 
 def _wrap(fn: Callable[..., Any], **kw: float) -> Measure:
@@ -214,23 +206,25 @@ def _sweep_table(sweep: pd.DataFrame, dim: int) -> pd.DataFrame:
     return stats.rename(columns={"mean": "mean over seeds", "std": "std over seeds", "n": "seeds"})
 
 
-def make_figure(
-    profile: str = "quick",
-    *,
-    measures: Mapping[str, Measure] | None = None,
-    **overrides: Any,
-) -> FigureResult:
-    """Run both checks at the profile's sizes and draw Figure 7 (no training, no store runs)."""
-    params = figure_params(profile, **overrides)
-    checks = property_checks(measures, check_dim=params["check_dim"], n_trials=params["n_trials"],
-                             seed=params["seed"])
-    sweep = sparsity_sweep(measures, dim=params["dim"], n_seeds=params["n_seeds"],
-                           n_fractions=params["n_fractions"], seed=params["seed"])
-    text = style.caption(
-        profile, dataset=f"random vectors (checks: d={params['check_dim']}, {params['n_trials']} trials; "
-                         f"sweep: N(0,1), d={params['dim']})",
-        model=None, T=None, E=None, seeds=params["n_seeds"], scope="whole vector",
-        ranked="n/a (no training)")
-    fig: Figure = plot_properties(checks, sweep, caption=text, dim=params["dim"])
-    tables = {"Property checks": checks, "Sparsity sweep": _sweep_table(sweep, params["dim"])}
-    return FigureResult(figure=fig, caption=text, tables=tables, run_ids=[], params=params)
+@register_figure(number=7, name="pqi_properties", params=PropertiesParams)
+class PqiProperties:
+    """Figure 7 (docs/figures.md item 7): no runs; the checks are computed here."""
+
+    @staticmethod
+    def runs(p: PropertiesParams) -> list[Run]:
+        return []
+
+    @staticmethod
+    def draw(inputs: Inputs, p: PropertiesParams) -> Drawn:
+        checks = property_checks(None, check_dim=p.check_dim, n_trials=p.n_trials, seed=p.seed)
+        sweep = sparsity_sweep(None, dim=p.dim, n_seeds=p.n_seeds, n_fractions=p.n_fractions, seed=p.seed)
+        text = style.caption(
+            p.profile, dataset=f"random vectors (checks: d={p.check_dim}, {p.n_trials} trials; "
+                               f"sweep: N(0,1), d={p.dim})",
+            model=None, T=None, E=None, seeds=p.n_seeds, scope="whole vector", ranked="n/a (no training)")
+        fig: Figure = plot_properties(checks, sweep, dim=p.dim)
+        return Drawn(fig, text, {"Property checks": checks, "Sparsity sweep": _sweep_table(sweep, p.dim)})
+
+    @staticmethod
+    def claims_input(inputs: Inputs, p: PropertiesParams, drawn: Drawn) -> pd.DataFrame:
+        return drawn.tables["Property checks"]

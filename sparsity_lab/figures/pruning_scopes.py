@@ -15,17 +15,19 @@ remaining fractions are read from records with ``scope="layer"`` and metric ``re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
-from sparsity_lab.figures._result import FigureResult
+from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
+from sparsity_lab.figures.params import param
+from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["make_figure", "LAYER_REMAINING_METRICS", "SCOPE_ORDER", "accuracy_vs_remaining", "draw_scopes", "layer_frame",
-           "pick_layers", "pruning_scopes"]
+__all__ = ["LAYER_REMAINING_METRICS", "SCOPE_ORDER", "PruningScopes", "ScopesParams", "accuracy_vs_remaining",
+           "draw_scopes", "layer_frame", "pick_layers"]
 
 SCOPE_ORDER = ("neuron", "layer", "global")
 SCOPE_TITLES = {"neuron": "neuron-wise", "layer": "layer-wise", "global": "global"}
@@ -110,35 +112,43 @@ def draw_scopes(acc: pd.DataFrame, layers: pd.DataFrame, hue_order: Sequence[str
     return fig
 
 
-def pruning_scopes(profile: str = "quick", *, store: Any = None, device: str | None = None, output_dir: Any = None,
-                   progress: bool = True, **overrides: Any) -> FigureResult:
-    """Figure 2 (FIGURES.md item 2). ``overrides``: ``scopes`` (subset of neuron, layer, global),
-    ``methods`` (labels of ``profiles.SAP_METHODS``; SAP(0.5, 1) is always included for rows b-c),
-    ``epochs`` and any ``figure_params`` field."""
-    scopes = list(overrides.pop("scopes", None) or SCOPE_ORDER)
-    bad = [s for s in scopes if s not in SCOPE_ORDER]
-    if bad:
-        raise ValueError(f"unknown scope(s) {bad}: allowed {SCOPE_ORDER}")
-    methods = overrides.pop("methods", None)
-    if methods is not None and LAYER_LABEL not in methods:
-        methods = [LAYER_LABEL, *methods]
-    params = common.resolve_params("pruning_scopes", profile, overrides)
-    variants = [v for scope in scopes for v in common.method_variants(methods, family=scope, extra={"scope": scope})]
-    configs, assignments = common.build_runs(params, variants)
-    records = common.attach_labels(common.fetch(configs, store=store, device=device, progress=progress), assignments)
-    hue_order = list(dict.fromkeys(v.label for v in variants))
-    acc = accuracy_vs_remaining(records)
-    layers = layer_frame(records)
-    fig = draw_scopes(acc, layers, hue_order, scopes)
-    acc_table = acc.groupby(["family", "label", "iteration"], sort=False)[["remaining", "accuracy"]].agg(
-        ["mean", "std"])
-    acc_table.columns = [f"{a} {b}" for a, b in acc_table.columns]
-    tables = {"Accuracy vs own remaining (mean, std over seeds)": acc_table.reset_index(),
-              "Layers of SAP(0.5, 1) (mean over seeds)": common.summarise(
-                  layers, ["family", "layer", "panel", "iteration"])}
-    text = common.figure_caption(params, scope=", ".join(scopes),
-                                 extra="layers: first, middle, last prunable; layer PQI at (0.5, 1)")
-    return common.publish(fig, "02_pruning_scopes", text, tables, assignments["run_id"], params, output_dir)
+@dataclass
+class ScopesParams(SapParams):
+    """Figure 2: the SAP parameters, the scopes compared and the methods drawn."""
+
+    seeds: list[int] = param("seeds (one run per method, scope and seed)", smoke=[0], quick=[0], gpu=[0, 1],
+                             paper=[0, 1, 2, 3])
+    scopes: list[str] = param("pruning scopes compared", default=list(SCOPE_ORDER), choices=SCOPE_ORDER)
+    methods: list[str] = param("methods drawn (SAP (p=0.5, q=1) is always run: rows b-c)",
+                               default=list(METHOD_LABELS), choices=METHOD_LABELS)
 
 
-make_figure = pruning_scopes
+@register_figure(number=2, name="pruning_scopes", params=ScopesParams)
+class PruningScopes:
+    """Figure 2 (docs/figures.md item 2)."""
+
+    @staticmethod
+    def _methods(p: ScopesParams) -> list[str]:
+        return list(p.methods) if LAYER_LABEL in p.methods else [LAYER_LABEL, *p.methods]
+
+    @classmethod
+    def runs(cls, p: ScopesParams) -> list[Run]:
+        methods = cls._methods(p)
+        return [r for scope in p.scopes
+                for r in common.build_runs(p, common.method_variants(methods, family=scope, extra={"scope": scope}))]
+
+    @classmethod
+    def draw(cls, inputs: Inputs, p: ScopesParams) -> Drawn:
+        hue_order = cls._methods(p)
+        acc = accuracy_vs_remaining(inputs.records)
+        layers = layer_frame(inputs.records)
+        fig = draw_scopes(acc, layers, hue_order, p.scopes)
+        acc_table = acc.groupby(["family", "label", "iteration"], sort=False)[["remaining", "accuracy"]].agg(
+            ["mean", "std"])
+        acc_table.columns = [f"{a} {b}" for a, b in acc_table.columns]
+        tables = {"Accuracy vs own remaining (mean, std over seeds)": acc_table.reset_index(),
+                  "Layers of SAP(0.5, 1) (mean over seeds)": common.summarise(
+                      layers, ["family", "layer", "panel", "iteration"])}
+        caption = sap_caption(p, scope=", ".join(p.scopes),
+                              extra="layers: first, middle, last prunable; layer PQI at (0.5, 1)")
+        return Drawn(fig, caption, tables)
