@@ -128,10 +128,6 @@ def _done_line(i: int, total: int, o: NotebookOutcome, t0: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from sparsity_lab.profiles import PROFILES
-
-        if args.profile not in PROFILES:
-            raise UsageError(f"--profile {args.profile!r}: allowed one of {', '.join(PROFILES)}")
         overrides = _parse_overrides(args.parameter)
         chosen = select(discover(args.notebooks_dir), args.notebooks)
         if args.prefetch_workers < 0:

@@ -57,7 +57,11 @@ def _parse_overrides(pairs: list[list[str]] | None) -> dict[str, Any]:
             raise UsageError(f"parameter name {key!r} is not a Python identifier")
         if key in ("profile", "output_dir"):
             raise UsageError(f"set {key!r} with --{'profile' if key == 'profile' else 'out'}, not -p")
-        overrides[key] = yaml.safe_load(raw)
+        try:
+            overrides[key] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise UsageError(f"parameter {key}={raw!r} is not a YAML value ({str(err).splitlines()[0]}): "
+                             "allowed e.g. 3, 0.5, true, cifar10, [0, 1]") from None
     return overrides
 
 

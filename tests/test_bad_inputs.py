@@ -168,10 +168,10 @@ def test_integers_of_float_fields_give_the_same_run_id():
 # ---------------------------------------------------------------- report parameters
 @pytest.mark.parametrize("pair, expected", [
     (["seeds", "abc"], "seeds='abc'"),
-    (["itertions", "3"], "unknown notebook parameter(s) itertions"),
+    (["itertions", "3"], "unknown parameter 'itertions'"),
     (["epochs", "true"], "epochs=True"),
     (["seeds", "[0, 1"], "not a YAML value"),
-    (["--profile", "papr"], "--profile 'papr'"),
+    (["--profile", "papr"], "unknown profile 'papr'"),
 ])
 def test_report_refuses_bad_parameters_up_front(tmp_path, capsys, pair, expected):
     args = pair if pair[0].startswith("--") else ["-p", *pair]

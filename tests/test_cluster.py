@@ -148,7 +148,7 @@ def test_report_executor_submits_what_the_notebooks_need(tmp_path, monkeypatch, 
     here: the real submission is tested above) and then executes the notebooks."""
     import sparsity_lab.cluster.prefetch as prefetch
     import sparsity_lab.report as report
-    from sparsity_lab.figures.plan import notebook_configs
+    from sparsity_lab.pipeline import plan
 
     calls = {}
 
@@ -170,5 +170,6 @@ def test_report_executor_submits_what_the_notebooks_need(tmp_path, monkeypatch, 
                         str(tmp_path / "reports"), "--notebooks-dir", str(notebooks)]) == 0
     (nb,) = calls["executed"]
     assert calls["executor"] == "slurm" and calls["options"].partition == "gpu"
-    assert [c.run_id for c in calls["configs"]] == [c.run_id for c in notebook_configs(nb, "smoke", {})]
+    planned = [run.config.run_id for _, _, runs in plan([nb.stem], "smoke") for run in runs]
+    assert [c.run_id for c in calls["configs"]] == planned
     assert "prefetch: " in capsys.readouterr().out
