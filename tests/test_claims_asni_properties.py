@@ -35,7 +35,7 @@ def test_properties_hold_fail_untestable():
 
 
 def test_properties_on_the_real_property_table():
-    from sparsity_lab.figures.properties import property_checks
+    from sparsity_lab.figures.pqi_properties import property_checks
 
     assert properties.check(property_checks(check_dim=16, n_trials=3))[0].status == "holds"
 

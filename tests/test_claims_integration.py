@@ -9,7 +9,7 @@ from sparsity_lab import experiments
 from sparsity_lab.claims import CHECKS, CLAIMS, Verdict, check_figure
 from sparsity_lab.claims.concentration import table_from_run
 from sparsity_lab.config import AsniConfig, IterativeConfig, config_with
-from sparsity_lab.figures.properties import property_checks
+from sparsity_lab.figures.pqi_properties import property_checks
 from sparsity_lab.store import ResultsStore, load_results
 from sparsity_lab.train import TrainSettings
 

@@ -2,7 +2,7 @@
 computed from the figure's own records (docs/figures.md, "Claims every figure checks").
 
 :data:`CHECKS` maps a figure's number to its check function. Figures 1-6, 8 and 10 take the records
-``load_results`` returns; figure 7 the table of ``figures.properties.property_checks``; figure 9 the
+``load_results`` returns; figure 7 the table of ``figures.pqi_properties.property_checks``; figure 9 the
 per-layer table of :func:`concentration.concentration_table`.
 """
 

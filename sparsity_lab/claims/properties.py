@@ -1,6 +1,6 @@
 """Claim 7.1 of figure 7, the six sparsity properties (docs/figures.md, "Claims every figure checks").
 
-Input: the property-check table of ``sparsity_lab.figures.properties.property_checks``: one row per
+Input: the property-check table of ``sparsity_lab.figures.pqi_properties.property_checks``: one row per
 (measure, property) with a boolean ``passed``; PQI measures are named ``"PQI (p, q)"``.
 """
 

@@ -103,8 +103,8 @@ class ConcentrationParams(AsniParams):
                              gpu=[0, 1, 2, 3], paper=[0, 1, 2, 3])
     max_layers: int = param("at most this many layers drawn (the tables list all)", default=4)
     ticket_iterations: int = param("T of the LT(P=0.2) ticket panel, on the same data and model (0: no panel)",
-                                   default=0, gpu=18)
-    ticket_epochs: int = param("E of the LT ticket's runs (SGD, the SAP figures' settings)", default=2, gpu=10)
+                                   default=0, gpu=20)
+    ticket_epochs: int = param("E of the LT ticket's runs (SGD, the SAP figures' settings)", default=2, gpu=5)
 
 
 TICKET_PANEL = "LT ticket (iterative, global)"
