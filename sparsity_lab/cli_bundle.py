@@ -3,6 +3,7 @@
     sparsity-lab bundle export gpu.tar.gz --dataset fashionmnist mnist        # complete runs matching
     sparsity-lab bundle export two.tar --runs iterative_8ac9 asni_12ab --tensors none
     sparsity-lab bundle export all.tar.xz --all --tensors all
+    sparsity-lab bundle export gpu.tar.xz --profile gpu --note "4x H200, 2026-11-27"   # what the gpu figures read
     sparsity-lab bundle import gpu.tar.gz [--results STORE]
 
 Errors (no such file, no run matched, a corrupt member) print one line and exit with status 2.
@@ -33,6 +34,10 @@ def add_bundle_parser(sub: Any) -> None:
         export.add_argument(f"--{name}", nargs="+", default=None, metavar=name.upper(),
                             help=f"complete runs whose {name} is one of these")
     export.add_argument("--all", action="store_true", help="every complete run of the store")
+    export.add_argument("--profile", default=None,
+                        help="the runs every registered figure reads at this profile, with exactly the tensors "
+                             "they declare (e.g. gpu)")
+    export.add_argument("--note", default="", help="where and how the runs were made (shown in figure captions)")
     export.add_argument("--tensors", choices=TENSOR_POLICIES, default="figures",
                         help="tensors to carry: figures (the 'final' artifacts figures 9 and 10 read; default), "
                              "final (every run's 'final'), none (records only), all (every file: resumable)")
@@ -49,11 +54,29 @@ def cmd_bundle(args: argparse.Namespace, store: ResultsStore) -> int:
               f"(kept), {len(report.busy)} being computed (skipped) in {store.root}")
         return 0
     filters = {name: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)}
-    if not (args.runs or filters or args.all):
-        raise StoreError("choose the runs: --runs ID..., filters (--dataset/--model/--kind/--method/--variant) "
-                         "or --all")
-    run_ids = select_runs(store, args.runs, everything=args.all, **filters)
-    doc = export_bundle(store, args.out, run_ids, tensors=args.tensors)
+    if not (args.runs or filters or args.all or args.profile):
+        raise StoreError("choose the runs: --runs ID..., filters (--dataset/--model/--kind/--method/--variant), "
+                         "--profile P or --all")
+    finals = None
+    runs = list(args.runs)
+    if args.profile:
+        figure_runs = _figure_runs(args.profile)
+        runs += [r.run_id for r in figure_runs]
+        finals = sorted({r.run_id for r in figure_runs if "final" in r.tensors})
+    run_ids = select_runs(store, runs, everything=args.all, **filters)
+    doc = export_bundle(store, args.out, run_ids, tensors=args.tensors, finals=finals, note=args.note)
     size = Path(args.out).stat().st_size
     print(f"bundle {args.out}: {len(doc['runs'])} runs, tensors {args.tensors}, {human_bytes(size)}")
     return 0
+
+
+def _figure_runs(profile: str) -> list[Any]:
+    """Every run the registered figures read at ``profile`` (figure registry, ``pipeline.plan``)."""
+    from sparsity_lab import pipeline
+    from sparsity_lab.figures.params import ParameterError
+    from sparsity_lab.figures.registry import all_figures
+
+    try:
+        return [run for _, _, runs in pipeline.plan(all_figures(), profile) for run in runs]
+    except ParameterError as err:
+        raise StoreError(str(err)) from None

@@ -26,7 +26,8 @@ from sparsity_lab.figures.params import FigureParams, ParameterError
 from sparsity_lab.figures.params import resolve as _resolve
 from sparsity_lab.figures.registry import FigureSpec, Inputs, Run, get_figure
 
-__all__ = ["load", "make_figure", "notebook_figure", "plan", "plan_table", "prefetch", "resolve", "split_overrides", "with_labels"]
+__all__ = ["load", "make_figure", "notebook_figure", "plan", "plan_table", "prefetch", "provenance", "resolve",
+           "split_overrides", "with_labels"]
 
 _roots.use_repository_roots()
 
@@ -171,12 +172,35 @@ def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store
     inputs = load(runs, store=store)
     drawn = spec.draw(inputs, params)
     verdicts = spec.check_claims(inputs, params, drawn)
-    style.add_caption(drawn.figure, drawn.caption)
-    result = FigureResult(figure=drawn.figure, caption=drawn.caption, tables=dict(drawn.tables),
+    text = " · ".join(filter(None, [drawn.caption, provenance(inputs.run_ids, store=store)]))
+    style.add_caption(drawn.figure, text)
+    result = FigureResult(figure=drawn.figure, caption=text, tables=dict(drawn.tables),
                           run_ids=inputs.run_ids, params=params.as_dict(), verdicts=verdicts, name=spec.stem)
     if output_dir is not None:
         result.save(output_dir)
     return result
+
+
+def provenance(run_ids: Sequence[str], *, store: Any = None) -> str:
+    """Where the runs a figure read were made: the code version(s) that trained them and, for runs
+    imported from a results bundle, the bundle and its note (e.g. the device); "" for no runs."""
+    from sparsity_lab.store import ResultsStore
+
+    store = store if store is not None else ResultsStore()
+    shas: dict[str, None] = {}
+    bundles: dict[str, None] = {}
+    for rid in run_ids:
+        info = store.run_info(rid)
+        sha = (info.get("code_version") or {}).get("git") or "unknown"
+        shas[sha[:7]] = None
+        origin = info.get("imported_from")
+        if origin:
+            note = origin.get("note") or ""
+            bundles[f"{origin.get('bundle')}{f' ({note})' if note else ''}"] = None
+    if not shas:
+        return ""
+    text = f"runs trained with code {', '.join(shas)}"
+    return text + (f", imported from {'; '.join(bundles)}" if bundles else "")
 
 
 def notebook_figure(figure: str | int | FigureSpec, namespace: Mapping[str, Any]) -> Any:

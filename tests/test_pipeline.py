@@ -115,7 +115,7 @@ def test_plan_table_counts_runs_epochs_and_gpu_hours(empty_store: ResultsStore) 
     gpu = pipeline.plan_table(["01", "09"], "gpu", store=empty_store).set_index("figure")
     assert gpu.loc["01_sap_trajectories", "epochs to train"] == 8 * 31 * 10
     assert gpu.loc["01_sap_trajectories", "GPU-hours (est.)"] == pytest.approx(8 * 31 * 10 * 0.34 / 3600, abs=0.01)
-    assert gpu.loc["09_asni_concentration", "epochs to train"] == 8 * 50 + 19 * 10  # asni1 + dense, LT ticket; one-shot: 0
+    assert gpu.loc["09_asni_concentration", "epochs to train"] == 8 * 50 + 21 * 5  # asni1 + dense, LT ticket; one-shot: 0
 
 
 def _report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

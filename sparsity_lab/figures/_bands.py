@@ -90,7 +90,9 @@ def line_with_band(
         colours = {lvl: seq[i % len(seq)] for i, lvl in enumerate(levels)}
     positive = stats["mean"][stats["mean"] > 0]
     floor = 0.5 * float(positive.min()) if logy and len(positive) else None
-    for lvl in levels:
+    from sparsity_lab.figures.style import METHOD_LINESTYLES
+
+    for rank, lvl in enumerate(levels):
         part = stats if hue is None else stats[stats[hue] == lvl]
         if part.empty:
             continue
@@ -102,8 +104,11 @@ def line_with_band(
             lo = np.maximum(lo, floor)
         colour = colours.get(lvl)
         label = label_fmt.format(lvl) if lvl is not None else None
-        ax.plot(xs, mean, color=colour, marker=marker, markersize=3, label=label, **line_kw)
-        ax.fill_between(xs, lo, hi, color=colour, alpha=alpha, linewidth=0)
+        # the first level (the method the figure is about) on top, so a curve that coincides with a
+        # later one stays visible; controls dashed
+        kw = {"zorder": 3 - rank / max(len(levels), 1), "linestyle": METHOD_LINESTYLES.get(lvl, "-"), **line_kw}
+        ax.plot(xs, mean, color=colour, marker=marker, markersize=3, label=label, **kw)
+        ax.fill_between(xs, lo, hi, color=colour, alpha=alpha, linewidth=0, zorder=1)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(x)

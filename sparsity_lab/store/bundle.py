@@ -70,12 +70,14 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def export_bundle(store: ResultsStore, out: str | os.PathLike[str], run_ids: list[str],
-                  tensors: str = "figures") -> dict[str, Any]:
+                  tensors: str = "figures", *, finals: list[str] | None = None, note: str = "") -> dict[str, Any]:
     """Write the bundle of ``run_ids`` (complete runs, see ``bundle_select.select_runs``) to ``out``; return
-    its bundle.json document. Every file is checked against the run's manifest while it is read."""
+    its bundle.json document. Every file is checked against the run's manifest while it is read.
+    ``finals``: see ``bundle_select.carried_files``; ``note``: where and how the runs were made (shown in
+    the captions of figures drawn from the imported runs)."""
     out = Path(out)
     mode = write_mode(out)
-    files = carried_files(store, run_ids, tensors)
+    files = carried_files(store, run_ids, tensors, finals)
     runs: dict[str, Any] = {}
     payload: list[tuple[str, bytes]] = []
     for rid in run_ids:
@@ -89,7 +91,7 @@ def export_bundle(store: ResultsStore, out: str | os.PathLike[str], run_ids: lis
                      "code_version": info.get("code_version"), "files": files[rid],
                      "dropped": dropped_files(store, rid, files[rid])}
     doc = {"format": FORMAT, "version": VERSION, "created": utc_now(), "code_version": code_version(),
-           "tensors": tensors, "runs": runs}
+           "tensors": tensors, "note": note, "runs": runs}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic.temp_path(out.parent, out.name)
     try:
@@ -172,7 +174,8 @@ def import_bundle(path: str | os.PathLike[str], store: ResultsStore) -> ImportRe
     path = Path(path)
     doc, contents = read_bundle(path)
     origin = {"bundle": path.name, "bundle_sha256": atomic.file_digest(path)[0], "bundle_created": doc.get("created"),
-              "bundle_code_version": doc.get("code_version"), "tensors": doc.get("tensors")}
+              "bundle_code_version": doc.get("code_version"), "tensors": doc.get("tensors"),
+              "note": doc.get("note", "")}
     report = ImportReport()
     for rid, run in sorted(doc["runs"].items()):
         run_dir = store.run_dir(rid)

@@ -94,17 +94,22 @@ def _ticket_keys(infos: Mapping[str, Mapping[str, Any]]) -> set[tuple[Any, Any]]
     return {(i["config"].get("dataset"), i["config"].get("model")) for i in infos.values() if i.get("kind") == "asni"}
 
 
-def carried_files(store: ResultsStore, run_ids: list[str], policy: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{run_id: {relative path: manifest entry}}`` of the files the bundle carries under ``policy``."""
+def carried_files(store: ResultsStore, run_ids: list[str], policy: str, finals: Iterable[str] | None = None
+                  ) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{run_id: {relative path: manifest entry}}`` of the files the bundle carries under ``policy``;
+    ``finals`` (policy ``figures`` only): exactly the runs whose ``final`` the figures read, as the figure
+    registry declares them (``bundle export --profile``), instead of the rule of thumb above."""
     if policy not in TENSOR_POLICIES:
         raise StoreError(f"tensors {policy!r}: allowed {list(TENSOR_POLICIES)}")
     infos = {rid: store.run_info(rid) for rid in run_ids}
     tickets = _ticket_keys(infos)
+    declared = None if finals is None else set(finals)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for rid, info in infos.items():
         files = {rel: e for rel, e in manifest.read_manifest(store.run_dir(rid)).items() if rel != IMPORTED_FILE}
         cfg = info.get("config", {})
         wants_final = (policy == "final" or (policy == "figures" and (
+            rid in declared if declared is not None else
             info.get("kind") == "asni" or (cfg.get("method") in ("sap", "lt")
                                            and (cfg.get("dataset"), cfg.get("model")) in tickets))))
         out[rid] = {rel: e for rel, e in files.items()
