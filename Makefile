@@ -7,6 +7,9 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.setup-stamp
 PROFILE    ?= quick
 NOTEBOOKS  ?=
+# The shipped results of the gpu profile: `make figures PROFILE=gpu` imports them (a no-op once imported) and
+# renders from them, training nothing. `GPU_BUNDLE=` (empty) on a GPU host trains the profile instead.
+GPU_BUNDLE ?= docs/gpu-results/gpu-bundle.tar.xz
 DATA_ROOT  ?= $(or $(SPARSITY_LAB_DATA),data)
 # In the development workplace a copy of the original MNIST/FashionMNIST files sits in ../shared/data;
 # elsewhere torchvision downloads them on first use.
@@ -49,6 +52,7 @@ test: setup data
 	$(PY) -m pytest
 
 figures: setup data
+	$(if $(and $(filter gpu,$(PROFILE)),$(wildcard $(GPU_BUNDLE))),$(PY) -m sparsity_lab bundle import $(GPU_BUNDLE))
 	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 		$(if $(PREFETCH),--prefetch-workers $(PREFETCH)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 

@@ -69,20 +69,27 @@ def _match(column: pd.Series, want: Any) -> pd.Series:
 
 
 def where(records: pd.DataFrame, **filters: Any) -> pd.DataFrame:
-    """Rows whose config columns equal ``filters`` (an absent column matches nothing)."""
-    frame = records
+    """Rows whose config columns equal ``filters`` (an absent column matches nothing). Config columns are
+    constant per run, so the filters are evaluated on one row per run and the rows selected once."""
+    if any(col not in records.columns for col in filters):
+        return records.iloc[0:0]
+    if "run_id" not in records.columns or not filters:
+        frame = records
+        for col, want in filters.items():
+            frame = frame[_match(frame[col], want)]
+        return frame
+    runs = records.drop_duplicates("run_id")[["run_id", *filters]]
     for col, want in filters.items():
-        if col not in frame.columns:
-            return frame.iloc[0:0]
-        frame = frame[_match(frame[col], want)]
-    return frame
+        runs = runs[_match(runs[col], want)]
+    return records[records["run_id"].isin(runs["run_id"])]
 
 
 def one_config(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     """``frame`` if it is one configuration (seeds aside); NoData naming the differing columns otherwise."""
     if frame.empty:
         raise NoData(f"{label} not in these runs")
-    differ = [c for c in IDENTITY_COLUMNS if c in frame.columns and frame[c].astype(str).nunique() > 1]
+    runs = frame.drop_duplicates("run_id") if "run_id" in frame.columns else frame  # config columns: one per run
+    differ = [c for c in IDENTITY_COLUMNS if c in runs.columns and runs[c].astype(str).nunique() > 1]
     if differ:
         raise NoData(f"{label}: the runs differ in {differ}, so no single mean curve")
     return frame

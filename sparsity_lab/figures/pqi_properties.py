@@ -49,11 +49,11 @@ Measure = Callable[[np.ndarray], float]
 class PropertiesParams(FigureParams):
     """Figure 7 trains nothing: only the sizes of the random vectors and the repetitions vary."""
 
-    dim: int = param("length of the vectors of the sparsity sweep", smoke=256, quick=2000, gpu=10000, paper=10000)
-    n_seeds: int = param("random vectors per sweep point", smoke=3, quick=5, gpu=10, paper=10)
-    n_fractions: int = param("fractions of zeros in the sweep", smoke=12, quick=34, gpu=100, paper=100)
-    check_dim: int = param("length of the vectors of the property checks", smoke=32, quick=64, gpu=128, paper=128)
-    n_trials: int = param("random base vectors per property check", smoke=6, quick=30, gpu=300, paper=300)
+    dim: int = param("length of the vectors of the sparsity sweep", smoke=256, quick=2000, gpu=2000, paper=10000)
+    n_seeds: int = param("random vectors per sweep point", smoke=3, quick=5, gpu=5, paper=10)
+    n_fractions: int = param("fractions of zeros in the sweep", smoke=12, quick=34, gpu=34, paper=100)
+    check_dim: int = param("length of the vectors of the property checks", smoke=32, quick=64, gpu=64, paper=128)
+    n_trials: int = param("random base vectors per property check", smoke=6, quick=30, gpu=30, paper=300)
     seed: int = param("random seed", default=0)
 
 

@@ -184,34 +184,38 @@ def load_results(*, store: ResultsStore | str | os.PathLike[str] | None = None, 
     if include_failed and statuses is not None:
         statuses |= {"failed"}
     wanted = {_filter_key(k): v for k, v in filters.items()}
-    frames, known = [], set()
+    frames, configs, known = [], [], set()
     for run_id in store.run_ids():
+        try:  # the config first (cheap): only runs that match are verified and read
+            info: dict[str, Any] | None = store.run_info(run_id)
+        except StoreError:
+            info = None  # a damaged config.json: run_state names it below
+        if info is not None:
+            if kinds is not None and info.get("kind") not in kinds:
+                continue
+            flat = flatten_config(_normalised(info.get("config", {})))
+            known |= flat.keys() | {"run_id"}
+            if not all(_matches({**flat, "run_id": run_id}, k, v) for k, v in wanted.items()):
+                continue
         state, problem = run_state(store, run_id)
-        if state == "damaged":
+        if state == "damaged" or info is None:
             log.warning("load_results: run %s left out, it is damaged (%s); run its config again to recompute "
                         "what was lost (or see `sparsity-lab verify`)", run_id, problem)
             continue
         if state == "failed" and not include_failed and (statuses is None or "failed" not in statuses):
             continue
-        info = store.run_info(run_id)
-        if kinds is not None and info.get("kind") not in kinds:
-            continue
-        flat = flatten_config(_normalised(info.get("config", {})))
-        known |= flat.keys() | {"run_id"}
-        if not all(_matches({**flat, "run_id": run_id}, k, v) for k, v in wanted.items()):
-            continue
         if statuses is not None and state not in statuses:
             continue
-        records = store.records(run_id)
-        extra = {column_name(k): [v] * len(records) for k, v in flat.items() if k not in ("kind", "run_id")}
-        extra = {"kind": [info.get("kind")] * len(records), **extra}
-        frames.append(pd.concat([records, pd.DataFrame(extra, index=records.index)], axis=1))
+        frames.append(store.records(run_id))
+        configs.append({"run_id": run_id, "kind": info.get("kind"),
+                        **{column_name(k): v for k, v in flat.items() if k not in ("kind", "run_id")}})
     unknown = sorted(k for k in wanted if k not in known)
     if unknown and known:
         raise ValueError(f"load_results: no stored run has the config field(s) {unknown}; known fields: {sorted(known)}")
     if not frames:
         return pd.DataFrame(columns=["run_id", *RECORD_COLUMNS, "kind"])
-    return pd.concat(frames, ignore_index=True)
+    # config fields joined once per run (a merge on run_id), not broadcast into every run's frame
+    return pd.concat(frames, ignore_index=True).merge(pd.DataFrame(configs), on="run_id", how="left", sort=False)
 
 
 def load_tensors(run_id: str, name: str = "final", *,
