@@ -147,13 +147,15 @@ def finish_axes(ax: Any, *, xlabel: str, ylabel: str, title: str | None = None, 
 
 
 def plain_log_axis(axis: Any) -> None:
-    """Log-scale tick labels as plain numbers (``100``, ``20``, ``0.5``): at 1, 2, 5 × 10^k, or
-    at every 1…9 × 10^k when the data span less than 1.3 decades (call after plotting)."""
+    """Log-scale tick labels as plain numbers (``100``, ``20``, ``0.5``): at 1, 2, 5 × 10^k, at every
+    1…9 × 10^k when the data span less than 1.3 decades, and at decades only when they span more than 4
+    (so a horizontal axis over 100 … 0.0003 % stays legible; call after plotting)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     lo, hi = sorted(abs(v) for v in axis.get_view_interval())
     narrow = lo > 0 and math.log10(hi / lo) < 1.3
-    subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0) if narrow else (1.0, 2.0, 5.0)
+    wide = lo > 0 and math.log10(hi / lo) > 4
+    subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0) if narrow else (1.0,) if wide else (1.0, 2.0, 5.0)
     axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
