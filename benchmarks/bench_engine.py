@@ -56,7 +56,7 @@ def random_data(dataset: str, sizes: dict, device: torch.device) -> DeviceData:
 
 
 def random_masks(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
-    """50 % random masks on every prunable *.weight with dim > 1 (METHODS.md §2)."""
+    """50 % random masks on every prunable *.weight with dim > 1 (docs/methods.md §2)."""
     g = torch.Generator().manual_seed(seed)
     return {n: torch.rand(p.shape, generator=g) < 0.5 for n, p in model.named_parameters()
             if n.endswith("weight") and p.dim() > 1}

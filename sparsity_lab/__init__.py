@@ -12,7 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    # measures.py: METHODS.md §1
+    # measures.py: docs/methods.md §1
     "pq_index": "measures",
     "pq_index_grid": "measures",
     "gini": "measures",
@@ -20,10 +20,10 @@ _EXPORTS: dict[str, str] = {
     "density": "measures",
     "measure_weights": "measures",
     "measure_model": "measures",
-    # masks.py: METHODS.md §2
+    # masks.py: docs/methods.md §2
     "MaskSet": "masks",
     "prunable_parameters": "masks",
-    # pruning.py / schedules.py: METHODS.md §3-4
+    # pruning.py / schedules.py: docs/methods.md §3-4
     "prune": "pruning",
     "iterative_pruning": "own_loop",
     "PRUNING_RULES": "pruning",

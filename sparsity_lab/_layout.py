@@ -1,4 +1,4 @@
-"""Grouped layout of the weights for the sparsity measures (METHODS.md §1): internal plumbing of ``measures``.
+"""Grouped layout of the weights for the sparsity measures (docs/methods.md §1): internal plumbing of ``measures``.
 
 Every weight tensor is read as rows (row i is output neuron i); the rows of all tensors form one flat vector
 of magnitudes, and per-scope statistics (neuron rows → layers → global) come from the segment kernels of

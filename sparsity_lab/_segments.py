@@ -1,4 +1,4 @@
-"""Segment reductions behind the sparsity measures (METHODS.md §1): internal plumbing of ``measures``.
+"""Segment reductions behind the sparsity measures (docs/methods.md §1): internal plumbing of ``measures``.
 
 All groups are laid out row by row in one flat vector (compacted to the survivors on the CPU, masked with
 zeros on accelerators so the computation has static shapes and no host synchronisation; see ``_layout``).

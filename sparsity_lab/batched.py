@@ -1,4 +1,4 @@
-"""`BatchedTrainer`: N models of one architecture trained at once with torch.func (METHODS.md §2-§3).
+"""`BatchedTrainer`: N models of one architecture trained at once with torch.func (docs/methods.md §2-§3).
 
 The members' parameters and buffers are stacked along a new leading dimension (`stack_module_state`),
 the forward pass is `vmap(functional_call)` over members, and backpropagating the *sum* of the members'

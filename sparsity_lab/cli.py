@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
                          description="Run one config. Only the fields you give differ from the defaults of --kind.")
-    run.add_argument("--kind", default="iterative", choices=list(CONFIG_TYPES), help="config kind: iterative (SAP/LT/OS, METHODS.md §3) or "
-                                                         "asni (METHODS.md §4) (default: iterative)")
+    run.add_argument("--kind", default="iterative", choices=list(CONFIG_TYPES), help="config kind: iterative (SAP/LT/OS, docs/methods.md §3) or "
+                                                         "asni (docs/methods.md §4) (default: iterative)")
     run.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:1 (default: CUDA if available)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_flags(run)

@@ -125,7 +125,7 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class IterativeConfig(ExperimentConfig):
-    """Iterative pruning with rewinding (METHODS.md §3): SAP, Lottery Ticket, One Shot and controls."""
+    """Iterative pruning with rewinding (docs/methods.md §3): SAP, Lottery Ticket, One Shot and controls."""
 
     kind: ClassVar[str] = "iterative"
 
@@ -193,14 +193,14 @@ class IterativeConfig(ExperimentConfig):
 
 
 def _asni_default_train() -> TrainSettings:
-    """ASNI authors' MNIST LeNet-300-100 setting: Adam, batch 60, T = 50 epochs (METHODS.md §4)."""
+    """ASNI authors' MNIST LeNet-300-100 setting: Adam, batch 60, T = 50 epochs (docs/methods.md §4)."""
     return TrainSettings(optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0,
                          epochs=50, batch_size=60, lr_schedule="constant", grad_clip=None)
 
 
 @dataclass(frozen=True)
 class AsniConfig(ExperimentConfig):
-    """ASNI-I (sigmoid-schedule pruning during one training run) and ASNI-II retrainings (METHODS.md §4)."""
+    """ASNI-I (sigmoid-schedule pruning during one training run) and ASNI-II retrainings (docs/methods.md §4)."""
 
     kind: ClassVar[str] = "asni"
 

@@ -1,4 +1,4 @@
-"""Dense multiply-accumulates per prunable layer and ShrinkBench's theoretical speedup (METHODS.md §1).
+"""Dense multiply-accumulates per prunable layer and ShrinkBench's theoretical speedup (docs/methods.md §1).
 
 A conv produces out.numel() outputs per sample, each costing (in_channels/groups)·∏kernel MACs, i.e.
 weight[0].numel(); a linear layer's outputs each cost in_features MACs. The theoretical speedup is

@@ -1,4 +1,4 @@
-"""What is prunable and the masks over it (METHODS.md §2).
+"""What is prunable and the masks over it (docs/methods.md §2).
 
 Prunable = every parameter named ``*.weight`` (or ``weight``) with dim > 1: conv kernels and linear matrices,
 first and last layers included; biases, BatchNorm parameters and buffers never. A :class:`MaskSet` maps

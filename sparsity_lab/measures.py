@@ -1,4 +1,4 @@
-"""Sparsity measures over the surviving weights of a group (METHODS.md §1).
+"""Sparsity measures over the surviving weights of a group (docs/methods.md §1).
 
 Groups: ``global`` (all prunable weights concatenated), ``layer`` (one tensor), ``neuron`` (one output row,
 the tensor reshaped to ``(out_features_or_channels, -1)``). Every measure sees only the *surviving* entries
@@ -38,7 +38,7 @@ _NEURON_REDUCERS = ("mean", None)
 
 
 def validate_pq(p: float, q: float) -> None:
-    """Raise ValueError unless 0 < p < q are finite reals (METHODS.md §1: any real pair is allowed)."""
+    """Raise ValueError unless 0 < p < q are finite reals (docs/methods.md §1: any real pair is allowed)."""
     ok = all(isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x) for x in (p, q))
     if not (ok and 0 < p < q):
         raise ValueError(f"PQ Index needs 0 < p < q; got p={p}, q={q}")
@@ -119,7 +119,7 @@ def density(mask: Tensor) -> Tensor:
 def pq_index_by_group(weights: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None, scope: str,
                       p: float = 0.5, q: float = 1.0) -> dict[str, tuple[Tensor, Tensor]]:
     """Survivor count d and I_{p,q} per group: {"all": …} (global), {layer: …} (layer) or {layer: per-row
-    tensors} (neuron). Used by SAP (METHODS.md §3)."""
+    tensors} (neuron). Used by SAP (docs/methods.md §3)."""
     validate_pq(p, q)
     _check_scopes([scope])
     with _calling_thread_only(next(iter(weights.values())).device if weights else torch.device("cpu")):
@@ -173,7 +173,7 @@ def measure_weights(weights: Mapping[str, Tensor], masks: Mapping[str, Tensor] |
                     scopes: Sequence[str] = SCOPES, pq_pairs: Sequence[tuple[float, float]] = ((0.5, 1.0),),
                     grid: bool = False, measures: Sequence[str] = MEASURES,
                     neuron_reduce: str | None = "mean") -> list[dict]:
-    """Tidy records {scope, group, metric, p, q, value} of PQI / Gini / Hoyer / remaining (METHODS.md §1).
+    """Tidy records {scope, group, metric, p, q, value} of PQI / Gini / Hoyer / remaining (docs/methods.md §1).
 
     Groups: "all" (global), the parameter name (layer), and for the neuron scope the layer name with the
     NaN-mean over its neurons (``neuron_reduce="mean"``) or ``f"{layer}[{i}]"`` per neuron (``None``).
@@ -229,7 +229,7 @@ def _value_blocks(weights, masks, req: _Request) -> list[_Block]:
 
 
 def measure_model(model: nn.Module, masks: Mapping[str, Tensor] | None = None, **kw) -> list[dict]:
-    """measure_weights over the model's prunable parameters (those of ``masks`` when given; METHODS.md §2)."""
+    """measure_weights over the model's prunable parameters (those of ``masks`` when given; docs/methods.md §2)."""
     from sparsity_lab.masks import MaskSet, prunable_parameters
 
     params = MaskSet.parameters(masks, model) if masks is not None else prunable_parameters(model)

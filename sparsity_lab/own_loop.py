@@ -1,10 +1,10 @@
-"""SAP, Lottery Ticket and One Shot around *your* model and *your* training loop (METHODS.md §3).
+"""SAP, Lottery Ticket and One Shot around *your* model and *your* training loop (docs/methods.md §3).
 
 The experiment runners (``experiments/``) own data, model and training so that runs are reproducible
 and stored; a researcher applying a method to their own network usually has all three already. Here
 the library owns only the pruning protocol:
 
-    for t = 0 … T:  rewind every parameter to θ₀, multiply by the mask m_t   (METHODS.md §3 step 2)
+    for t = 0 … T:  rewind every parameter to θ₀, multiply by the mask m_t   (docs/methods.md §3 step 2)
                     train(model, masks)          ← your loop; ``masks.attach(optimizer, model)`` once
                     record evaluate(model), remaining fraction, PQI I_{p,q} and Gini   (step 3-4)
                     if t < T: m_{t+1} = rule(trained weights, m_t); record the pruned model (step 4)
@@ -107,7 +107,7 @@ class _OwnLoop(IterativeProtocol):
 
     def measure(self, rec: Records, t: int, stage: str, masks: MaskSet, trained: None) -> None:
         """Accuracy (if ``evaluate``), remaining fraction overall and per layer, PQI and Gini at the global
-        and layer scopes of the masked model (METHODS.md §3 step 5)."""
+        and layer scopes of the masked model (docs/methods.md §3 step 5)."""
         if self.evaluate is not None:
             was_training = self.model.training
             rec.add(t, stage, "accuracy", self.evaluate(self.model))

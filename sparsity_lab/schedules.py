@@ -1,4 +1,4 @@
-"""ASNI's sigmoid sparsity schedule (METHODS.md §4).
+"""ASNI's sigmoid sparsity schedule (docs/methods.md §4).
 
 Cumulative target sparsity (percent of prunable weights that are zero) after epoch t:
 s(t) = S_max · σ((t − τ·T)/κ), σ(x) = 1/(1 + e^{−x}). Each epoch removes p_t = 100·(s(t) − s_prev)/(100 − s_prev)

@@ -1,4 +1,4 @@
-"""`MaskedTrainer`: masked training and evaluation of one model (METHODS.md §2-§4).
+"""`MaskedTrainer`: masked training and evaluation of one model (docs/methods.md §2-§4).
 
 Per step: forward (bf16 autocast on CUDA, channels_last for conv models) -> cross-entropy -> backward
 -> gradients x mask -> clip to global norm -> optimizer step (fused on CUDA) -> weights x mask, so

@@ -1,4 +1,4 @@
-"""BatchedTrainer (torch.func) against separate MaskedTrainer runs: same math per member (METHODS.md §2-§3).
+"""BatchedTrainer (torch.func) against separate MaskedTrainer runs: same math per member (docs/methods.md §2-§3).
 
 Tolerances (CPU, float32): vmapped matrix products and convolutions may sum in a different order than the
 separate runs, so parameters agree to max |diff| < 1e-5 after an epoch (observed ~1e-8), losses to 1e-5

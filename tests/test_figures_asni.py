@@ -1,4 +1,4 @@
-"""ASNI figures 8-10 (FIGURES.md; METHODS.md §4): data preparation on synthetic tidy records, the
+"""ASNI figures 8-10 (docs/figures.md; docs/methods.md §4): data preparation on synthetic tidy records, the
 storage arithmetic of the learned init, drawing, and one end-to-end smoke run."""
 
 from __future__ import annotations

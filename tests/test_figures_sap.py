@@ -1,4 +1,4 @@
-"""SAP-paper figures 1-6 (FIGURES.md): data preparation on synthetic tidy records, drawing via a
+"""SAP-paper figures 1-6 (docs/figures.md): data preparation on synthetic tidy records, drawing via a
 fake store, and one end-to-end smoke run through the real runners."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prunable parameters and MaskSet (METHODS.md §2): exact zeros through optimizers, persistence, torch prune."""
+"""Prunable parameters and MaskSet (docs/methods.md §2): exact zeros through optimizers, persistence, torch prune."""
 
 from __future__ import annotations
 

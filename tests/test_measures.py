@@ -1,4 +1,4 @@
-"""Sparsity measures (METHODS.md §1): closed forms, Hurley–Rickard properties, grouped records."""
+"""Sparsity measures (docs/methods.md §1): closed forms, Hurley–Rickard properties, grouped records."""
 
 from __future__ import annotations
 

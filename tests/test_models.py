@@ -1,5 +1,5 @@
-"""Tests for sparsity_lab.models: exact prunable-weight counts (METHODS.md §2-3), forward shapes,
-the METHODS.md §3 initialisation, channels_last, registry errors."""
+"""Tests for sparsity_lab.models: exact prunable-weight counts (docs/methods.md §2-3), forward shapes,
+the docs/methods.md §3 initialisation, channels_last, registry errors."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from sparsity_lab.models import MODEL_SPECS, MODELS, check_model_fits, create_mo
 
 
 def prunable_count(model: nn.Module) -> int:
-    """Weights METHODS.md §2 calls prunable: parameters named *.weight with dim > 1."""
+    """Weights docs/methods.md §2 calls prunable: parameters named *.weight with dim > 1."""
     return sum(p.numel() for n, p in model.named_parameters() if n.endswith(".weight") and p.dim() > 1)
 
 
 # Exact counts, with their closed forms (3×3 kernels: 9·c_in·c_out; FC: in·out).
 EXPECTED_COUNTS = [
-    ("fashionmnist", "linear", 7_840),  # 784·10 (METHODS.md)
-    ("fashionmnist", "mlp", 135_680),  # 784·128 + 128·256 + 256·10 (METHODS.md)
-    ("cifar10", "linear", 30_720),  # 3072·10 (METHODS.md)
-    ("cifar10", "mlp", 428_544),  # 3072·128 + 128·256 + 256·10 (METHODS.md)
-    ("cifar10", "cnn", 1_555_136),  # 9·(3·64 + 64·128 + 128·256 + 256·512) + 512·10 (METHODS.md)
+    ("fashionmnist", "linear", 7_840),  # 784·10 (docs/methods.md)
+    ("fashionmnist", "mlp", 135_680),  # 784·128 + 128·256 + 256·10 (docs/methods.md)
+    ("cifar10", "linear", 30_720),  # 3072·10 (docs/methods.md)
+    ("cifar10", "mlp", 428_544),  # 3072·128 + 128·256 + 256·10 (docs/methods.md)
+    ("cifar10", "cnn", 1_555_136),  # 9·(3·64 + 64·128 + 128·256 + 256·512) + 512·10 (docs/methods.md)
     # stem 1,728 + stages 147,456 + 524,288 + 2,097,152 + 8,388,608 (incl. 1×1 shortcuts) + fc 5,120 ≈ 11.16 M
     ("cifar10", "resnet18", 11_164_352),
     # stem 432 + stages 1,052,672 + 4,456,448 + 17,825,792 + fc 5,120 ≈ 23.34 M

@@ -1,4 +1,4 @@
-"""iterative_pruning around a user's own model and hand-written training loop (METHODS.md §3)."""
+"""iterative_pruning around a user's own model and hand-written training loop (docs/methods.md §3)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_sap_keeps_what_its_recorded_pqi_predicts_and_rewinds_to_theta0() -> Non
     remaining = _series(records, "remaining")
     pqi = records[(records.metric == "pqi") & (records.stage == "retrained") & (records.scope == "global")]
     pqi = pqi.set_index("iteration")["value"]
-    for t in range(3):  # METHODS.md §3 closed form: SAP(0.5, 1) keeps ⌈d (1 − I_{0.5,1})⌉
+    for t in range(3):  # docs/methods.md §3 closed form: SAP(0.5, 1) keeps ⌈d (1 − I_{0.5,1})⌉
         d = round(remaining[t] * total)
         assert round(remaining[t + 1] * total) == math.ceil(d * (1 - pqi[t]) - 1e-9)
     assert loop.pruned_nonzero == [0, 0, 0, 0]  # attach() kept every pruned weight at zero under momentum + wd

@@ -84,7 +84,7 @@ def test_sweep_pqi_increases_with_sparsity_and_matches_closed_form() -> None:
         assert np.all(np.diff(curve.to_numpy()) > 0), f"{m} not increasing: {curve.to_numpy()}"
         theory = P.theory_curve(m, curve.index.to_numpy(), dim)
         np.testing.assert_allclose(curve.to_numpy(), theory, atol=0.02, err_msg=m)
-    # known Gaussian values at f = 0 (METHODS.md §1)
+    # known Gaussian values at f = 0 (docs/methods.md §1)
     assert means[("PQI (0.5, 1)", 0.0)] == pytest.approx(0.153, abs=0.01)
     assert means[("PQI (1, 2)", 0.0)] == pytest.approx(1 - math.sqrt(2 / math.pi), abs=0.01)
 

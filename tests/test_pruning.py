@@ -1,4 +1,4 @@
-"""Pruning rules (METHODS.md §3): exact counts, SAP closed forms, scopes, ties, controls."""
+"""Pruning rules (docs/methods.md §3): exact counts, SAP closed forms, scopes, ties, controls."""
 
 from __future__ import annotations
 

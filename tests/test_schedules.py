@@ -1,4 +1,4 @@
-"""ASNI sigmoid sparsity schedule (METHODS.md §4)."""
+"""ASNI sigmoid sparsity schedule (docs/methods.md §4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Seed groups (issue #4): the seeds of one config trained together by the batched engine, on scikit-learn's
-digits (CPU, seconds). The group's stored records must equal separate runs' (METHODS.md §3): masks, remaining
+digits (CPU, seconds). The group's stored records must equal separate runs' (docs/methods.md §3): masks, remaining
 fractions and counts exactly; accuracies, losses and sparsity measures within 1e-4 (the batched engine sums
 in another order: weights differ by ~1e-8)."""
 

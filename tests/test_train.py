@@ -1,4 +1,4 @@
-"""MaskedTrainer and TrainSettings (METHODS.md §2-§4): the masked-step invariants, exact optimizer/clip
+"""MaskedTrainer and TrainSettings (docs/methods.md §2-§4): the masked-step invariants, exact optimizer/clip
 math against hand computations, schedules in closed form, determinism and resumability on CPU."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A whole dataset held as uint8 tensors on the training device, with on-device batching.
 
-Batches are normalised on the device, x = (u / 255 − mean_c) / std_c (METHODS.md §3), and for
+Batches are normalised on the device, x = (u / 255 − mean_c) / std_c (docs/methods.md §3), and for
 CIFAR-style datasets (info.augment == "crop_flip") optionally augmented by a random 32×32 crop of
 the 4-pixel reflect-padded image plus a horizontal flip with probability 1/2, vectorised as one
 gather. Every random number (batch order, crop offsets, flips) is drawn from a CPU

@@ -1,7 +1,7 @@
 """Dataset descriptions that need no data: shapes, class counts, normalisation, augmentation.
 
 `dataset_info(name)` is what config validation uses; it never touches the disk. Per-dataset
-mean/std and the CIFAR augmentation policy follow METHODS.md §3 ("Normalise with per-dataset
+mean/std and the CIFAR augmentation policy follow docs/methods.md §3 ("Normalise with per-dataset
 mean/std"; "random crop 32 with 4 reflect padding + horizontal flip for CIFAR").
 """
 

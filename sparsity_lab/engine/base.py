@@ -1,5 +1,5 @@
 """What `MaskedTrainer` and `BatchedTrainer` share: device/AMP/memory-format decisions, mask checks,
-the per-epoch LR and batch order, the evaluation loop and `fit` (METHODS.md §2-§3)."""
+the per-epoch LR and batch order, the evaluation loop and `fit` (docs/methods.md §2-§3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Registries of optimizers and learning-rate schedules (METHODS.md §3, §4).
+"""Registries of optimizers and learning-rate schedules (docs/methods.md §3, §4).
 
 The schedule is a pure function of the epoch: the LR of epoch e (0-based) is `lr * factor(e)`, set once at
 the start of the epoch, so a resumed run needs only its epoch counter. "cosine" is the SAP reference's

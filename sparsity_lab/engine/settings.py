@@ -1,6 +1,6 @@
 """Training hyperparameters (`TrainSettings`, the science) and engine knobs (`EngineOptions`, speed only).
 
-`TrainSettings` defaults are the SAP paper's protocol (METHODS.md §3): SGD lr 0.1 with Nesterov
+`TrainSettings` defaults are the SAP paper's protocol (docs/methods.md §3): SGD lr 0.1 with Nesterov
 momentum 0.9, weight decay 5e-4 on all parameters, cosine annealing to 0 over 200 epochs, batch 250,
 gradient clipping at global norm 1.0. `EngineOptions` never changes the mathematics of a step, only how
 fast it runs (fused kernels, memory format, CUDA graphs, torch.compile mode).
@@ -21,7 +21,7 @@ def _help(text: str) -> dict:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Hyperparameters of one masked training run (METHODS.md §3 "paper" protocol by default)."""
+    """Hyperparameters of one masked training run (docs/methods.md §3 "paper" protocol by default)."""
 
     optimizer: str = field(default="sgd", metadata=_help("optimizer: 'sgd' (momentum/Nesterov), 'adam' or 'adamw'"))
     lr: float = field(default=0.1, metadata=_help("base learning rate (the schedule multiplies it)"))

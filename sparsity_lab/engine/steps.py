@@ -1,4 +1,4 @@
-"""One masked optimisation step, shared by `MaskedTrainer` and `BatchedTrainer` (METHODS.md §2).
+"""One masked optimisation step, shared by `MaskedTrainer` and `BatchedTrainer` (docs/methods.md §2).
 
 Order inside a step (the same for every trainer, eager or CUDA-graph replayed):
   forward under autocast -> loss.backward() -> grad *= mask (so clipping ignores pruned entries)

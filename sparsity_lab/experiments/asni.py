@@ -1,4 +1,4 @@
-"""ASNI (Damadi et al. 2022; METHODS.md §4): sigmoid-schedule pruning in one run, and the ASNI-II retrainings.
+"""ASNI (Damadi et al. 2022; docs/methods.md §4): sigmoid-schedule pruning in one run, and the ASNI-II retrainings.
 
 ASNI-I: after each epoch t, global magnitude pruning brings the zero count to round(s(t)·N/100),
 s(t) = S_max·σ((t − τT)/κ); masked weights and their optimizer state stay zero. At the end it stores,

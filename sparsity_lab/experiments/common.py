@@ -94,7 +94,7 @@ class Records:
 
 
 class WeightSelector:
-    """Keeps the weights that pruning ranks: the last epoch, or the best on validation / test (METHODS.md §3)."""
+    """Keeps the weights that pruning ranks: the last epoch, or the best on validation / test (docs/methods.md §3)."""
 
     def __init__(self, rule: str) -> None:
         self.rule = rule

@@ -1,4 +1,4 @@
-"""Iterative pruning with rewinding from a config into the store (METHODS.md §3): any registered rule and
+"""Iterative pruning with rewinding from a config into the store (docs/methods.md §3): any registered rule and
 the random controls.
 
 The loop itself is ``sparsity_lab.protocol.IterativeProtocol``; this runner says how to train (a
@@ -121,7 +121,7 @@ class IterativeRun(IterativeProtocol):
         return self.rewind_state if (t > 0 and self.rewind_state is not None) else self.init_state
 
     def rewind(self, t: int, masks: MaskSet) -> None:
-        """Step 2 of METHODS.md §3: all parameters back to θ₀ (or the late-rewind point for t > 0), times m_t."""
+        """Step 2 of docs/methods.md §3: all parameters back to θ₀ (or the late-rewind point for t > 0), times m_t."""
         self.model.load_state_dict(self._on_device(self.start_state(t)))
         masks.apply_(self.model)
 
@@ -178,7 +178,7 @@ class IterativeRun(IterativeProtocol):
         return [b for _, b in zip(range(count), batches)], F.cross_entropy
 
     def save(self, t: int, rec: Records, masks: MaskSet, next_masks: MaskSet) -> None:
-        """One atomic store step (records + m_{t+1}); at t = T also the final ticket w_T ⊙ m_T (FIGURES.md 9)."""
+        """One atomic store step (records + m_{t+1}); at t = T also the final ticket w_T ⊙ m_T (docs/figures.md 9)."""
         if t == self.cfg.iterations:
             final = {f"model.{k}": v for k, v in cpu_state(self.model).items()}
             self.store.save_artifact(self.run_id, "final", {**final, **mask_tensors(masks)})

@@ -1,6 +1,6 @@
 """Seed groups: the seeds of one iterative-pruning config trained together by the batched engine (issue #4).
 
-A *seed group* is a set of ``IterativeConfig``s equal except for ``seed`` (METHODS.md §3 runs every
+A *seed group* is a set of ``IterativeConfig``s equal except for ``seed`` (docs/methods.md §3 runs every
 config for several seeds). ``run_seed_group`` trains the members that sit at the same pruning
 iteration t with one ``BatchedTrainer`` (one vmapped model, each member with its own θ₀, mask m_t and
 seed's batch order), writes the trained weights back into each member's model, and then does per

@@ -1,8 +1,8 @@
-"""Mean ± std bands over seeds from a tidy DataFrame (FIGURES.md: "Mean ± std over seeds").
+"""Mean ± std bands over seeds from a tidy DataFrame (docs/figures.md: "Mean ± std over seeds").
 
 The statistic is computed per (hue, x) cell over the seeds: mean and the *sample* standard
 deviation (ddof = 1, pandas' default); a cell with one seed gets std NaN and is drawn without a
-band. When the x value itself differs between seeds (FIGURES.md item 2: accuracy against each
+band. When the x value itself differs between seeds (docs/figures.md item 2: accuracy against each
 run's *own* realised remaining fraction), pass ``by="iteration"``: cells are then formed by
 (hue, by) and x is averaged over the seeds like y.
 """

@@ -1,4 +1,4 @@
-"""The numbers behind figure 9 (FIGURES.md item 9; METHODS.md §4), without drawing.
+"""The numbers behind figure 9 (docs/figures.md item 9; docs/methods.md §4), without drawing.
 
 From one ASNI-I run's stored records and ``final`` artifact and from the contrast networks (the stored
 ``final`` tensors of the one-shot runs): the
@@ -79,7 +79,7 @@ def _regrid(counts: np.ndarray, left: int, right: int, k: int) -> np.ndarray:
 def panel_stats(weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor], panel: str,
                 scope: str = "layer") -> pd.DataFrame:
     """Per layer: prunable, surviving, sparsity %, c⁻ / c⁺ (means of the negative / positive survivors,
-    METHODS.md §4) and θ, the largest pruned magnitude: of the layer (``scope`` "layer") or of the whole
+    docs/methods.md §4) and θ, the largest pruned magnitude: of the layer (``scope`` "layer") or of the whole
     network ("global"). θ is NaN when the pruned entries are all zero (a stored ticket: no information)."""
     removed = {k: w[~masks[k].bool()].abs() for k, w in weights.items()}
     largest = {k: r.max().item() if r.numel() else 0.0 for k, r in removed.items()}

@@ -1,8 +1,8 @@
 """Detect and shade the three PQI phases of an iterative-pruning trajectory.
 
-METHODS.md §3 ("The PQI hypothesis"): along iterative pruning PQI first **decreases**
+docs/methods.md §3 ("The PQI hypothesis"): along iterative pruning PQI first **decreases**
 (regularisation), then **increases** (compression), then **drops** when the model collapses.
-FIGURES.md item 1 asks to annotate the phases where they are detected.
+docs/figures.md item 1 asks to annotate the phases where they are detected.
 
 Rule (applied to the mean trajectory, NaN points dropped, x sorted):
 

@@ -1,4 +1,4 @@
-"""Pieces shared by the SAP-paper figures 1-6 (FIGURES.md): parameters, run labelling, record
+"""Pieces shared by the SAP-paper figures 1-6 (docs/figures.md): parameters, run labelling, record
 selection and summaries.
 
 A figure builds its runs from *variants* (a label, the IterativeConfig overrides, and a family

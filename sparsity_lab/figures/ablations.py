@@ -3,7 +3,7 @@ hyperparameters under global pruning (:mod:`.pq_ablation`, :mod:`.eta_gamma_abla
 
 Each family of values is one row of the four panels of Fig. 2(a)
 (:data:`trajectories.PANELS_RETRAINED`): retrained accuracy, percent remaining (log), global PQI
-I_{0.5,1} (tracked at (0.5, 1) whatever (p, q) pruned) and Gini. SAP's rule (METHODS.md §3):
+I_{0.5,1} (tracked at (0.5, 1) whatever (p, q) pruned) and Gini. SAP's rule (docs/methods.md §3):
 keep r = ⌈d (1+η_r)^{−q/(q−p)} (1 − I_{p,q})^{qp/(q−p)}⌉ and prune
 c = ⌊d · clamp(γ (1 − r/d), 0, β)⌋, so larger γ or η_r prunes faster.
 """

@@ -1,4 +1,4 @@
-"""Figure 10: ASNI-II, the learned quantized initialisation (FIGURES.md item 10; METHODS.md §4).
+"""Figure 10: ASNI-II, the learned quantized initialisation (docs/figures.md item 10; docs/methods.md §4).
 
 ASNI-II keeps the final ASNI-I mask and sign pattern, sets every surviving weight of layer ℓ to
 c⁺_ℓ or c⁻_ℓ by its sign (2 numbers per layer, 2L in all) and retrains under the fixed mask. The

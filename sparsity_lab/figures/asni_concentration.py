@@ -1,4 +1,4 @@
-"""Figure 9: concentration points of the ASNI-I network (FIGURES.md item 9; METHODS.md §4).
+"""Figure 9: concentration points of the ASNI-I network (docs/figures.md item 9; docs/methods.md §4).
 
 Per prunable layer ℓ, the histogram of the surviving weights of the final ASNI-I network (from the
 run's stored histogram records) with c⁻_ℓ, c⁺_ℓ (means of the negative / positive survivors) and

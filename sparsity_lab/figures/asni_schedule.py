@@ -1,4 +1,4 @@
-"""Figure 8: ASNI-I's sigmoid schedule (FIGURES.md item 8; METHODS.md §4).
+"""Figure 8: ASNI-I's sigmoid schedule (docs/figures.md item 8; docs/methods.md §4).
 
 After each epoch t ASNI-I prunes, by one global magnitude threshold, until the zero count is
 round(s(t)·N/100) with s(t) = S_max·σ((t − τT)/κ). The figure overlays the target s(t) recorded by

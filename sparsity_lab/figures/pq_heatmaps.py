@@ -1,4 +1,4 @@
-"""Figure 5: global PQI over the (p, q) grid (FIGURES.md item 5; METHODS.md §1).
+"""Figure 5: global PQI over the (p, q) grid (docs/figures.md item 5; docs/methods.md §1).
 
 For one SAP(0.5, 1) run and one LT run (the first seed of the profile), annotated heat-maps of
 the global PQ Index I_{p,q}(w_t ⊙ m_t) over p ∈ {0.1, …, 1.0} (rows) × q ∈ {1.0, …, 2.0}

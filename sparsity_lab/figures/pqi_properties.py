@@ -1,5 +1,5 @@
 """Figure 7: a numerical check of the six Hurley–Rickard sparsity properties, and PQI of random
-vectors as sparsity grows (FIGURES.md item 7; METHODS.md §1).
+vectors as sparsity grows (docs/figures.md item 7; docs/methods.md §1).
 
 Properties (Hurley & Rickard 2009, "Comparing measures of sparsity"), for a vector c of
 magnitudes and a sparsity measure S (larger = sparser):

@@ -5,7 +5,7 @@ Row (a), x = iteration t = 0…T: test accuracy of the retrained model w_t; perc
 prunable weights (log y); global PQI I_{0.5,1}(w_t ⊙ m_t); global Gini index. Row (b),
 x = 0…T−1: accuracy of the pruned, not retrained model w_t ⊙ m_{t+1}; accuracy difference
 retrained − pruned (percentage points); PQI of the pruned model; PQI difference
-pruned − retrained. Mean ± std over seeds. The three PQI phases of METHODS.md §3 (down,
+pruned − retrained. Mean ± std over seeds. The three PQI phases of docs/methods.md §3 (down,
 up, down at collapse) are detected on the mean PQI of SAP(1, 2) and shaded.
 """
 

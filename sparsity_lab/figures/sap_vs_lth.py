@@ -1,4 +1,4 @@
-"""Figure 6: SAP versus Lottery Ticket, compression efficiency (FIGURES.md item 6).
+"""Figure 6: SAP versus Lottery Ticket, compression efficiency (docs/figures.md item 6).
 
 For every (dataset, model) of ``params["setups"]``: test accuracy of the retrained model against
 the percent of remaining weights (log x) and against the theoretical speedup (dense MACs /

@@ -1,8 +1,8 @@
-"""Shared plotting and publishing helpers used by every figure (FIGURES.md preamble).
+"""Shared plotting and publishing helpers used by every figure (docs/figures.md preamble).
 
 * :func:`set_style`: seaborn theme readable at report size.
 * :func:`line_with_band` / :func:`band_stats`: mean ± std over seeds from a tidy frame.
-* :func:`annotate_phases` / :func:`detect_phases`: the three PQI phases (METHODS.md §3).
+* :func:`annotate_phases` / :func:`detect_phases`: the three PQI phases (docs/methods.md §3).
 * :func:`caption` / :func:`add_caption` / :func:`code_version`: what every figure must state
   (profile, dataset, model, T, E, seeds, scope, which weights were ranked, code version).
 * :func:`save_figure`, :func:`save_tables`, :func:`write_meta`: files a notebook leaves for the
@@ -121,7 +121,7 @@ def caption(
     ranked: Any,
     extra: str | Mapping[str, Any] | None = None,
 ) -> str:
-    """One-line caption with every field FIGURES.md requires, plus :func:`code_version`.
+    """One-line caption with every field docs/figures.md requires, plus :func:`code_version`.
 
     ``seeds`` may be a count (``n=4``) or the seeds themselves; ``None`` prints "–" (not
     applicable). ``extra`` (text or a mapping) is appended after the required fields.

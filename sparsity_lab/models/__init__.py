@@ -1,4 +1,4 @@
-"""Model registry (README "Architecture": models/; METHODS.md §3).
+"""Model registry (README "Architecture": models/; docs/methods.md §3).
 
 SAP paper: linear, mlp, cnn, resnet18, wresnet28x8. Lottery-ticket models: lenet300_100,
 conv2, conv4, conv6, resnet20, vgg11, vgg16. `create_model(name, dataset)` builds and initialises

@@ -1,12 +1,12 @@
 """Plain convolutional models: the SAP paper's `cnn`, LTH's Conv-2/4/6 and CIFAR VGG-11/16 with BN.
 
-- cnn (METHODS.md §3): four Conv3×3(pad 1, bias) → BN → ReLU blocks of widths 64, 128, 256, 512,
+- cnn (docs/methods.md §3): four Conv3×3(pad 1, bias) → BN → ReLU blocks of widths 64, 128, 256, 512,
   2×2 max-pool after the first three, global average pool → Linear(512, C).
 - conv2/conv4/conv6 (Frankle & Carbin 2019, Fig. 2): pairs of Conv3×3 ('same' padding, bias) →
   ReLU of widths 64 / 64,128 / 64,128,256, a 2×2 max-pool after each pair, then FC 256 → 256 → C.
   Designed for 32×32 (flattened 16384 / 8192 / 4096 features); on 28×28 the flattened size follows
   the input (14·14·64 = 12544 / 7·7·128 = 6272 / 3·3·256 = 2304). LTH used Glorot init and no BN;
-  here they get the package-wide init of METHODS.md §3 (registry.init_weights).
+  here they get the package-wide init of docs/methods.md §3 (registry.init_weights).
 - vgg11/vgg16 (CIFAR variants, as in the LTH papers' VGG): Conv3×3 → BN → ReLU stages
   [64] [128] [256×2] [512×2] [512×2] (VGG-11) or [64×2] [128×2] [256×3] [512×3] [512×3] (VGG-16),
   2×2 max-pool after each of the first four stages, global average pool, one Linear(512, C).
@@ -53,7 +53,7 @@ def bn_stages(in_channels: int, stages: list[list[int]], pools: int, bias: bool)
 
 @register_model("cnn", min_size=8, description="SAP CNN: 4 conv-BN-ReLU blocks 64..512, 3 max-pools, GAP, Linear")
 def cnn(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """SAP paper's CNN (METHODS.md §3)."""
+    """SAP paper's CNN (docs/methods.md §3)."""
     features, c = bn_stages(input_shape[0], [[64], [128], [256], [512]], pools=3, bias=True)
     return ConvClassifier(features, nn.Linear(c, num_classes), global_pool=True)
 

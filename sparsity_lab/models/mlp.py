@@ -1,4 +1,4 @@
-"""Fully connected models: the SAP paper's `linear` and `mlp` (METHODS.md §3) and LTH's LeNet-300-100.
+"""Fully connected models: the SAP paper's `linear` and `mlp` (docs/methods.md §3) and LTH's LeNet-300-100.
 
 All flatten the (C, H, W) input, so they accept any input shape.
 """

@@ -1,7 +1,7 @@
 """Model registry: `@register_model(name, ...)`, `create_model`, `check_model_fits`, and the init.
 
 Every model is built by a factory `factory(input_shape=(C, H, W), num_classes=K) -> nn.Module`
-and then initialised by `init_weights` as METHODS.md §3 prescribes: conv weights Kaiming-normal
+and then initialised by `init_weights` as docs/methods.md §3 prescribes: conv weights Kaiming-normal
 (fan_out, ReLU gain) with zero bias, BatchNorm weight 1 and bias 0, linear weights PyTorch's
 default (Kaiming-uniform, a=√5) with zero bias. Seed with torch.manual_seed before create_model.
 """
@@ -74,7 +74,7 @@ def check_model_fits(name: str, input_shape: tuple[int, ...]) -> None:
 
 
 def init_weights(model: nn.Module) -> nn.Module:
-    """METHODS.md §3 init, in place: conv Kaiming-normal(fan_out, relu), BN (1, 0), linear bias 0."""
+    """docs/methods.md §3 init, in place: conv Kaiming-normal(fan_out, relu), BN (1, 0), linear bias 0."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -1,4 +1,4 @@
-"""Residual networks: the SAP paper's pre-activation ResNet-18 and WRN-28-8 (METHODS.md §3) and
+"""Residual networks: the SAP paper's pre-activation ResNet-18 and WRN-28-8 (docs/methods.md §3) and
 the CIFAR ResNet-20 of He et al. (2016, §4.2).
 
 Pre-activation block (He et al. 2016b): BN → ReLU → Conv3×3(stride) → BN → ReLU → Conv3×3, plus a
