@@ -35,6 +35,10 @@ def _identity_batch(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 class StepRunner:
     """Runs masked training steps eagerly or by replaying a captured CUDA graph."""
 
+    #: Count finite-loss steps on the device (divergence detection, engine/divergence.py); off only for
+    #: benchmarks/bench_divergence.py, which times the engine with and without it.
+    track_divergence: bool = True
+
     def __init__(
         self,
         *,
@@ -140,7 +144,8 @@ class StepRunner:
             self.enforce_masks()
             self.loss_sum.add_(unit_loss.detach().float() * y.shape[-1])
             self.correct.add_(unit_correct)
-            self.finite_steps.add_(torch.isfinite(self.loss_sum))  # = index of the first diverged step
+            if self.track_divergence:
+                self.finite_steps.add_(torch.isfinite(self.loss_sum))  # = index of the first diverged step
 
     def step(self, *inputs: Tensor) -> None:
         """One training step on `make_batch(*inputs)`; replays the CUDA graph when the input shapes match the
