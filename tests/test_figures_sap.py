@@ -306,3 +306,20 @@ def test_method_colours_are_fixed_across_figures():
     assert one[LT] == two[LT] and one["OS (P=0.2)"] == two["OS (P=0.2)"]
     assert two["Random ticket (LT masks)"] not in {one[SAP], one[LT], one["OS (P=0.2)"]}
     assert len(set(common.method_palette([SAP, "SAP (p=1, q=2)", LT, "OS (P=0.2)"]).values())) == 4
+
+
+def test_snip_joins_figure_6_by_label_and_is_drawn(tmp_path):
+    """A data-dependent rule (SNIP) is one more method label of figure 6: planned as method='snip', trained,
+    drawn with its fixed colour, and left out of the other figures' defaults."""
+    from sparsity_lab.store import ResultsStore
+
+    spec = get_figure("sap_vs_lth")
+    params = pipeline.resolve(spec, "smoke", methods=["LT (P=0.2)", "SNIP (P=0.2)"], random_ticket=False)
+    methods = sorted(r.config.method for r in spec.runs(params))
+    assert methods == ["lt", "snip"]
+    assert "snip" not in {r.config.method for r in get_figure("sap_trajectories").runs(
+        pipeline.resolve("sap_trajectories", "smoke"))}
+    result = pipeline.make_figure(spec, "smoke", store=ResultsStore(tmp_path / "store"), progress=False,
+                                  methods=["LT (P=0.2)", "SNIP (P=0.2)"], random_ticket=False)
+    labels = {line.get_label() for ax in result.figure.axes for line in ax.get_lines()}
+    assert "SNIP (P=0.2)" in labels

@@ -15,7 +15,7 @@ from sparsity_lab.figures import style
 from sparsity_lab.figures.params import FigureParams, param
 from sparsity_lab.train import TrainSettings
 
-__all__ = ["AsniParams", "METHOD_LABELS", "SAP_METHODS", "SapParams", "asni_caption", "asni_config", "sap_caption",
+__all__ = ["ALL_METHOD_LABELS", "AsniParams", "METHOD_LABELS", "OPTIONAL_METHODS", "SAP_METHODS", "SapParams", "asni_caption", "asni_config", "sap_caption",
            "sap_config"]
 
 #: The four methods of docs/figures.md items 1-2 as (label, IterativeConfig overrides).
@@ -26,6 +26,10 @@ SAP_METHODS: list[tuple[str, dict[str, Any]]] = [
     ("OS (P=0.2)", {"method": "oneshot", "prune_fraction": 0.2}),
 ]
 METHOD_LABELS = tuple(label for label, _ in SAP_METHODS)
+#: Rules a figure may add by label but no figure draws by default: SNIP (Lee et al. 2019) needs a batch
+#: of data to score connections (sparsity_lab/rules/snip.py), here pruning 20 % per iteration like LT.
+OPTIONAL_METHODS: list[tuple[str, dict[str, Any]]] = [("SNIP (P=0.2)", {"method": "snip", "prune_fraction": 0.2})]
+ALL_METHOD_LABELS = METHOD_LABELS + tuple(label for label, _ in OPTIONAL_METHODS)
 RANKED = ("last", "best_val", "best_test")
 
 

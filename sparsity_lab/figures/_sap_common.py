@@ -41,11 +41,12 @@ class Variant:
 
 def method_variants(methods: Sequence[str] | None = None, *, family: str = "",
                     extra: Mapping[str, Any] | None = None) -> list[Variant]:
-    """The four methods of ``_bases.SAP_METHODS`` (or the subset whose labels are ``methods``)."""
-    from sparsity_lab.figures._bases import SAP_METHODS
+    """The four methods of ``_bases.SAP_METHODS`` (or those whose labels are ``methods``, which may also
+    name ``_bases.OPTIONAL_METHODS`` such as SNIP)."""
+    from sparsity_lab.figures._bases import OPTIONAL_METHODS, SAP_METHODS
 
-    known = dict(SAP_METHODS)
-    labels = list(known) if methods is None else list(methods)
+    known = dict(SAP_METHODS + OPTIONAL_METHODS)
+    labels = [label for label, _ in SAP_METHODS] if methods is None else list(methods)
     unknown = [m for m in labels if m not in known]
     if unknown:
         raise ValueError(f"unknown method label(s) {unknown}: allowed {list(known)}")

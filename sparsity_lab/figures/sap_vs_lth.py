@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
-from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
+from sparsity_lab.figures._bases import ALL_METHOD_LABELS, SapParams, sap_caption
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
@@ -116,8 +116,8 @@ class ComparisonParams(SapParams):
                                     gpu=[["fashionmnist", "cnn"], ["fashionmnist", "mlp"], ["fashionmnist", "linear"]],
                                     paper=[["cifar10", "resnet18"]])
     iterations: int = param("T: pruning iterations (T + 1 trainings per run)", smoke=3, quick=15, gpu=30, paper=15)
-    methods: list[str] = param("methods compared (labels of SAP_METHODS)", default=list(COMPARISON_METHODS),
-                               choices=METHOD_LABELS)
+    methods: list[str] = param("methods compared (labels of SAP_METHODS, or SNIP (P=0.2))",
+                               default=list(COMPARISON_METHODS), choices=ALL_METHOD_LABELS)
     random_ticket: bool = param("add the random-ticket control (LT's per-layer densities)", default=True)
     tolerance: float = param("points below dense that still count as 'within' (the table)", default=1.0)
 

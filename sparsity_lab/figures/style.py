@@ -40,7 +40,7 @@ OKABE_ITO = {"blue": "#0072B2", "vermillion": "#D55E00", "green": "#009E73", "pu
 METHOD_COLOURS = {
     "SAP (p=0.5, q=1)": OKABE_ITO["blue"], "SAP (p=1, q=2)": OKABE_ITO["vermillion"],
     "LT (P=0.2)": OKABE_ITO["green"], "OS (P=0.2)": OKABE_ITO["purple"],
-    "Random ticket (LT masks)": OKABE_ITO["sky"],
+    "Random ticket (LT masks)": OKABE_ITO["sky"], "SNIP (P=0.2)": OKABE_ITO["orange"],
     "ASNI-II (2L-level init)": OKABE_ITO["blue"], "ASNI-I (during its schedule)": OKABE_ITO["orange"],
     "mask + original init": OKABE_ITO["green"], "mask + random init": OKABE_ITO["sky"],
     "2L levels, random signs": OKABE_ITO["purple"], "±std(θ₀) levels": OKABE_ITO["grey"],
