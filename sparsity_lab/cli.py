@@ -29,8 +29,6 @@ import yaml
 
 from sparsity_lab._format import human_bytes
 from sparsity_lab.cli_bundle import add_bundle_parser, cmd_bundle
-from sparsity_lab.cluster.cli import add_executor_flags, add_jobs_parser, cmd_jobs, sweep_on_cluster
-from sparsity_lab.cli_verify import add_verify_parser, cmd_verify
 from sparsity_lab.cli_checks import (
     OneLineParser,
     check_results_root,
@@ -38,9 +36,11 @@ from sparsity_lab.cli_checks import (
     preflight_data,
     preflight_devices,
 )
+from sparsity_lab.cli_verify import add_verify_parser, cmd_verify
+from sparsity_lab.cluster.cli import add_executor_flags, add_jobs_parser, cmd_jobs, sweep_on_cluster
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
-from sparsity_lab.errors import UserError, debug_enabled, one_line
 from sparsity_lab.engine.divergence import TrainingDiverged
+from sparsity_lab.errors import UserError, debug_enabled, one_line
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 from sparsity_lab.store.query import run_state
 

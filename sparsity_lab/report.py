@@ -33,7 +33,6 @@ default to the repository's ``data`` / ``results`` (``sparsity_lab._roots``).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import multiprocessing
 import os

@@ -17,8 +17,8 @@ import torch
 
 from sparsity_lab.config import AsniConfig, ExperimentConfig, IterativeConfig
 from sparsity_lab.data import ensure_available
-from sparsity_lab.errors import env_int
 from sparsity_lab.engine.divergence import TrainingDiverged
+from sparsity_lab.errors import env_int
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.store import ResultsStore
 
