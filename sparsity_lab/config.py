@@ -154,10 +154,14 @@ class IterativeConfig(ExperimentConfig):
     )
     val_size: int = _help("held-out validation examples from the training set (needed for rank_weights=best_val)", default=0)
     train_subset: int = _help("train on a seeded subset of this many training examples (0 = all)", default=0)
+    test_subset: int = _help("evaluate on a fixed subset of this many test examples, the same for every seed "
+                             "(0 = all)", default=0)
     pq_grid: bool = _help("also record global and layer PQI over the (p, q) grid p=0.1..1, q=1..2", default=True)
     train: TrainSettings = _help("training settings for every iteration", default_factory=TrainSettings)
 
     def _validate_own(self) -> None:
+        from sparsity_lab.data import num_test_examples
+
         _check(self.method in ITERATIVE_METHODS, "method", self.method, f"one of {ITERATIVE_METHODS}")
         _check(self.scope in SCOPES, "scope", self.scope, f"one of {SCOPES}")
         _check(0 <= self.iterations <= MAX_ITERATIONS, "iterations", self.iterations,
@@ -182,6 +186,9 @@ class IterativeConfig(ExperimentConfig):
         _check(self.rank_weights != "best_val" or self.val_size > 0, "val_size", self.val_size,
                "> 0 when rank_weights='best_val'")
         _check(self.train_subset >= 0, "train_subset", self.train_subset, "an integer >= 0 (0 = all)")
+        n_test = num_test_examples(self.dataset)
+        _check(0 <= self.test_subset <= n_test, "test_subset", self.test_subset,
+               f"an integer in [0, {n_test}] (0 = all; {self.dataset} has {n_test} test examples)")
 
     @property
     def is_control(self) -> bool:

@@ -43,7 +43,7 @@ def test_prunable_weight_counts(dataset: str, name: str, count: int) -> None:
 
 
 def test_registry_lists_all_models() -> None:
-    expected = {"linear", "mlp", "cnn", "resnet18", "wresnet28x8", "lenet300_100", "conv2", "conv4", "conv6",
+    expected = {"linear", "mlp", "cnn", "cnn_small", "cnn_tiny", "resnet18", "wresnet28x8", "lenet300_100", "conv2", "conv4", "conv6",
                 "resnet20", "vgg11", "vgg16"}
     assert set(MODELS) == expected == set(MODEL_SPECS)
 

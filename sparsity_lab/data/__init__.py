@@ -6,7 +6,15 @@ size>] (seeded learnable random data with that dataset's shape, 1024 train / 256
 """
 
 from .device_data import AUGMENTERS, SPLITS, DeviceData, crop_flip, epoch_generator
-from .info import BASE_INFOS, DatasetInfo, DatasetUnavailableError, dataset_info, train_size, valid_names_text
+from .info import (
+    BASE_INFOS,
+    DatasetInfo,
+    DatasetUnavailableError,
+    dataset_info,
+    num_test_examples,
+    train_size,
+    valid_names_text,
+)
 from .loading import DATA_ENV, cache_path, data_root, ensure_available, load_dataset, load_splits
 from .sources import DATASETS, DatasetSource, Splits, load_digits, load_synthetic
 
@@ -31,6 +39,7 @@ __all__ = [
     "load_digits",
     "load_splits",
     "load_synthetic",
+    "num_test_examples",
     "train_size",
     "valid_names_text",
 ]

@@ -76,6 +76,15 @@ def train_size(name: str) -> int:
     return SPLIT_SIZES[dataset_info(key).name][0]
 
 
+def num_test_examples(name: str) -> int:
+    """Test examples of dataset ``name`` without loading it (config validation bounds test_subset)."""
+    key = canonical_name(name)
+    if key.startswith(SYNTHETIC_PREFIX):
+        parse_synthetic(key)
+        return SYNTHETIC_DEFAULT_TEST
+    return SPLIT_SIZES[dataset_info(key).name][1]
+
+
 def valid_names_text() -> str:
     """Human-readable list of accepted dataset names (used in error messages)."""
     names = ", ".join(sorted(BASE_INFOS))

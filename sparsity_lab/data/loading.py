@@ -154,6 +154,10 @@ def _preparing(cache_file: Path) -> Iterator[None]:
         lock.release()
 
 
+#: Seed of the permutation test_subset takes its first examples from (fixed: one evaluation set for all runs).
+TEST_SUBSET_SEED = 0
+
+
 def _check_count(label: str, value: object, low: int, high: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -169,12 +173,16 @@ def load_dataset(
     val_size: int = 0,
     val_seed: int = 0,
     train_subset: int | None = None,
+    test_subset: int | None = None,
 ) -> DeviceData:
     """Load dataset `name` onto `device` as uint8 tensors.
 
     val_size > 0 holds out that many training examples as the "val" split and train_subset keeps
     that many of the remaining ones; both come from one permutation of the training set seeded by
     val_seed (so they are disjoint), and each keeps the original order of its examples.
+    test_subset keeps that many test examples: the first of a permutation seeded by TEST_SUBSET_SEED,
+    the same examples for every run and seed (so methods are compared on one evaluation set), in their
+    original order; a CPU budget's way to make evaluation cheap (docs/quick-retune.md).
     Raises ValueError for unknown names or bad sizes, DatasetUnavailableError if files are missing.
     """
     info = dataset_info(name)
@@ -193,13 +201,19 @@ def load_dataset(
         if val_size > 0:
             val_idx = perm[:val_size].sort().values
             val_x, val_y = splits.train_x[val_idx], splits.train_y[val_idx]
+    test_x, test_y = splits.test_x, splits.test_y
+    _check_count("test_subset", test_subset, 1, int(test_y.shape[0]), allow_none=True)
+    if test_subset is not None:
+        perm = torch.randperm(int(test_y.shape[0]), generator=torch.Generator().manual_seed(TEST_SUBSET_SEED))
+        keep = perm[:test_subset].sort().values
+        test_x, test_y = test_x[keep], test_y[keep]
     dev = canonical_device(device)
     return DeviceData(
         info=info,
         train_x=train_x.to(dev),
         train_y=train_y.to(dev),
-        test_x=splits.test_x.to(dev),
-        test_y=splits.test_y.to(dev),
+        test_x=test_x.to(dev),
+        test_y=test_y.to(dev),
         val_x=None if val_x is None else val_x.to(dev),
         val_y=None if val_y is None else val_y.to(dev),
         device=dev,

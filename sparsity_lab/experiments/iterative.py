@@ -45,9 +45,10 @@ Evaluate = Callable[[str], dict[str, float]]
 
 
 def load_run_data(cfg: IterativeConfig, device: torch.device) -> DeviceData:
-    """The run's data: its validation split and training subset are drawn with the run's seed."""
+    """The run's data: its validation split and training subset are drawn with the run's seed; the test
+    subset (if any) is the same for every seed (data.loading.TEST_SUBSET_SEED)."""
     return load_dataset(cfg.dataset, device=device, val_size=cfg.val_size, val_seed=cfg.seed,
-                        train_subset=cfg.train_subset or None)
+                        train_subset=cfg.train_subset or None, test_subset=cfg.test_subset or None)
 
 
 class IterativeRun(IterativeProtocol):

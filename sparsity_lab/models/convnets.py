@@ -1,7 +1,9 @@
 """Plain convolutional models: the SAP paper's `cnn`, LTH's Conv-2/4/6 and CIFAR VGG-11/16 with BN.
 
 - cnn (docs/methods.md §3): four Conv3×3(pad 1, bias) → BN → ReLU blocks of widths 64, 128, 256, 512,
-  2×2 max-pool after the first three, global average pool → Linear(512, C).
+  2×2 max-pool after the first three, global average pool → Linear(512, C). cnn_small (16, 32, 64, 128)
+  and cnn_tiny (8, 16, 32, 64) are the same layout, narrower, so the `quick` profile can train a model
+  with batch norm on a CPU (docs/quick-retune.md).
 - conv2/conv4/conv6 (Frankle & Carbin 2019, Fig. 2): pairs of Conv3×3 ('same' padding, bias) →
   ReLU of widths 64 / 64,128 / 64,128,256, a 2×2 max-pool after each pair, then FC 256 → 256 → C.
   Designed for 32×32 (flattened 16384 / 8192 / 4096 features); on 28×28 the flattened size follows
@@ -51,11 +53,37 @@ def bn_stages(in_channels: int, stages: list[list[int]], pools: int, bias: bool)
     return nn.Sequential(*layers), c
 
 
+#: Block widths of the SAP `cnn` (the paper's) and of its narrow variants for CPU budgets.
+CNN_WIDTHS: dict[str, tuple[int, int, int, int]] = {
+    "cnn": (64, 128, 256, 512),
+    "cnn_small": (16, 32, 64, 128),
+    "cnn_tiny": (8, 16, 32, 64),
+}
+
+
+def sap_cnn(input_shape: tuple[int, int, int], num_classes: int, widths: tuple[int, ...]) -> nn.Module:
+    """The SAP CNN's layout with the given block widths: Conv-BN-ReLU per width, a 2×2 max-pool after
+    every block but the last, global average pool, Linear(widths[-1], C)."""
+    features, c = bn_stages(input_shape[0], [[w] for w in widths], pools=len(widths) - 1, bias=True)
+    return ConvClassifier(features, nn.Linear(c, num_classes), global_pool=True)
+
+
 @register_model("cnn", min_size=8, description="SAP CNN: 4 conv-BN-ReLU blocks 64..512, 3 max-pools, GAP, Linear")
 def cnn(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """SAP paper's CNN (docs/methods.md §3)."""
-    features, c = bn_stages(input_shape[0], [[64], [128], [256], [512]], pools=3, bias=True)
-    return ConvClassifier(features, nn.Linear(c, num_classes), global_pool=True)
+    return sap_cnn(input_shape, num_classes, CNN_WIDTHS["cnn"])
+
+
+@register_model("cnn_small", min_size=8, description="SAP CNN at 1/4 width (16, 32, 64, 128), for CPU budgets")
+def cnn_small(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The SAP CNN with a quarter of its channels per block (the `quick` profile's CPU-sized stand-in)."""
+    return sap_cnn(input_shape, num_classes, CNN_WIDTHS["cnn_small"])
+
+
+@register_model("cnn_tiny", min_size=8, description="SAP CNN at 1/8 width (8, 16, 32, 64), for CPU budgets")
+def cnn_tiny(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The SAP CNN with an eighth of its channels per block."""
+    return sap_cnn(input_shape, num_classes, CNN_WIDTHS["cnn_tiny"])
 
 
 def lth_conv(input_shape: tuple[int, int, int], num_classes: int, widths: tuple[int, ...]) -> nn.Module:
