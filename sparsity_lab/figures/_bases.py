@@ -39,14 +39,16 @@ class SapParams(FigureParams):
 
     dataset: str = param("dataset (digits, mnist, fashionmnist, cifar10, ...)",
                          smoke="digits", quick="fashionmnist", gpu="fashionmnist", paper="cifar10")
-    model: str = param("model (linear, mlp, cnn, resnet18, lenet300_100, ...)",
-                       smoke="mlp", quick="mlp", gpu="cnn", paper="cnn")
-    iterations: int = param("T: pruning iterations (T + 1 trainings per run)", smoke=3, quick=15, gpu=30, paper=30)
+    model: str = param("model (linear, mlp, cnn, cnn_tiny, resnet18, lenet300_100, ...)",
+                       smoke="mlp", quick="cnn_tiny", gpu="cnn", paper="cnn")
+    iterations: int = param("T: pruning iterations (T + 1 trainings per run)", smoke=3, quick=20, gpu=30, paper=30)
     epochs: int = param("E: training epochs per pruning iteration", smoke=1, quick=2, gpu=10, paper=200)
-    batch_size: int = param("training batch size", smoke=64, default=250)
+    batch_size: int = param("training batch size", smoke=64, quick=16, default=250)
     seeds: list[int] = param("seeds (one run per method and seed)", smoke=[0], quick=[0, 1], gpu=[0, 1],
                              paper=[0, 1, 2, 3])
-    train_subset: int = param("train on this many training images (0: all)", quick=20000, default=0)
+    train_subset: int = param("train on this many training images (0: all)", quick=1500, default=0)
+    test_subset: int = param("evaluate on a fixed subset of this many test images, the same for every run (0: all)",
+                             quick=2000, default=0)
     scope: str = param("pruning scope", default="global", choices=("global", "layer", "neuron"))
     rank_weights: str = param("which trained weights are ranked: last | best_val (needs val_size) | best_test",
                               default="last", choices=RANKED)
@@ -59,7 +61,7 @@ def sap_config(p: SapParams, /, *, seed: int, **overrides: Any) -> IterativeConf
     if p.val_size:
         extra["val_size"] = p.val_size
     base = IterativeConfig(dataset=p.dataset, model=p.model, iterations=p.iterations, scope=p.scope,
-                           train_subset=p.train_subset,
+                           train_subset=p.train_subset, test_subset=p.test_subset,
                            train=TrainSettings(epochs=p.epochs, batch_size=p.batch_size))
     return config_with(base, seed=seed, **extra, **overrides)
 
@@ -67,6 +69,8 @@ def sap_config(p: SapParams, /, *, seed: int, **overrides: Any) -> IterativeConf
 def sap_caption(p: SapParams, *, dataset: Any = None, model: Any = None, scope: Any = None, extra: Any = None) -> str:
     """Every field docs/figures.md asks for, from the parameters that built the runs."""
     subset = f"training subset {p.train_subset:,} images" if p.train_subset else "training set: all images"
+    if p.test_subset:
+        subset += f", test subset {p.test_subset:,} images"
     more = "; ".join(x for x in (subset, extra) if x)
     return style.caption(p.profile, dataset or p.dataset, model or p.model, p.iterations, p.epochs, list(p.seeds),
                          scope or p.scope, p.rank_weights, extra=more)

@@ -112,10 +112,10 @@ class ComparisonParams(SapParams):
     """Figure 6: every (dataset, model) setup of the profile, SAP vs LT vs OS vs a random ticket."""
 
     setups: list[list[str]] = param("[dataset, model] pairs compared", smoke=[["digits", "mlp"]],
-                                    quick=[["fashionmnist", "mlp"], ["mnist", "lenet300_100"]],
+                                    quick=[["fashionmnist", "cnn_tiny"], ["mnist", "lenet300_100"]],
                                     gpu=[["fashionmnist", "cnn"], ["fashionmnist", "mlp"], ["fashionmnist", "linear"]],
                                     paper=[["cifar10", "resnet18"]])
-    iterations: int = param("T: pruning iterations (T + 1 trainings per run)", smoke=3, quick=15, gpu=30, paper=15)
+    iterations: int = param("T: pruning iterations (T + 1 trainings per run)", smoke=3, quick=20, gpu=30, paper=15)
     methods: list[str] = param("methods compared (labels of SAP_METHODS, or SNIP (P=0.2))",
                                default=list(COMPARISON_METHODS), choices=ALL_METHOD_LABELS)
     random_ticket: bool = param("add the random-ticket control (LT's per-layer densities)", default=True)
