@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -150,3 +151,14 @@ def test_phases_detected_when_pqi_starts_at_its_highest() -> None:
     x = np.arange(16.0)
     y = np.interp(x, [0, 4, 9, 15], [0.16, 0.04, 0.12, 0.02])
     assert style.detect_phases(x, y) == style.Phases(trough=4.0, peak=9.0)
+
+
+def test_budget_note_points_cpu_profiles_with_unmet_claims_to_the_shipped_gpu_figures():
+    from sparsity_lab.claims import fails, holds, untestable
+    from sparsity_lab.figures._result import GPU_RESULTS, budget_note
+
+    assert GPU_RESULTS in budget_note("quick", [holds("1.1", "s", "r"), fails("1.2", "s", "r")])
+    assert GPU_RESULTS in budget_note("smoke", [untestable("1.2", "s", "r")])
+    assert budget_note("quick", [holds("1.1", "s", "r")]) == ""  # every claim holds: nothing to excuse
+    assert budget_note("gpu", [fails("6.1", "s", "r")]) == ""  # the full budget: a failure is a finding
+    assert (Path(__file__).resolve().parents[1] / GPU_RESULTS).is_file()

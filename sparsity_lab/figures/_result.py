@@ -68,6 +68,9 @@ class FigureResult:
         if self.verdicts:
             display(Markdown(f"**Claims: {summary(self.verdicts)}**"))
             display(self.claims_table().style.hide(axis="index"))
+            note = budget_note(self.params.get("profile"), self.verdicts)
+            if note:
+                display(Markdown(note))
         png = next((f for f in self.files if f.suffix == ".png"), None)
         display(Image(filename=str(png)) if png else self.figure)
         display(Markdown(f"*{self.caption}*"))
@@ -76,3 +79,18 @@ class FigureResult:
             display(Markdown(f"**{title}**{more}"))
             with pd.option_context("display.float_format", FLOAT_FORMAT, "display.max_columns", 30):
                 display(table.head(SHOWN_ROWS))
+
+
+#: Where the gpu profile's figures, made with the full budget, ship (docs/gpu-results/README.md).
+GPU_RESULTS = "docs/gpu-results/README.md"
+
+
+def budget_note(profile: Any, verdicts: list[Any]) -> str:
+    """Under a figure drawn at a CPU budget (smoke, quick) whose claims do not all hold: say that the budget
+    may be too small for them and where the same figure made on a GPU with the full budget is."""
+    if profile not in ("smoke", "quick") or all(v.status == "holds" for v in verdicts):
+        return ""
+    return (f"*The {profile} profile is a CPU budget (smaller model, data and T than the papers'): a claim "
+            "that fails or is untestable here may need the full budget. The same figure from the `gpu` profile, "
+            f"trained on a GPU and shipped with the package, is in `{GPU_RESULTS}` "
+            "(`make figures PROFILE=gpu` renders it without training).*")
