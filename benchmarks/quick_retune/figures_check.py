@@ -12,10 +12,10 @@ import json
 import time
 
 from search import limit_test_set  # same directory
+from sparsity_lab.figures.plan import figure_configs
 
 from sparsity_lab.claims import check_figure
 from sparsity_lab.experiments import run
-from sparsity_lab.figures.plan import figure_configs
 from sparsity_lab.store import ResultsStore, load_results
 from sparsity_lab.train import TrainSettings
 
