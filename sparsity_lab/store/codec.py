@@ -40,7 +40,14 @@ def records_to_bytes(records: pd.DataFrame) -> bytes:
 
 
 def records_from_bytes(data: bytes) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(data), engine="pyarrow")
+    """Records of one step, read without Arrow's thread pools: a step's file is small, and a process that
+    exits while an Arrow reader thread is still alive can abort with "terminate called without an active
+    exception" (apache/arrow#34314; seen once in a fresh-clone test run)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(pa.BufferReader(data), use_threads=False, pre_buffer=False)
+    return table.to_pandas(use_threads=False)
 
 
 def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
