@@ -17,10 +17,12 @@ from sparsity_lab.store import ResultsStore
 
 
 def keep(rel: str, config: dict) -> bool:
+    """``config``: the run's config.json document (the config itself is under its "config" key)."""
     if rel in ("config.json", "COMPLETE", "manifest.json") or rel.endswith("records.parquet"):
         return True
+    fields = config.get("config", {})
     final = rel == "artifacts/final.safetensors"
-    return final and (config.get("kind") == "asni" or config.get("model") == "lenet300_100")
+    return final and (fields.get("kind") == "asni" or fields.get("model") == "lenet300_100")
 
 
 def main() -> None:
