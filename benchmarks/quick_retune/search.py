@@ -85,10 +85,15 @@ def main() -> None:
     ids = [c.run_id for c in configs(a)]
     records = load_results(store=store, run_id=ids)
     verdicts = check_figure(1, records) if set(a.methods) == set(METHODS) else []
-    row = {"model": a.model, "dataset": a.dataset, "subset": a.subset, "E": a.epochs, "T": a.iterations,
-           "lr": a.lr, "test_subset": a.test_subset, "batch": a.batch, "scope": a.scope, "seeds": a.seeds, "run_seconds": times, "run_cpu_seconds": cpu_times,
-           "verdicts": [{"claim": v.claim, "status": v.status, "reason": v.reason} for v in verdicts]}
-    with open(a.out, "a") as fh:
+    record(a.out, {"model": a.model, "dataset": a.dataset, "subset": a.subset, "E": a.epochs, "T": a.iterations,
+                   "lr": a.lr, "test_subset": a.test_subset, "batch": a.batch, "scope": a.scope, "seeds": a.seeds,
+                   "run_seconds": times, "run_cpu_seconds": cpu_times}, verdicts)
+
+
+def record(out: str, row: dict, verdicts: list) -> None:
+    """Append ``row`` with the claims' verdicts as one JSON line to ``out`` and print the verdicts."""
+    row = {**row, "verdicts": [{"claim": v.claim, "status": v.status, "reason": v.reason} for v in verdicts]}
+    with open(out, "a") as fh:
         fh.write(json.dumps(row) + "\n")
     for v in verdicts:
         print(f"{v.claim} {v.status}: {v.reason}", flush=True)
