@@ -7,7 +7,9 @@ Variants (all train the same model under a 50 % random mask, batch 250, SGD-Nest
              --baseline-steps steps and scaled to a full epoch.
   hand       a minimal hand-written device-resident loop on the same DeviceData batches (same AMP as the
              engine: bf16 autocast on CUDA, fp32 on CPU), masks multiplied per parameter, no engine code.
-  engine     sparsity_lab.train.MaskedTrainer (whole epochs).
+  engine     sparsity_lab.train.MaskedTrainer (whole epochs); also reports the one-off costs: first epoch
+             (capture, compile), first epoch after restart (next pruning iteration), new model's first epoch.
+  engine_perbatch  the engine with augmentation drawn per batch on the host (the engine before issue 12).
   batchedN   sparsity_lab.batched.BatchedTrainer with N members (whole epochs; reported per model-epoch).
 --compile / --graphs {off,on,both} run the engine variants with torch.compile and/or CUDA graphs.
 """
@@ -174,7 +176,10 @@ def timed_epochs(trainer, device: torch.device, epochs: int, warmup: int) -> lis
 
 # ---------------------------------------------------------------------------------------------- engines
 def engine_epochs(name: str, data: DeviceData, settings: TrainSettings, device: torch.device, members: int,
-                  options: EngineOptions, epochs: int, warmup: int) -> tuple[list[float], float]:
+                  options: EngineOptions, epochs: int, warmup: int) -> tuple[list[float], float, dict]:
+    """Timed epochs, one evaluation pass, and for a single model the one-off costs: the first epoch (capture,
+    compilation), the first epoch after `restart` (the next pruning iteration of a run) and the first epoch
+    of a new trainer on a new model of the same architecture (the next run in a persistent worker)."""
     models = [new_model(name, data, i) for i in range(max(members, 1))]
     masks = [random_masks(m, i) for i, m in enumerate(models)]
     if members == 0:
@@ -182,13 +187,22 @@ def engine_epochs(name: str, data: DeviceData, settings: TrainSettings, device: 
     else:
         trainer = BatchedTrainer(models, masks, data, settings, seeds=list(range(members)), device=device,
                                  options=options)
-    times = timed_epochs(trainer, device, epochs, warmup)
+    first = timed_epochs(trainer, device, 1, 0)[0]
+    times = timed_epochs(trainer, device, epochs, max(warmup - 1, 0))
     trainer.evaluate()  # warm the eval path, then time one pass over the test split
     sync(device)
     start = time.perf_counter()
     trainer.evaluate()
     sync(device)
-    return times, time.perf_counter() - start
+    eval_s = time.perf_counter() - start
+    once = {"first_epoch_seconds": first}
+    if members == 0:
+        trainer.restart(random_masks(models[0], 1))
+        once["restart_first_epoch_seconds"] = timed_epochs(trainer, device, 1, 0)[0]
+        model = new_model(name, data, 7)
+        other = MaskedTrainer(model, random_masks(model, 7), data, settings, seed=7, device=device, options=options)
+        once["new_model_first_epoch_seconds"] = timed_epochs(other, device, 1, 0)[0]
+    return times, eval_s, once
 
 
 def paired(name: str, data: DeviceData, settings: TrainSettings, device: torch.device, options: EngineOptions,
@@ -221,6 +235,17 @@ def git_sha() -> str:
         return "unknown"
 
 
+#: engine variants -> MaskedTrainer.draw_epoch_up_front: "engine" is today's engine; "engine_perbatch" draws
+#: each batch's augmentation on the host inside the loop, as the engine did before issue 12.
+ENGINE_VARIANTS = {"engine": True, "engine_perbatch": False}
+
+
+def compile_label(on: bool, mode: str, modes: list[str]) -> str:
+    if not on:
+        return ""
+    return "+compile" if len(modes) == 1 and mode == "default" else f"+compile({mode})"
+
+
 def switch(value: str) -> list[bool]:
     return {"off": [False], "on": [True], "both": [False, True]}[value]
 
@@ -236,7 +261,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=1, help="untimed epochs first (compile/capture happen here)")
     ap.add_argument("--baseline-steps", type=int, default=50, help="timed steps of the reference, scaled to an epoch")
     ap.add_argument("--compile", choices=["off", "on", "both"], default="off", help="torch.compile for engine variants")
-    ap.add_argument("--compile-mode", default="default", help="torch.compile mode (EngineOptions.compile_mode)")
+    ap.add_argument("--compile-mode", default="default", help="torch.compile mode(s), comma list (EngineOptions.compile_mode)")
     ap.add_argument("--graphs", choices=["off", "on", "both"], default=None,
                     help="CUDA graphs for engine variants (default: on for CUDA, off for CPU)")
     ap.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
@@ -291,24 +316,30 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ref = None
         for variant in args.variants.split(","):
             runs = [(variant, None)]
-            if variant == "engine" or variant.startswith("batched"):
-                runs = [(f"{variant}{'+compile' if c else ''}{'+graphs' if g else ''}",
-                         EngineOptions(cuda_graphs="on" if g else "off", compile_mode=args.compile_mode, channels_last=args.channels_last,
-                                       optimizer_impl=args.optimizer_impl), c)
-                        for c in switch(args.compile) for g in switch(args.graphs)]
+            if variant in ENGINE_VARIANTS or variant.startswith("batched"):
+                modes = args.compile_mode.split(",")
+                runs = [(f"{variant}{compile_label(c, mode, modes)}{'+graphs' if g else ''}",
+                         EngineOptions(cuda_graphs="on" if g else "off", compile_mode=mode,
+                                       channels_last=args.channels_last, optimizer_impl=args.optimizer_impl), c)
+                        for c in switch(args.compile) for mode in (modes if c else modes[:1])
+                        for g in switch(args.graphs)]
             for run in runs:
-                label, members, eval_s, epochs_s = run[0], 1, None, None
+                label, members, eval_s, epochs_s, once = run[0], 1, None, None, {}
                 try:
                     if variant == "reference":
                         epochs_s = [reference_seconds(name, data, settings, device, args.baseline_steps)]
                     elif variant == "hand":
                         epochs_s = timed_epochs(HandLoop(name, data, settings, device), device, args.repeats,
                                                 args.warmup)
-                    elif variant == "engine" or variant.startswith("batched"):
-                        members = 0 if variant == "engine" else int(variant.removeprefix("batched"))
+                    elif variant in ENGINE_VARIANTS or variant.startswith("batched"):
+                        members = 0 if variant in ENGINE_VARIANTS else int(variant.removeprefix("batched"))
                         s = TrainSettings(batch_size=250, epochs=200, compile=run[2]).validate()
-                        epochs_s, eval_s = engine_epochs(name, data, s, device, members, run[1], args.repeats,
-                                                         args.warmup)
+                        MaskedTrainer.draw_epoch_up_front = ENGINE_VARIANTS.get(variant, True)
+                        try:
+                            epochs_s, eval_s, once = engine_epochs(name, data, s, device, members, run[1],
+                                                                   args.repeats, args.warmup)
+                        finally:
+                            MaskedTrainer.draw_epoch_up_front = True
                     else:
                         raise ValueError(f"unknown variant {variant!r}")
                 except Exception as exc:  # report and continue with the other variants
@@ -320,11 +351,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rec = {"model": name, "variant": label, "members": max(members, 1), "epoch_seconds": epochs_s,
                        "seconds_per_model_epoch": median, "speedup_vs_reference": None if ref is None else ref / median,
                        "model_epochs_per_second": 1.0 / median, "eval_seconds": eval_s,
-                       "reference_steps": args.baseline_steps if variant == "reference" else None}
+                       "reference_steps": args.baseline_steps if variant == "reference" else None, **once}
                 header["records"].append(rec)
                 sp = "-" if ref is None else f"{ref / median:.1f}x"
                 ev = "-" if eval_s is None else f"{eval_s:.3f}"
-                print(f"{name:<13}{label:<28}{median:>14.4f}{sp:>16}{1 / median:>16.2f}{ev:>9}", flush=True)
+                first = "".join(f" {k.removesuffix('_seconds')}={v:.2f}s" for k, v in once.items())
+                print(f"{name:<13}{label:<28}{median:>14.4f}{sp:>16}{1 / median:>16.2f}{ev:>9}{first}", flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(header, indent=1))
                 if device.type == "cuda":

@@ -47,24 +47,40 @@ class MaskedTrainer(EngineBase):
         self.channels_last = self.options.channels_last_on(self.device, has_conv(model))
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self._forward = torch.compile(model, mode=self.options.compile_mode) if settings.compile else model
+        # Compiled once per trainer (= once per run: restart keeps it) for the training batch shape only;
+        # a final short batch and evaluation run the eager module (no recompilation per shape or mode).
+        self._compiled = self.options.compiled(model, self.graphs) if settings.compile else None
         self._named = dict(model.named_parameters())
         params = [p for p in self._named.values() if p.requires_grad]
         clip = None
         if settings.grad_clip is not None:
             def clip(ps: list[Tensor], max_norm: float = settings.grad_clip) -> None:
                 torch.nn.utils.clip_grad_norm_(ps, max_norm)
-        make_batch = _pass_through if self.augmenting else self._gather
+        make_batch = (self._gather_drawn if self.draw_epoch_up_front else _pass_through) if self.augmenting \
+            else self._gather
         self._build(params, self._forward_loss, clip, self._state_tensors, units=(), make_batch=make_batch)
         self.masks: Mapping[str, Tensor] | None = None
         self.set_masks(masks)
+
+    #: Draw the epoch's augmentation up front (one host-to-device copy per epoch) and build each augmented
+    #: batch inside the step, so it is captured in the CUDA graph. The same random numbers in the same order
+    #: as drawing per batch; False (the old per-batch path, a host sync per step) only for
+    #: benchmarks/bench_engine.py, which times both.
+    draw_epoch_up_front: bool = True
 
     # ------------------------------------------------------------------ internals
     def _gather(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         return self.data.get_batch("train", idx, augment=False)
 
+    def _gather_drawn(self, idx: Tensor, *draws: Tensor) -> tuple[Tensor, Tensor]:
+        return self.data.get_drawn_batch("train", idx, *draws)
+
     def _input(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _forward(self, x: Tensor) -> Tensor:
+        full = self._compiled is not None and self.model.training and x.shape[0] == self.settings.batch_size
+        return (self._compiled if full else self.model)(x)
 
     def _forward_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         logits = self._forward(self._input(x))
@@ -88,6 +104,25 @@ class MaskedTrainer(EngineBase):
         zero_masked_state(self.optimizer, pairs)
         self.masks = masks
 
+    @torch.no_grad()
+    def restart(self, masks: Mapping[str, Tensor] | None) -> None:
+        """Start a new training of the same model under `masks`: epoch 0, a fresh optimizer (every state
+        tensor zeroed in place, which is exactly the state a new optimizer starts from: SGD's first step
+        sets buf = g, Adam's moments and step are 0), the LR schedule from its start.
+
+        The compiled model and the captured CUDA graph are kept (masks change values, not shapes), so
+        compilation and capture are paid once per run, not once per pruning iteration (docs/methods.md §3
+        step 3 trains T + 1 times). Load the start weights into the model in place first (rewinding)."""
+        if self.graphs:
+            for state in self.optimizer.state.values():
+                for value in state.values():
+                    if isinstance(value, Tensor):
+                        value.zero_()
+        else:
+            self.optimizer.state.clear()
+        self.epoch = 0
+        self.set_masks(masks)
+
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training split; returns {epoch, loss, accuracy, lr, seconds}.
 
@@ -96,10 +131,14 @@ class MaskedTrainer(EngineBase):
         self.model.train()
         lr, start = self._begin_epoch()
         indices, gen = self._epoch_indices(self.seed)
-        for idx in indices:
-            if self.augmenting:  # random draws come from the CPU generator: build the batch outside the step
+        if self.augmenting and self.draw_epoch_up_front:  # draws made now; crop/flip run inside the step
+            for idx, draws in zip(indices, self.data.epoch_draws(indices, gen)):
+                self.runner.step(idx, *draws)
+        elif self.augmenting:  # per-batch draws from the CPU generator: the batch is built outside the step
+            for idx in indices:
                 self.runner.step(*self.data.get_batch("train", idx, augment=True, generator=gen))
-            else:  # the gather runs inside the step (and inside the CUDA graph when enabled)
+        else:  # the gather runs inside the step (and inside the CUDA graph when enabled)
+            for idx in indices:
                 self.runner.step(idx)
         loss, acc = self.runner.end_epoch(self.data.num_examples("train"))
         self._check_finite()

@@ -10,7 +10,7 @@ gather. Every random number (batch order, crop offsets, flips) is drawn from a C
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -33,16 +33,20 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
-def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, padding: int = CROP_PADDING) -> torch.Tensor:
-    """Random H×W crop of the reflect-padded batch + horizontal flip w.p. 1/2, per image, in one gather.
-
-    Draws, in this order, B row offsets, B column offsets (each uniform in 0..2·padding) and B flip
-    bits from `generator` (CPU; None = torch's global RNG), then moves them to x's device.
-    """
-    b, c, h, w = x.shape
+def draw_crop_flip(b: int, generator: torch.Generator | None = None,
+                   padding: int = CROP_PADDING) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random numbers of one `crop_flip` batch of `b` images, on the CPU: B row offsets and B column
+    offsets ([2, B], each uniform in 0..2·padding) and then B flip bits ([B] bool), in this order."""
     offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator)
     flips = torch.randint(0, 2, (b,), generator=generator).bool()
-    offsets, flips = offsets.to(x.device), flips.to(x.device)
+    return offsets, flips
+
+
+def apply_crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
+                    padding: int = CROP_PADDING) -> torch.Tensor:
+    """Crop + flip `x` [B, C, H, W] with drawn `offsets` [2, B] and `flips` [B] already on x's device: pure
+    device work (one pad, one gather), so it can run inside a captured CUDA graph."""
+    b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding), mode="reflect")
     ar_h = torch.arange(h, device=x.device)
     ar_w = torch.arange(w, device=x.device)
@@ -53,6 +57,26 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, padding
     return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, padding: int = CROP_PADDING) -> torch.Tensor:
+    """Random H×W crop of the reflect-padded batch + horizontal flip w.p. 1/2, per image, in one gather.
+
+    Draws (`draw_crop_flip`) from `generator` (CPU; None = torch's global RNG), moves the draws to x's
+    device and applies them (`apply_crop_flip`).
+    """
+    offsets, flips = draw_crop_flip(x.shape[0], generator, padding)
+    return apply_crop_flip(x, offsets.to(x.device), flips.to(x.device), padding)
+
+
+@dataclass(frozen=True)
+class Augmenter:
+    """An augmentation split into its CPU draws (`draw(batch_size, generator) -> tensors`) and its device
+    work (`apply(x, *draws)`), so a trainer can draw a whole epoch up front and apply inside a graph."""
+
+    draw: Callable[..., tuple[torch.Tensor, ...]]
+    apply: Callable[..., torch.Tensor]
+
+
+AUGMENTATION_STEPS: dict[str, Augmenter] = {"crop_flip": Augmenter(draw_crop_flip, apply_crop_flip)}
 AUGMENTERS = {"crop_flip": crop_flip}
 
 
@@ -163,6 +187,31 @@ class DeviceData:
         if augment and self.info.augment != "none":
             x = AUGMENTERS[self.info.augment](x, generator)
         return x, y_all[idx]
+
+    def epoch_draws(self, batches: list[torch.Tensor], generator: torch.Generator | None) -> list[tuple[torch.Tensor, ...]]:
+        """The augmentation draws of each training batch (index tensors `batches`), drawn from `generator` in
+        the order `get_batch(..., augment=True)` would draw them batch after batch, and moved to the device
+        in one copy per tensor kind (pinned on CUDA, so the copy does not stall the host every step).
+        Empty tuples when the dataset has no augmentation."""
+        if self.info.augment == "none" or not batches:
+            return [() for _ in batches]
+        augmenter = AUGMENTATION_STEPS[self.info.augment]
+        draws = [augmenter.draw(int(idx.numel()), generator) for idx in batches]
+        pin = self.device is not None and torch.device(self.device).type == "cuda"
+        kinds = []
+        for parts in zip(*draws):  # per kind (offsets, flips): concatenate along the batch dimension
+            joined = torch.cat(parts, dim=-1)
+            joined = joined.pin_memory() if pin else joined
+            kinds.append(joined.to(self.device, non_blocking=pin).split([p.shape[-1] for p in parts], dim=-1))
+        return [tuple(kind[i] for kind in kinds) for i in range(len(batches))]
+
+    def get_drawn_batch(self, split: str, idx: torch.Tensor, *draws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`get_batch(split, idx, augment=True)` with the augmentation's random numbers given (`epoch_draws`):
+        pure device work, the same images as drawing them inside `get_batch`."""
+        x, y = self.get_batch(split, idx, augment=False)
+        if draws:
+            x = AUGMENTATION_STEPS[self.info.augment].apply(x, *draws)
+        return x, y
 
     def batches(
         self,

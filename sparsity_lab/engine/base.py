@@ -78,7 +78,7 @@ class EngineBase:
 
     @property
     def augmenting(self) -> bool:
-        """Whether training batches draw random augmentation (then they are built outside CUDA graphs)."""
+        """Whether training batches draw random augmentation (drawn per epoch on the CPU, applied in the step)."""
         return self.augment and self.data.info.augment != "none"
 
     def _build(self, params: list[Tensor], forward_loss: Callable, clip: Callable | None,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 import torch
 
 AMP_MODES = ("auto", "bf16", "off")
+#: torch.compile modes that wrap the compiled graph in their own CUDA graphs
+CUDAGRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")
 
 
 def _help(text: str) -> dict:
@@ -114,6 +116,16 @@ class EngineOptions:
         if self.cuda_graphs == "on" and device.type != "cuda":
             raise ValueError(f"EngineOptions.cuda_graphs='on' needs a CUDA device, got device={device}")
         return self.cuda_graphs == "on" or (self.cuda_graphs == "auto" and device.type == "cuda")
+
+    def compiled(self, model: torch.nn.Module, graphs: bool) -> torch.nn.Module:
+        """``torch.compile(model)`` in ``compile_mode`` with one static-shape graph (fullgraph, dynamic=False).
+        Modes that capture their own CUDA graphs cannot run inside the engine's graph: refused when it is on."""
+        if graphs and self.compile_mode in CUDAGRAPH_COMPILE_MODES:
+            raise ValueError(
+                f"EngineOptions.compile_mode={self.compile_mode!r} captures its own CUDA graphs, which cannot run "
+                f"inside the engine's (cuda_graphs on): use 'default' or 'max-autotune-no-cudagraphs', or set "
+                "cuda_graphs='off'")
+        return torch.compile(model, mode=self.compile_mode, fullgraph=True, dynamic=False)
 
     def channels_last_on(self, device: torch.device, has_conv: bool) -> bool:
         """Whether conv weights and inputs use channels_last ('auto': CUDA and a conv model)."""

@@ -73,6 +73,7 @@ class StepRunner:
         self.steps_in_epoch = 0
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static: tuple[Tensor, ...] | None = None
+        self._addresses: list[int] = []  # storage of every state tensor when the graph was captured
 
     # ----------------------------------------------------------------- masks
     def set_masks(self, pairs: list[tuple[Tensor, Tensor]]) -> None:
@@ -102,6 +103,8 @@ class StepRunner:
 
     # ----------------------------------------------------------------- epoch accumulators
     def begin_epoch(self) -> None:
+        if self._graph is not None and self._addresses != self._state_addresses():
+            self.invalidate()  # a parameter or buffer was given new storage: the graph would write stale memory
         self.loss_sum.zero_()
         self.correct.zero_()
         self.finite_steps.zero_()
@@ -190,6 +193,10 @@ class StepRunner:
                 else:
                     t.zero_()
         self._graph, self._static = graph, static
+        self._addresses = self._state_addresses()
+
+    def _state_addresses(self) -> list[int]:
+        return [t.data_ptr() for t in self._all_state()]
 
     def _all_state(self) -> list[Tensor]:
         opt_state = [

@@ -74,6 +74,7 @@ class IterativeRun(IterativeProtocol):
         self.macs = layer_macs(self.model, torch.zeros((1, *self.data.info.input_shape), device=device))
         self.pq_pairs = tuple(dict.fromkeys([(0.5, 1.0), (cfg.p, cfg.q)]))
         self.rewind_state: dict[str, torch.Tensor] | None = None  # late rewinding: weights after k epochs
+        self._trainer: MaskedTrainer | None = None  # built by the first training, restarted by the others
 
     def _init_seed(self) -> int:
         return self.cfg.seed + (CONTROL_INIT_OFFSET if self.cfg.method == "random_reinit" else 0)
@@ -127,9 +128,16 @@ class IterativeRun(IterativeProtocol):
         masks.apply_(self.model)
 
     def trainer(self, masks: MaskSet) -> MaskedTrainer:
-        """A fresh MaskedTrainer (fresh optimizer and LR schedule) of this run's model under ``masks``."""
-        return MaskedTrainer(self.model, masks, self.data, self.cfg.train, seed=self.cfg.seed, device=self.device,
-                             progress=False)
+        """This run's MaskedTrainer restarted under ``masks`` (fresh optimizer state and LR schedule, epoch 0).
+
+        One trainer per run: its compiled model and captured CUDA graph are reused by all T + 1 trainings
+        (``MaskedTrainer.restart``); the model was rewound in place before (``rewind``)."""
+        if self._trainer is None:
+            self._trainer = MaskedTrainer(self.model, masks, self.data, self.cfg.train, seed=self.cfg.seed,
+                                          device=self.device, progress=False)
+        else:
+            self._trainer.restart(masks)
+        return self._trainer
 
     def train(self, t: int, masks: MaskSet) -> Evaluate:
         """Train E epochs under m_t on its own (step 3); keeps the weights pruning ranks; returns evaluate."""
