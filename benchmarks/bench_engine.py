@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 runs = [(f"{variant}{compile_label(c, mode, modes)}{'+graphs' if g else ''}",
                          EngineOptions(cuda_graphs="on" if g else "off", compile_mode=mode,
                                        channels_last=args.channels_last, optimizer_impl=args.optimizer_impl), c)
-                        for c in switch(args.compile) for mode in (modes if c else modes[:1])
+                        for c in (switch(args.compile) if variant != "engine_perbatch" else [False])
+                        for mode in (modes if c else modes[:1])
                         for g in switch(args.graphs)]
             for run in runs:
                 label, members, eval_s, epochs_s, once = run[0], 1, None, None, {}
