@@ -5,6 +5,9 @@ hands the rest to worker processes (spawn context, ``workers_per_device`` per de
 calling ``sparsity_lab.experiments.run(config, store=..., device=..., progress=False)``. The store's
 per-run lock makes concurrent workers safe even when two runs share a parent run (controls,
 ASNI-II variants): the second waits, then reuses. One failed run never stops the others.
+Jobs are dispatched parents first, then longest first by ``costs.estimate_job_seconds`` (so no GPU idles at
+the tail behind one long run), each to the next worker that reports back; a worker keeps the datasets it
+loaded (``data.memo``), so only its first run on a dataset reads and copies it.
 
 Seed groups (issue #4): configs equal but for ``seed`` are handed to one worker as one job and run by
 ``experiments.seed_group.run_seed_group``, which trains the seeds together with the batched engine,
