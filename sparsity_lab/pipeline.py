@@ -6,7 +6,7 @@ this module is the only one that calls the sweep layer for them:
 
 * :func:`resolve` — a figure's typed parameters at a profile (bad names, types, profiles refused);
 * :func:`plan` — the runs of a set of figures; :func:`plan_table` — runs, epochs and an estimate of
-  device hours per figure (``report --plan``);
+  device hours per figure (``report --plan``; speeds and the estimate in :mod:`sparsity_lab.costs`);
 * :func:`prefetch` — train every missing run with ``sweep.run_many`` across all visible GPUs;
 * :func:`load` — records (with the runs' label columns) and named tensors from the store;
 * :func:`make_figure` — all of it for one figure, then the claims, the caption under the figure
@@ -22,20 +22,15 @@ from typing import Any
 import pandas as pd
 
 from sparsity_lab import _roots
+from sparsity_lab.costs import estimate_seconds, training_epochs
 from sparsity_lab.figures.params import FigureParams, ParameterError
 from sparsity_lab.figures.params import resolve as _resolve
 from sparsity_lab.figures.registry import FigureSpec, Inputs, Run, get_figure
 
 __all__ = ["load", "make_figure", "notebook_figure", "plan", "plan_table", "prefetch", "provenance", "resolve",
-           "split_overrides", "with_labels"]
+           "split_overrides", "training_epochs", "with_labels"]
 
 _roots.use_repository_roots()
-
-#: Rough training speed per (model, dataset) in seconds per epoch on one H100/H200, for ``--plan``'s estimate
-#: (docs/figures.md "Profiles": FashionMNIST cnn 1.1 / 1.8 / 3.4 s per pruning iteration at E = 3 / 5 / 10).
-SECONDS_PER_EPOCH: dict[tuple[str, str], float] = {("cnn", "fashionmnist"): 0.34, ("cnn", "cifar10"): 0.4,
-                                                  ("resnet18", "cifar10"): 6.0, ("lenet300_100", "mnist"): 1.0}
-DEFAULT_SECONDS_PER_EPOCH = 0.15
 
 
 def resolve(figure: str | int | FigureSpec, profile: str = "quick", **overrides: Any) -> FigureParams:
@@ -77,19 +72,6 @@ def plan(figures: Iterable[str | int | FigureSpec], profile: str, overrides: Map
     return out
 
 
-def training_epochs(config: Any) -> int:
-    """Epochs one run trains: (T + 1) · E for an iterative run (docs/methods.md §3), T for ASNI (§4),
-    none for a run that only prunes stored weights."""
-    if getattr(config, "variant", "").startswith("oneshot_"):
-        return 0
-    epochs = int(config.train.epochs)
-    return (int(config.iterations) + 1) * epochs if config.kind == "iterative" else epochs
-
-
-def _seconds(config: Any) -> float:
-    return training_epochs(config) * SECONDS_PER_EPOCH.get((config.model, config.dataset), DEFAULT_SECONDS_PER_EPOCH)
-
-
 def plan_table(figures: Iterable[str | int | FigureSpec], profile: str, overrides: Mapping[str, Any] | None = None,
                store: Any = None) -> pd.DataFrame:
     """Per figure: runs, stored, epochs to train and estimated GPU-hours (one GPU; divide by the GPUs);
@@ -111,7 +93,7 @@ def plan_table(figures: Iterable[str | int | FigureSpec], profile: str, override
 def _plan_row(name: str, configs: Mapping[str, Any], absent: Mapping[str, Any]) -> dict[str, Any]:
     return {"figure": name, "runs": len(configs), "stored": len(configs) - len(absent),
             "epochs to train": sum(training_epochs(c) for c in absent.values()),
-            "GPU-hours (est.)": round(sum(_seconds(c) for c in absent.values()) / 3600, 2)}
+            "GPU-hours (est.)": round(sum(estimate_seconds(c) for c in absent.values()) / 3600, 2)}
 
 
 def prefetch(configs: Sequence[Any], *, workers_per_device: int = 1, devices: Sequence[str] | None = None,

@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                                     {k: v for k, v in overrides.items() if k != "device"})
         print(f"profile {args.profile}, store {os.environ['SPARSITY_LAB_RESULTS']}")
         print(table.to_string(index=False, na_rep=""))
-        print("GPU-hours: estimated on one H100/H200 from measured speeds (pipeline.SECONDS_PER_EPOCH); "
-              "divide by the GPUs prefetch uses.")
+        from sparsity_lab.costs import describe_source
+
+        print(f"GPU-hours: estimated for one GPU from {describe_source()}; divide by the GPUs prefetch uses.")
         return 0
     profile_dir = args.out / args.profile
     profile_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,9 @@ hands the rest to worker processes (spawn context, ``workers_per_device`` per de
 calling ``sparsity_lab.experiments.run(config, store=..., device=..., progress=False)``. The store's
 per-run lock makes concurrent workers safe even when two runs share a parent run (controls,
 ASNI-II variants): the second waits, then reuses. One failed run never stops the others.
+Jobs are dispatched parents first, then longest first by ``costs.estimate_job_seconds`` (so no GPU idles at
+the tail behind one long run), each to the next worker that reports back; a worker keeps the datasets it
+loaded (``data.memo``), so only its first run on a dataset reads and copies it.
 
 Seed groups (issue #4): configs equal but for ``seed`` are handed to one worker as one job and run by
 ``experiments.seed_group.run_seed_group``, which trains the seeds together with the batched engine,
@@ -27,6 +30,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from sparsity_lab.costs import estimate_job_seconds
 from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep_workers import (
     GroupRunner,
@@ -50,6 +54,7 @@ class SweepOutcome:
     status: str
     error: str | None
     seconds: float
+    device: str | None = None  # where it ran (None: reused, or never started)
 
 
 def default_devices() -> list[str]:
@@ -72,6 +77,13 @@ def _parents(config: Any) -> list[Any]:
 def _depth(config: Any) -> int:
     parents = _parents(config)
     return 1 + max(map(_depth, parents)) if parents else 0
+
+
+def _longest_first(jobs: list[Any]) -> list[Any]:
+    """``jobs`` parents first (by dependency depth), then, within each depth, by estimated cost, longest first
+    (``costs.estimate_job_seconds``; a stable sort, so equal estimates keep their order). Dispatching the long
+    jobs first keeps GPUs from idling at the tail of a sweep behind one late long run."""
+    return sorted(jobs, key=lambda job: (_depth(_members(job)[0]), -estimate_job_seconds(_members(job))))
 
 
 def _group_seeds(pending: list[Any], devices: Sequence[str], batch_seeds: bool | str) -> list[Any]:
@@ -133,7 +145,7 @@ def run_many(configs: Iterable[Any], *, devices: Sequence[str] | None = None, wo
         else:
             pending.append(config)
     pending.sort(key=_depth)  # parents first, so workers do not queue behind each other's parent runs
-    jobs = _group_seeds(pending, devices, batch_seeds)
+    jobs = _longest_first(_group_seeds(pending, devices, batch_seeds))
     slots = [d for d in devices for _ in range(workers_per_device)][: max(1, len(jobs))]
     bar = tqdm(total=len(unique), desc="sweep", unit="run", disable=not progress, initial=len(outcomes))
     try:
@@ -152,8 +164,8 @@ def run_many(configs: Iterable[Any], *, devices: Sequence[str] | None = None, wo
 
 
 def _record(outcomes: dict[str, SweepOutcome], config: Any, status: str, error: str | None, seconds: float,
-            bar: Any) -> None:
-    outcomes[config.run_id] = SweepOutcome(config.run_id, config, status, error, seconds)
+            device: str | None, bar: Any) -> None:
+    outcomes[config.run_id] = SweepOutcome(config.run_id, config, status, error, seconds, device)
     bar.update(1)
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("done", "reused", "failed")}
     bar.set_postfix(counts, refresh=False)
@@ -163,7 +175,7 @@ def _in_process(jobs: list[Any], device: str, store: ResultsStore, runner: Runne
                 outcomes: dict[str, SweepOutcome], bar: Any) -> None:
     for job in jobs:
         for config, outcome in zip(_members(job), _run_job(job, runner, group_runner, store, device)):
-            _record(outcomes, config, *outcome, bar)
+            _record(outcomes, config, *outcome, device, bar)
 
 
 def _in_workers(jobs: list[Any], slots: list[str], root: str, runner: Runner | None,

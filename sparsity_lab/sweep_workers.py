@@ -26,7 +26,7 @@ log = logging.getLogger("sparsity_lab.sweep")  # the sweep's logger: worker erro
 
 Runner = Callable[..., Any]
 GroupRunner = Callable[..., list[Any]]
-Recorder = Callable[[Any, str, str | None, float], None]
+Recorder = Callable[[Any, str, str | None, float, str | None], None]
 _TRACEBACK_FRAMES = 4
 
 
@@ -142,7 +142,7 @@ class _Pool:
         ctx = multiprocessing.get_context("spawn")
         n_cpu = sum(d == "cpu" for d in slots)
         threads = max(1, (os.cpu_count() or 1) // n_cpu) if n_cpu else None
-        self.pending, self.record = pending, record
+        self.pending, self.record, self.slots = pending, record, slots
         self.next_task = iter(range(len(pending)))
         self.left = set(range(len(pending)))
         self.procs, self.conns = [], []
@@ -156,15 +156,15 @@ class _Pool:
         self.open = set(range(len(slots)))
         self.fatal: list[str] = []
 
-    def finish(self, index: int, results: list[Outcome]) -> None:
-        """Record the outcomes of job ``index``, one per member."""
+    def finish(self, index: int, results: list[Outcome], device: str | None) -> None:
+        """Record the outcomes of job ``index`` (run on ``device``), one per member."""
         if index in self.left:
             self.left.discard(index)
             for config, outcome in zip(_members(self.pending[index]), results):
-                self.record(config, *outcome)
+                self.record(config, *outcome, device)
 
-    def fail(self, index: int, error: str, seconds: float) -> None:
-        self.finish(index, [("failed", error, seconds)] * len(_members(self.pending[index])))
+    def fail(self, index: int, error: str, seconds: float, device: str | None) -> None:
+        self.finish(index, [("failed", error, seconds)] * len(_members(self.pending[index])), device)
 
     def _message(self, worker: int, message: tuple[Any, ...]) -> None:
         if message[0] == "fatal":
@@ -172,7 +172,7 @@ class _Pool:
             return
         if message[0] == "end":
             self.assigned.pop(worker, None)
-            self.finish(*message[1:])
+            self.finish(*message[1:], self.slots[worker])
         index = next(self.next_task, None)
         if index is not None:
             self.assigned[worker] = (index, time.perf_counter())
@@ -191,7 +191,8 @@ class _Pool:
             index, started = self.assigned.pop(worker)
             proc = self.procs[worker]
             proc.join(5)
-            self.fail(index, f"worker {proc.name} died with exit code {proc.exitcode}", time.perf_counter() - started)
+            self.fail(index, f"worker {proc.name} died with exit code {proc.exitcode}", time.perf_counter() - started,
+                      self.slots[worker])
 
     def run(self) -> None:
         for p in self.procs:
@@ -211,7 +212,7 @@ class _Pool:
                     self._close(worker)
         reason = "not run: every worker process exited" + "".join(f"; {f}" for f in self.fatal)
         for index in sorted(self.left):
-            self.fail(index, reason, 0.0)
+            self.fail(index, reason, 0.0, None)
 
     def shutdown(self) -> None:
         for p in self.procs:
@@ -226,8 +227,8 @@ class _Pool:
 
 def run_pool(jobs: list[Any], slots: list[str], root: str, runner: Runner | None,
              group_runner: GroupRunner | None, record: Recorder) -> None:
-    """Run ``jobs`` over one spawned worker per slot, calling ``record(config, status, error, seconds)`` per
-    member as jobs finish; Ctrl-C terminates the workers."""
+    """Run ``jobs`` over one spawned worker per slot, calling ``record(config, status, error, seconds, device)``
+    per member as jobs finish; Ctrl-C terminates the workers."""
     pool = _Pool(jobs, slots, root, runner, group_runner, record)
     try:
         pool.run()

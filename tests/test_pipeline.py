@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab import pipeline
+from sparsity_lab import costs, pipeline
 from sparsity_lab.experiments import TRAINING_COUNTER
 from sparsity_lab.figures.params import ParameterError
 from sparsity_lab.figures.registry import all_figures, get_figure
@@ -114,7 +114,8 @@ def test_plan_table_counts_runs_epochs_and_gpu_hours(empty_store: ResultsStore) 
     assert table.loc["total (distinct runs)", "epochs to train"] == 16 + 2 * 6  # + ASNI-I and dense
     gpu = pipeline.plan_table(["01", "09"], "gpu", store=empty_store).set_index("figure")
     assert gpu.loc["01_sap_trajectories", "epochs to train"] == 8 * 31 * 10
-    assert gpu.loc["01_sap_trajectories", "GPU-hours (est.)"] == pytest.approx(8 * 31 * 10 * 0.34 / 3600, abs=0.01)
+    per_run = 31 * 10 * costs.seconds_per_epoch("cnn", "fashionmnist") + 31 * costs.PER_TRAINING_SECONDS
+    assert gpu.loc["01_sap_trajectories", "GPU-hours (est.)"] == pytest.approx(8 * per_run / 3600, abs=0.01)
     assert gpu.loc["09_asni_concentration", "epochs to train"] == 8 * 50 + 21 * 5  # asni1 + dense, LT ticket; one-shot: 0
 
 

@@ -125,6 +125,7 @@ def test_run_many_over_spawned_workers(tmp_path):
     assert [o.status for o in out if o.config.method == "sap"] == ["done"] * 4
     assert "ValueError: boom" in by_method["boom"].error
     assert by_method["die"].status == "failed" and "exit code 3" in by_method["die"].error
+    assert {o.device for o in out} == {"cpu"}  # the worker's device, also for the run whose worker died
     threads = max(1, (os.cpu_count() or 1) // 2)
     for c in good:
         assert store.is_complete(c.run_id)

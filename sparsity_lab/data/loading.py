@@ -8,6 +8,9 @@ re-decode. A cache that cannot be read or does not match the dataset's shape is 
 Preparing a dataset (torchvision's download/extract, then the cache write) holds a file lock
 <root>/sparsity_lab_cache/<name>.lock, so sweep workers starting together never read files another
 worker is still extracting: the first prepares, the others wait and then read the cache.
+
+A process remembers the checked splits and their device copies (``memo``), so a persistent sweep worker
+reads and checks each dataset once while its cache file is unchanged, and copies it to its device once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from filelock import FileLock
 from .device_data import DeviceData, canonical_device
 from .info import SYNTHETIC_PREFIX, DatasetUnavailableError, canonical_name, dataset_info
 from .integrity import check_labels, check_local_files
+from .memo import MEMO, file_signature
 from .preflight import check_root, missing_root_error, permission_error
 from .sources import DATASETS, Splits, load_synthetic
 
@@ -79,7 +83,8 @@ def _write_cache(path: Path, splits: Splits) -> None:
 
 
 def load_splits(name: str, root: str | os.PathLike | None = None) -> Splits:
-    """Decoded CPU tensors of dataset `name` (from the cache when possible)."""
+    """Decoded CPU tensors of dataset `name` (from the cache when possible; remembered in this process while
+    the cache file is unchanged, see ``memo``: do not modify them in place)."""
     key = canonical_name(name)
     info = dataset_info(key)  # ValueError for unknown names
     if key.startswith(SYNTHETIC_PREFIX):
@@ -91,16 +96,24 @@ def load_splits(name: str, root: str | os.PathLike | None = None) -> Splits:
     check_root(base, key)
     path = cache_path(key, base)
     existed = base.exists()
+    remembered = MEMO.get(key, path)
+    if remembered is not None:
+        return remembered
     try:
+        signature = file_signature(path)  # before reading: a file replaced meanwhile is not remembered
         cached = _read_cache(path, info.input_shape, key)
         if cached is not None:
+            MEMO.put(key, path, signature, cached)
             return cached
         with _preparing(path):
+            signature = file_signature(path)
             cached = _read_cache(path, info.input_shape, key)  # another process may have finished meanwhile
             if cached is not None:
+                MEMO.put(key, path, signature, cached)
                 return cached
             splits = _load_checked(key, source.load, base)
             _write_cache(path, splits)
+            MEMO.put(key, path, file_signature(path), splits)
     except PermissionError as err:
         raise permission_error(err, base, key) from err
     except DatasetUnavailableError as err:
@@ -186,7 +199,8 @@ def load_dataset(
     Raises ValueError for unknown names or bad sizes, DatasetUnavailableError if files are missing.
     """
     info = dataset_info(name)
-    splits = load_splits(info.name, root)
+    dev = canonical_device(device)
+    splits = MEMO.on_device(load_splits(info.name, root), dev)  # the full splits on dev, copied once per process
     n_train = int(splits.train_y.shape[0])
     _check_count("val_size", val_size, 0, n_train - 1)
     _check_count("train_subset", train_subset, 1, n_train - val_size, allow_none=True)
@@ -196,25 +210,16 @@ def load_dataset(
     if val_size > 0 or train_subset is not None:
         perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(val_seed))
         rest = perm[val_size:] if train_subset is None else perm[val_size : val_size + train_subset]
-        train_idx = rest.sort().values
+        train_idx = rest.sort().values.to(dev)
         train_x, train_y = splits.train_x[train_idx], splits.train_y[train_idx]
         if val_size > 0:
-            val_idx = perm[:val_size].sort().values
+            val_idx = perm[:val_size].sort().values.to(dev)
             val_x, val_y = splits.train_x[val_idx], splits.train_y[val_idx]
     test_x, test_y = splits.test_x, splits.test_y
     _check_count("test_subset", test_subset, 1, int(test_y.shape[0]), allow_none=True)
     if test_subset is not None:
         perm = torch.randperm(int(test_y.shape[0]), generator=torch.Generator().manual_seed(TEST_SUBSET_SEED))
-        keep = perm[:test_subset].sort().values
+        keep = perm[:test_subset].sort().values.to(dev)
         test_x, test_y = test_x[keep], test_y[keep]
-    dev = canonical_device(device)
-    return DeviceData(
-        info=info,
-        train_x=train_x.to(dev),
-        train_y=train_y.to(dev),
-        test_x=test_x.to(dev),
-        test_y=test_y.to(dev),
-        val_x=None if val_x is None else val_x.to(dev),
-        val_y=None if val_y is None else val_y.to(dev),
-        device=dev,
-    )
+    return DeviceData(info=info, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, val_x=val_x,
+                      val_y=val_y, device=dev)
