@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             datasets = {ds: load_dataset(args.mnist_data, device=device) if real else random_data(ds, sizes, device)}
         data = datasets[ds]
         if args.paired:
-            rec = paired(name, data, settings, device, EngineOptions(
+            rec = paired(name, data, settings, device, EngineOptions(compile="off",
                 cuda_graphs="on" if args.graphs == "on" else "off", channels_last=args.channels_last,
                 optimizer_impl=args.optimizer_impl), args.repeats, args.warmup)
             header["records"].append(rec)
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if variant in ENGINE_VARIANTS or variant.startswith("batched"):
                 modes = args.compile_mode.split(",")
                 runs = [(f"{variant}{compile_label(c, mode, modes)}{'+graphs' if g else ''}",
-                         EngineOptions(cuda_graphs="on" if g else "off", compile_mode=mode,
+                         EngineOptions(cuda_graphs="on" if g else "off", compile_mode=mode, compile="on" if c else "off",
                                        channels_last=args.channels_last, optimizer_impl=args.optimizer_impl), c)
                         for c in (switch(args.compile) if variant != "engine_perbatch" else [False])
                         for mode in (modes if c else modes[:1])
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                                 args.warmup)
                     elif variant in ENGINE_VARIANTS or variant.startswith("batched"):
                         members = 0 if variant in ENGINE_VARIANTS else int(variant.removeprefix("batched"))
-                        s = TrainSettings(batch_size=250, epochs=200, compile=run[2]).validate()
+                        s = TrainSettings(batch_size=250, epochs=200).validate()  # run[1] says compile on/off
                         MaskedTrainer.draw_epoch_up_front = ENGINE_VARIANTS.get(variant, True)
                         try:
                             epochs_s, eval_s, once = engine_epochs(name, data, s, device, members, run[1],

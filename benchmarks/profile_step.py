@@ -48,10 +48,10 @@ def category(name: str) -> str:
 def profile_model(name: str, variant: str, steps: int, device: torch.device, top: int, sizes: dict) -> dict:
     data = random_data(SHAPES[name], sizes, device)
     batch = 250 if sizes is SIZES else 32
-    settings = TrainSettings(batch_size=batch, epochs=200, compile=variant == "compile").validate()
+    settings = TrainSettings(batch_size=batch, epochs=200).validate()
     model = new_model(name, data, 0)
     trainer = MaskedTrainer(model, random_masks(model, 0), data, settings, seed=0, device=device,
-                            options=EngineOptions(cuda_graphs="off"))
+                            options=EngineOptions(cuda_graphs="off", compile="on" if variant == "compile" else "off"))
     trainer.train_epoch()  # warm-up: cuDNN autotuning, compilation
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -142,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also: SPARSITY_LAB_DEBUG=1)")
+    parser.add_argument("--compile", choices=("auto", "on", "off"), default=None,
+                        help="torch.compile the model for training (speed only; run ids do not change): auto = "
+                             "conv models on CUDA with long trainings (default: $SPARSITY_LAB_COMPILE, else auto)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,ls,show,bundle,jobs,verify}")
 
     run = sub.add_parser("run", help="run (or resume, or reuse) one experiment config given by flags",
@@ -193,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                "jobs": cmd_jobs, "verify": cmd_verify}[args.command]
     debug = args.debug or debug_enabled()
     try:
+        _set_compile(args.compile)
         store = ResultsStore(check_results_root(args.results))
         return command(args, store)
     except (UserError, StoreError) as err:
@@ -206,6 +211,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sparsity-lab {args.command}: internal error: {type(err).__name__}: {one_line(err)} "
               "(run with --debug or SPARSITY_LAB_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _set_compile(choice: str | None) -> None:
+    """``--compile`` goes to the environment (sweep workers inherit it); a bad $SPARSITY_LAB_COMPILE is a
+    UserError naming it."""
+    from sparsity_lab.engine.settings import COMPILE_CHOICES, COMPILE_ENV
+
+    if choice is not None:
+        os.environ[COMPILE_ENV] = choice
+    value = os.environ.get(COMPILE_ENV, "auto")
+    if value not in COMPILE_CHOICES:
+        raise UserError(f"${COMPILE_ENV}={value!r} is not allowed: choose one of {', '.join(COMPILE_CHOICES)}")
 
 
 def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:

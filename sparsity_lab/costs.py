@@ -13,25 +13,38 @@ This module imports nothing heavy: ``sweep`` imports it, and must not pull in pi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 #: The device the speeds below were measured on.
 DEVICE = "NVIDIA H100 80GB HBM3"
 _ENGINE_JSON = "benchmarks/results/engine-nvidia-h100-80gb-hbm3.json"
+_CNN_JSON = "benchmarks/results/engine-h100-cnn-issue12.json"
+_RESNET_JSON = "benchmarks/results/engine-h100-resnet18-issue12.json"
 
 #: Seconds per training epoch of one run on :data:`DEVICE`, per (model, dataset): (seconds, source).
 #: Data of the same shape share a speed (see :data:`SAME_SHAPE`), so mnist covers fashionmnist.
 SECONDS_PER_EPOCH: dict[tuple[str, str], tuple[float, str]] = {
-    ("cnn", "cifar10"): (0.378, f"{_ENGINE_JSON} (cnn engine+graphs, CIFAR-shaped 50,000 x 3x32x32)"),
-    ("resnet18", "cifar10"): (1.15, f"{_ENGINE_JSON} (resnet18 engine+graphs, CIFAR-shaped)"),
+    ("cnn", "cifar10"): (0.337, f"{_CNN_JSON} (cnn engine+graphs, CIFAR-shaped 50,000 x 3x32x32)"),
+    ("resnet18", "cifar10"): (1.05, f"{_RESNET_JSON} (resnet18 engine+graphs, CIFAR-shaped)"),
     ("mlp", "mnist"): (0.0495, f"{_ENGINE_JSON} (mlp engine+graphs, MNIST-shaped 60,000 x 1x28x28)"),
     ("lenet300_100", "mnist"): (0.0511, f"{_ENGINE_JSON} (lenet300_100 engine+graphs, MNIST-shaped)"),
-    # not measured yet: the CIFAR-shaped cnn scaled by images x pixels, 60,000·28² / (50,000·32²) = 0.92;
-    # docs/figures.md "Profiles" measured about 0.33 s per epoch (H200, whole runs). bench_sweep_scaling.py
-    # reports the measured value.
-    ("cnn", "mnist"): (0.35, f"{_ENGINE_JSON} (cnn, CIFAR-shaped 0.378 s scaled by images x pixels, 0.92)"),
+    # the CIFAR-shaped cnn scaled by images x pixels, 60,000·28² / (50,000·32²) = 0.92 (bench_sweep_scaling.py
+    # reports the speed of whole FashionMNIST runs)
+    ("cnn", "mnist"): (0.31, f"{_CNN_JSON} (cnn, CIFAR-shaped 0.337 s scaled by images x pixels, 0.92)"),
 }
+#: Seconds per epoch when the engine compiles the model (EngineOptions.compile 'auto' does for conv models
+#: on CUDA when one training runs >= AUTO_COMPILE_MIN_STEPS steps, e.g. the paper's 200 CIFAR epochs).
+COMPILED_SECONDS_PER_EPOCH: dict[tuple[str, str], tuple[float, str]] = {
+    ("cnn", "cifar10"): (0.226, f"{_CNN_JSON} (cnn engine+compile+graphs)"),
+    ("resnet18", "cifar10"): (0.867, f"{_RESNET_JSON} (resnet18 engine+compile+graphs)"),
+}
+#: Steps of one training from which EngineOptions.compile='auto' compiles a conv model on CUDA: compilation
+#: costs about 21 s once per process and model shape (cnn, H100, _CNN_JSON "first_epoch_seconds"; a new run
+#: in the same worker reuses it) and saves 0.55 ms per cnn step, so it pays off within a long training (the
+#: paper's 200 CIFAR epochs are 40,000 steps); short trainings stay uncompiled.
+AUTO_COMPILE_MIN_STEPS = 20_000
 #: Datasets with another's shape and size (same speed).
 SAME_SHAPE = {"fashionmnist": "mnist", "cifar100": "cifar10"}
 #: Used for a (model, dataset) without an entry.
@@ -44,8 +57,9 @@ PER_TRAINING_SECONDS = 0.11
 
 def describe_source() -> str:
     """One line saying where the speeds come from (printed under ``report --plan``'s table)."""
-    return (f"speeds measured on one {DEVICE} with the engine (sparsity_lab/costs.py SECONDS_PER_EPOCH, "
-            f"from {_ENGINE_JSON}) plus {PER_TRAINING_SECONDS} s per training")
+    return (f"speeds measured on one {DEVICE} with the engine (sparsity_lab/costs.py SECONDS_PER_EPOCH, from "
+            f"benchmarks/results/), compiled speeds for trainings of >= {AUTO_COMPILE_MIN_STEPS} steps, plus "
+            f"{PER_TRAINING_SECONDS} s per training")
 
 
 def training_epochs(config: Any) -> int:
@@ -64,13 +78,27 @@ def trainings(config: Any) -> int:
     return int(config.iterations) + 1 if config.kind == "iterative" else 1
 
 
-def seconds_per_epoch(model: str | None, dataset: str | None) -> float:
-    """Measured seconds per epoch of ``model`` on ``dataset`` (or a same-shape dataset), else the default."""
+def seconds_per_epoch(model: str | None, dataset: str | None, compiled: bool = False) -> float:
+    """Measured seconds per epoch of ``model`` on ``dataset`` (or a same-shape dataset), else the default;
+    ``compiled``: the torch.compile speed where one was measured."""
     key = str(dataset or "").lower()
     for name in (key, SAME_SHAPE.get(key)):
+        if compiled and (model, name) in COMPILED_SECONDS_PER_EPOCH:
+            return COMPILED_SECONDS_PER_EPOCH[(model, name)][0]
         if (model, name) in SECONDS_PER_EPOCH:
             return SECONDS_PER_EPOCH[(model, name)][0]
     return DEFAULT_SECONDS_PER_EPOCH
+
+
+def _auto_compiled(config: Any) -> bool:
+    """Whether the engine's 'auto' compile applies: one training runs >= AUTO_COMPILE_MIN_STEPS steps."""
+    try:
+        from sparsity_lab.data.info import train_size
+
+        examples = train_size(config.dataset) * _subset_fraction(config)
+        return int(config.train.epochs) * math.ceil(examples / int(config.train.batch_size)) >= AUTO_COMPILE_MIN_STEPS
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return False
 
 
 def _subset_fraction(config: Any) -> float:
@@ -88,7 +116,8 @@ def _subset_fraction(config: Any) -> float:
 def estimate_seconds(config: Any) -> float:
     """Estimated seconds one run trains on :data:`DEVICE` (module docstring); configs without a model or
     dataset (test doubles) get the default speed."""
-    speed = seconds_per_epoch(getattr(config, "model", None), getattr(config, "dataset", None))
+    speed = seconds_per_epoch(getattr(config, "model", None), getattr(config, "dataset", None),
+                              compiled=_auto_compiled(config))
     return training_epochs(config) * speed * _subset_fraction(config) + trainings(config) * PER_TRAINING_SECONDS
 
 

@@ -10,6 +10,7 @@ are switchable (EngineOptions / TrainSettings.compile).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -49,7 +50,9 @@ class MaskedTrainer(EngineBase):
             self.model.to(memory_format=torch.channels_last)
         # Compiled once per trainer (= once per run: restart keeps it) for the training batch shape only;
         # a final short batch and evaluation run the eager module (no recompilation per shape or mode).
-        self._compiled = self.options.compiled(model, self.graphs) if settings.compile else None
+        steps = self.settings.epochs * math.ceil(self.data.num_examples("train") / self.settings.batch_size)
+        on = settings.compile or self.options.compile_on(self.device, has_conv(model), steps)
+        self._compiled = self.options.compiled(model, self.graphs) if on else None
         self._named = dict(model.named_parameters())
         params = [p for p in self._named.values() if p.requires_grad]
         clip = None

@@ -158,3 +158,39 @@ def test_compiled_step_is_reused_close_to_eager_and_keeps_pruned_weights_zero():
     assert counters["stats"]["unique_graphs"] == graphs_after_first, "restart recompiled the model"
     for a, b in zip(eager_r, records[: len(eager_r)]):
         assert abs(a["loss"] - b["loss"]) < 0.05 and abs(a["accuracy"] - b["accuracy"]) < 0.05
+
+
+# --------------------------------------------------------------------------------------------- compile policy
+@pytest.mark.parametrize("device, conv, steps, value, expected", [
+    ("cuda", True, 40_000, "auto", True),    # the paper's 200 CIFAR epochs of cnn/resnet18
+    ("cuda", True, 2_400, "auto", False),    # a 10-epoch FashionMNIST training: compilation would not pay off
+    ("cuda", False, 40_000, "auto", False),  # fully connected models gain nothing from compile
+    ("cpu", True, 40_000, "auto", False),
+    ("cpu", False, 10, "on", True),
+    ("cuda", True, 40_000, "off", False),
+])
+def test_auto_compile_policy(device, conv, steps, value, expected):
+    assert EngineOptions(compile=value).compile_on(torch.device(device), conv, steps) is expected
+
+
+def test_compile_default_comes_from_the_environment_and_bad_values_are_named(monkeypatch):
+    monkeypatch.setenv("SPARSITY_LAB_COMPILE", "off")
+    assert EngineOptions().compile == "off"
+    monkeypatch.setenv("SPARSITY_LAB_COMPILE", "yes")
+    with pytest.raises(ValueError, match=r"compile='yes'.*SPARSITY_LAB_COMPILE.*'auto', 'on', 'off'"):
+        EngineOptions().validate()
+
+
+def test_compile_modes_with_their_own_cuda_graphs_are_refused_inside_the_engine_graph():
+    with pytest.raises(ValueError, match="reduce-overhead"):
+        EngineOptions(compile_mode="reduce-overhead").compiled(nn.Linear(2, 2), graphs=True)
+
+
+def test_cli_refuses_a_bad_compile_setting_in_one_line(monkeypatch, capsys, tmp_path):
+    from sparsity_lab import cli
+
+    monkeypatch.setenv("SPARSITY_LAB_COMPILE", "fast")
+    assert cli.main(["--results", str(tmp_path / "r"), "ls"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "SPARSITY_LAB_COMPILE='fast'" in err and "auto, on, off" in err
+    assert not (tmp_path / "r").exists()

@@ -8,13 +8,25 @@ fast it runs (fused kernels, memory format, CUDA graphs, torch.compile mode).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 
 import torch
 
+# 'auto' compiles a conv model on CUDA when one training runs at least AUTO_COMPILE_MIN_STEPS steps (the
+# number lives with the cost model, which predicts run times from it)
+from sparsity_lab.costs import AUTO_COMPILE_MIN_STEPS
+
 AMP_MODES = ("auto", "bf16", "off")
 #: torch.compile modes that wrap the compiled graph in their own CUDA graphs
 CUDAGRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")
+#: EngineOptions.compile's default comes from this environment variable (so sweep workers inherit it)
+COMPILE_ENV = "SPARSITY_LAB_COMPILE"
+COMPILE_CHOICES = ("auto", "on", "off")
+
+
+def _compile_default() -> str:
+    return os.environ.get(COMPILE_ENV, "auto")
 
 
 def _help(text: str) -> dict:
@@ -48,7 +60,8 @@ class TrainSettings:
         default=1.0, metadata=_help("clip gradients to this global L2 norm (pruned entries excluded); None = off")
     )
     amp: str = field(default="auto", metadata=_help("'auto' (bf16 autocast on CUDA, fp32 on CPU), 'bf16' or 'off'"))
-    compile: bool = field(default=False, metadata=_help("wrap the model in torch.compile (EngineOptions picks the mode)"))
+    compile: bool = field(default=False, metadata=_help(
+        "always torch.compile the model (EngineOptions.compile decides otherwise; speed only, but part of the run id)"))
     eval_batch_size: int = field(default=1000, metadata=_help("batch size of evaluation passes"))
 
     def validate(self) -> TrainSettings:
@@ -110,6 +123,16 @@ class EngineOptions:
         default="default", metadata=_help("torch.compile mode used when TrainSettings.compile is on")
     )
     cudnn_benchmark: bool = field(default=True, metadata=_help("let cuDNN autotune convolution algorithms"))
+    compile: str = field(
+        default_factory=_compile_default,
+        metadata=_help(f"torch.compile the model: 'auto' (CUDA, conv model, >= {AUTO_COMPILE_MIN_STEPS} steps per "
+                       f"training), 'on', 'off'; default from ${COMPILE_ENV}, else 'auto'"),
+    )
+
+    def compile_on(self, device: torch.device, has_conv: bool, steps_per_training: int) -> bool:
+        """Whether to compile ('auto': a conv model on CUDA whose training runs AUTO_COMPILE_MIN_STEPS steps)."""
+        return self.compile == "on" or (self.compile == "auto" and device.type == "cuda" and has_conv
+                                        and steps_per_training >= AUTO_COMPILE_MIN_STEPS)
 
     def graphs_on(self, device: torch.device) -> bool:
         """Whether CUDA graphs are used on `device` ('auto': exactly when it is a CUDA device)."""
@@ -134,6 +157,9 @@ class EngineOptions:
     def validate(self) -> EngineOptions:
         _choice("channels_last", self.channels_last, ("auto", "on", "off"), owner="EngineOptions")
         _choice("cuda_graphs", self.cuda_graphs, ("auto", "on", "off"), owner="EngineOptions")
+        if self.compile not in COMPILE_CHOICES:
+            raise ValueError(f"EngineOptions.compile={self.compile!r} is not allowed (from ${COMPILE_ENV} unless given): "
+                             f"choose one of {', '.join(map(repr, COMPILE_CHOICES))}")
         _choice("optimizer_impl", self.optimizer_impl, ("auto", "fused", "foreach", "loop"), owner="EngineOptions")
         _choice(
             "compile_mode",
