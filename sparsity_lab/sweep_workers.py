@@ -133,6 +133,17 @@ def _worker(device: str, threads: int | None, root: str, runner: Runner | None, 
         pass
 
 
+def cpu_threads(slots: list[str]) -> dict[str, int]:
+    """Intra-op CPU threads per worker: CPU workers split the machine's cores; a GPU worker's host-side work
+    (pruning ranks, measures, store writes) gets an equal share of them too, so N GPU workers do not start N
+    thread pools of every core each."""
+    cores = os.cpu_count() or 1
+    n_cpu = sum(d == "cpu" for d in slots)
+    cpu_share = max(1, cores // n_cpu) if n_cpu else cores
+    gpu_share = max(1, cores // len(slots)) if slots else cores
+    return {d: cpu_share if d == "cpu" else gpu_share for d in slots}
+
+
 class _Pool:
     """Spawned workers, one pipe each: the parent hands out the next task when a worker reports back,
     so it always knows which run a worker that dies (killed, out of memory) was on."""
@@ -140,8 +151,7 @@ class _Pool:
     def __init__(self, pending: list[Any], slots: list[str], root: str, runner: Runner | None,
                  group_runner: GroupRunner | None, record: Recorder) -> None:
         ctx = multiprocessing.get_context("spawn")
-        n_cpu = sum(d == "cpu" for d in slots)
-        threads = max(1, (os.cpu_count() or 1) // n_cpu) if n_cpu else None
+        threads = cpu_threads(slots)
         self.pending, self.record, self.slots = pending, record, slots
         self.next_task = iter(range(len(pending)))
         self.left = set(range(len(pending)))
@@ -149,7 +159,7 @@ class _Pool:
         for i, device in enumerate(slots):
             parent, child = ctx.Pipe()
             self.conns.append(parent)
-            self.procs.append(ctx.Process(target=_worker, args=(device, threads if device == "cpu" else None, root,
+            self.procs.append(ctx.Process(target=_worker, args=(device, threads[device], root,
                                                                 runner, group_runner, child),
                                           name=f"sparsity_lab-sweep-{i}-{device}"))
         self.assigned: dict[int, tuple[int, float]] = {}  # worker -> (task index, start time)

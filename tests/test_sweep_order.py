@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from types import SimpleNamespace
 from typing import ClassVar
 
@@ -56,3 +57,11 @@ def test_a_seed_group_costs_the_sum_of_its_members() -> None:
     group = SeedGroupJob((a, b))
     assert sweep._longest_first([c, group]) == [group, c]  # 2 x 3 epochs > 5 epochs
     assert sweep._longest_first([group, _fake(7, seed=3)])[0].train.epochs == 7
+
+
+def test_workers_share_the_cores():
+    from sparsity_lab.sweep_workers import cpu_threads
+
+    cores = os.cpu_count() or 1
+    assert cpu_threads(["cuda:0", "cuda:1"]) == {"cuda:0": max(1, cores // 2), "cuda:1": max(1, cores // 2)}
+    assert cpu_threads(["cpu"] * 4) == {"cpu": max(1, cores // 4)}
