@@ -15,6 +15,13 @@ The JSON (``--out``) is rewritten after every measurement, so a run cut short ke
 
 from __future__ import annotations
 
+import sys
+
+if sys.argv[1:2] == ["--child"]:  # as `python -m sparsity_lab sweep` does: start the workers' fork server first,
+    from sparsity_lab import worker_start  # so it imports the package while this process imports its own
+
+    worker_start.warm()
+
 import argparse
 import json
 import os
@@ -22,7 +29,6 @@ import platform
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path

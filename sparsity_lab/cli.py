@@ -41,6 +41,7 @@ from sparsity_lab.cli_verify import add_verify_parser, cmd_verify
 from sparsity_lab.cluster.cli import add_executor_flags, add_jobs_parser, cmd_jobs, sweep_on_cluster
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.engine.divergence import TrainingDiverged
+from sparsity_lab import worker_start
 from sparsity_lab.errors import UserError, debug_enabled, one_line
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 from sparsity_lab.store.query import run_state
@@ -214,8 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _set_compile(choice: str | None) -> None:
-    """``--compile`` goes to the environment (sweep workers inherit it); a bad $SPARSITY_LAB_COMPILE is a
-    UserError naming it."""
+    """``--compile`` goes to the environment (sweep workers inherit it); a bad $SPARSITY_LAB_COMPILE or
+    $SPARSITY_LAB_WORKER_START is a UserError naming it."""
     from sparsity_lab.engine.settings import COMPILE_CHOICES, COMPILE_ENV
 
     if choice is not None:
@@ -223,6 +224,10 @@ def _set_compile(choice: str | None) -> None:
     value = os.environ.get(COMPILE_ENV, "auto")
     if value not in COMPILE_CHOICES:
         raise UserError(f"${COMPILE_ENV}={value!r} is not allowed: choose one of {', '.join(COMPILE_CHOICES)}")
+    try:
+        worker_start.method()
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from sparsity_lab import worker_start
 from sparsity_lab.store import ResultsStore
 
 log = logging.getLogger("sparsity_lab.sweep")  # the sweep's logger: worker errors read as sweep errors
@@ -113,10 +114,14 @@ def _run_job(job: Any, runner: Runner, group_runner: GroupRunner | None, store: 
 
 
 def _worker(device: str, threads: int | None, root: str, runner: Runner | None, group_runner: GroupRunner | None,
-            conn: Connection) -> None:
-    """Worker process: announce readiness, then run each (index, job) sent until ``None``, replying per job."""
+            conn: Connection, parent: dict[str, Any] | None = None) -> None:
+    """Worker process: take the parent's environment (``worker_start.apply``), announce readiness, then run each
+    (index, job) sent until ``None``, replying per job."""
     try:
         try:
+            if parent is not None:
+                worker_start.apply(parent)
+            _thread_lock_for_bars()
             if threads:
                 torch.set_num_threads(threads)
             if device.startswith("cuda"):
@@ -144,13 +149,24 @@ def cpu_threads(slots: list[str]) -> dict[str, int]:
     return {d: cpu_share if d == "cpu" else gpu_share for d in slots}
 
 
+def _thread_lock_for_bars() -> None:
+    """tqdm's default lock is a multiprocessing semaphore; a worker's bars (disabled, but they take the lock)
+    would leave one behind per worker ("leaked semaphore objects" at exit). A thread lock is all they need."""
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+
+
 class _Pool:
     """Spawned workers, one pipe each: the parent hands out the next task when a worker reports back,
     so it always knows which run a worker that dies (killed, out of memory) was on."""
 
     def __init__(self, pending: list[Any], slots: list[str], root: str, runner: Runner | None,
                  group_runner: GroupRunner | None, record: Recorder) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = worker_start.context()  # a fork server with the package imported (worker_start.py), else spawn
+        parent_state = worker_start.snapshot()
         threads = cpu_threads(slots)
         self.pending, self.record, self.slots = pending, record, slots
         self.next_task = iter(range(len(pending)))
@@ -159,8 +175,8 @@ class _Pool:
         for i, device in enumerate(slots):
             parent, child = ctx.Pipe()
             self.conns.append(parent)
-            self.procs.append(ctx.Process(target=_worker, args=(device, threads[device], root,
-                                                                runner, group_runner, child),
+            self.procs.append(ctx.Process(target=_worker, args=(device, threads[device], str(Path(root).resolve()),
+                                                                runner, group_runner, child, parent_state),
                                           name=f"sparsity_lab-sweep-{i}-{device}"))
         self.assigned: dict[int, tuple[int, float]] = {}  # worker -> (task index, start time)
         self.open = set(range(len(slots)))
@@ -224,7 +240,13 @@ class _Pool:
         for index in sorted(self.left):
             self.fail(index, reason, 0.0, None)
 
-    def shutdown(self) -> None:
+    def shutdown(self, graceful: bool = False) -> None:
+        """Stop the workers: ``graceful`` (every job done, each told to stop) waits up to 5 s for them to exit
+        on their own, so their finalizers run; then whatever is alive is terminated."""
+        deadline = time.monotonic() + (5.0 if graceful else 0.0)
+        for p in self.procs:
+            if p.pid is not None:
+                p.join(max(0.0, deadline - time.monotonic()))
         for p in self.procs:
             if p.is_alive():
                 p.terminate()
@@ -237,13 +259,15 @@ class _Pool:
 
 def run_pool(jobs: list[Any], slots: list[str], root: str, runner: Runner | None,
              group_runner: GroupRunner | None, record: Recorder) -> None:
-    """Run ``jobs`` over one spawned worker per slot, calling ``record(config, status, error, seconds, device)``
+    """Run ``jobs`` over one worker process per slot (worker_start.py), calling ``record(config, status, error, seconds, device)``
     per member as jobs finish; Ctrl-C terminates the workers."""
     pool = _Pool(jobs, slots, root, runner, group_runner, record)
+    finished = False
     try:
         pool.run()
+        finished = True
     except KeyboardInterrupt:
         log.warning("sweep interrupted: stopping %d workers (finished runs are kept in the store)", len(pool.procs))
         raise
     finally:
-        pool.shutdown()
+        pool.shutdown(graceful=finished)

@@ -186,3 +186,40 @@ def test_run_many_with_the_real_runner_then_load_results(tmp_path):
     assert set(frame.groupby("method")["run_id"].nunique()) == {1}
     assert all(o.status == "reused" for o in run_many([control, parent], devices=["cpu"], store=store,
                                                        progress=False))
+
+
+def env_runner(config, *, store, device, progress):
+    """Records the worker's view of $SL_TEST_VALUE (as the run's accuracy) and its working directory."""
+    status = fake_run(config, store, accuracy=float(os.environ.get("SL_TEST_VALUE", "-1")))
+    (store.run_dir(config.run_id) / "cwd.txt").write_text(os.getcwd())
+    return SimpleNamespace(run_id=config.run_id, reused=status == "reused")
+
+
+@pytest.mark.parametrize("start", ["forkserver", "spawn"])
+def test_workers_see_the_parent_environment_and_directory_of_now(tmp_path, monkeypatch, start):
+    """Workers forked from a fork server started earlier still get the parent's current environment and
+    working directory (worker_start.py), as spawned ones do."""
+    from sparsity_lab import worker_start
+
+    monkeypatch.setenv("SPARSITY_LAB_WORKER_START", start)
+    assert worker_start.method() == start
+    worker_start.warm()  # a fork server starts with the environment of now ...
+    monkeypatch.setenv("SL_TEST_VALUE", "7")  # ... which then changes
+    monkeypatch.chdir(tmp_path)
+    store = ResultsStore("store")  # relative to the new directory
+    configs = [FakeConfig(seed=s) for s in range(2)]
+    out = run_many(configs, devices=["cpu"], workers_per_device=2, store=store, progress=False, runner=env_runner)
+    assert [o.status for o in out] == ["done", "done"]
+    for c in configs:
+        assert store.summary(c.run_id)["summary"]["final_accuracy"] == 7
+        assert (tmp_path / "store" / c.run_id / "cwd.txt").read_text() == str(tmp_path)
+
+
+def test_a_bad_worker_start_method_is_named(monkeypatch):
+    from sparsity_lab import cli
+
+    monkeypatch.setenv("SPARSITY_LAB_WORKER_START", "fork")
+    with pytest.raises(ValueError, match=r"SPARSITY_LAB_WORKER_START='fork'.*forkserver, spawn"):
+        run_many([FakeConfig(), FakeConfig(seed=1)], devices=["cpu"], workers_per_device=2, progress=False,
+                 runner=fake_runner)
+    assert cli.main(["sweep", "nothing.yaml"]) == 2
