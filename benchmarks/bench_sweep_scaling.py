@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-if sys.argv[1:2] == ["--child"]:  # as `python -m sparsity_lab sweep` does: start the workers' fork server first,
+if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:  # as `python -m sparsity_lab sweep` does: start the workers' fork server first,
     from sparsity_lab import worker_start  # so it imports the package while this process imports its own
 
     worker_start.warm()

@@ -45,7 +45,10 @@ def context() -> Any:
 
 
 def warm() -> None:
-    """Start the fork server now (it imports :data:`PRELOAD` in the background); a no-op with 'spawn'."""
+    """Start the fork server now (it imports :data:`PRELOAD` in the background); a no-op with 'spawn' and in
+    a worker process (which may import the parent's main module while it starts)."""
+    if multiprocessing.parent_process() is not None:
+        return
     try:
         ctx = context()
     except ValueError:

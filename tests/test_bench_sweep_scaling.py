@@ -33,15 +33,17 @@ def test_the_default_sweep_is_16_cnn_configs_sap_and_lt(bench) -> None:
     assert {(c.p, c.q) for c in configs if c.method == "sap"} == {(0.5, 1.0)}
 
 
-def test_one_cpu_measurement_is_timed_and_saved(bench, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("devices", ["cpu", "cpu,cpu"])  # in-process, and two workers from the fork server
+def test_one_cpu_measurement_is_timed_and_saved(bench, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                devices: str) -> None:
     out = tmp_path / "scaling.json"
-    bench.run(bench.parse_args(["--device-sets", "cpu", "--dataset", "digits", "--models", "mlp", "--iterations", "1",
-                                "--epochs", "1", "--seeds", "1", "--out", str(out)]))
+    bench.run(bench.parse_args(["--device-sets", devices, "--dataset", "digits", "--models", "mlp", "--iterations",
+                                "1", "--epochs", "1", "--seeds", "1", "--out", str(out)]))
     saved = json.loads(out.read_text())
     assert saved["gpu_count"] == 0 and saved["torch"] and saved["git_sha"] and "--device-sets" in saved["command"]
     (rec,) = saved["records"]
-    assert rec["devices"] == ["cpu"] and rec["epochs"] == 1 and "error" not in rec
+    assert rec["devices"] == devices.split(",") and rec["epochs"] == 1 and "error" not in rec
     assert rec["runs"] == rec["done"] == 2 and rec["speedup_vs_first"] == 1.0
-    assert 0 < rec["run_many_s"] < rec["wall_s"] and 0 < rec["busy_fraction"]["cpu"] < 1
+    assert 0 < rec["run_many_s"] < rec["wall_s"] and 0 < rec["busy_fraction"]["cpu"] < len(rec["devices"])
     assert {o["device"] for o in rec["outcomes"]} == {"cpu"} and rec["estimate_s"] > 0
     assert "1.00x" in capsys.readouterr().out
