@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from sparsity_lab import worker_start
 from sparsity_lab._format import human_bytes
 from sparsity_lab.cli_bundle import add_bundle_parser, cmd_bundle
 from sparsity_lab.cli_checks import (
@@ -41,7 +42,6 @@ from sparsity_lab.cli_verify import add_verify_parser, cmd_verify
 from sparsity_lab.cluster.cli import add_executor_flags, add_jobs_parser, cmd_jobs, sweep_on_cluster
 from sparsity_lab.config import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
 from sparsity_lab.engine.divergence import TrainingDiverged
-from sparsity_lab import worker_start
 from sparsity_lab.errors import UserError, debug_enabled, one_line
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 from sparsity_lab.store.query import run_state

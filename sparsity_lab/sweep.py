@@ -14,7 +14,7 @@ Seed groups (issue #4): configs equal but for ``seed`` are handed to one worker 
 when ``batch_seeds`` says so: ``"auto"`` (default) follows ``seed_group.should_batch`` (CUDA devices,
 no convolutions), ``True`` batches every batchable group (any device), ``False`` never batches.
 
-Running one job and the pool of spawned worker processes live in ``sweep_workers``.
+Running one job lives in ``sweep_workers``, the pool of worker processes in ``sweep_pool``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from sparsity_lab.costs import estimate_job_seconds
 from sparsity_lab.store import ResultsStore
+from sparsity_lab.sweep_pool import run_pool
 from sparsity_lab.sweep_workers import (
     GroupRunner,
     Runner,
@@ -39,7 +40,6 @@ from sparsity_lab.sweep_workers import (
     _members,
     _resolve_runner,
     _run_job,
-    run_pool,
 )
 
 log = logging.getLogger("sparsity_lab.sweep")

@@ -23,7 +23,7 @@ import os
 from typing import Any
 
 #: Modules the fork server imports once (what a worker needs to run an experiment).
-PRELOAD = ["sparsity_lab.experiments", "sparsity_lab.sweep_workers"]
+PRELOAD = ["sparsity_lab.experiments", "sparsity_lab.sweep_pool"]
 START_ENV = "SPARSITY_LAB_WORKER_START"
 METHODS = ("forkserver", "spawn")
 

@@ -60,7 +60,7 @@ def test_a_seed_group_costs_the_sum_of_its_members() -> None:
 
 
 def test_workers_share_the_cores():
-    from sparsity_lab.sweep_workers import cpu_threads
+    from sparsity_lab.sweep_pool import cpu_threads
 
     cores = os.cpu_count() or 1
     assert cpu_threads(["cuda:0", "cuda:1"]) == {"cuda:0": max(1, cores // 2), "cuda:1": max(1, cores // 2)}
