@@ -1,7 +1,8 @@
 """Running many experiment configs: ``run_many`` over worker processes, ``expand_grid``, sweep files.
 
 ``run_many`` deduplicates configs by run id, skips runs the store already holds complete, and
-hands the rest to worker processes (spawn context, ``workers_per_device`` per device), each
+hands the rest to worker processes (``workers_per_device`` per device, forked from a server that has
+the package imported: ``worker_start``), each
 calling ``sparsity_lab.experiments.run(config, store=..., device=..., progress=False)``. The store's
 per-run lock makes concurrent workers safe even when two runs share a parent run (controls,
 ASNI-II variants): the second waits, then reuses. One failed run never stops the others.
@@ -144,7 +145,7 @@ def run_many(configs: Iterable[Any], *, devices: Sequence[str] | None = None, wo
             outcomes[run_id] = SweepOutcome(run_id, config, "reused", None, 0.0)
         else:
             pending.append(config)
-    pending.sort(key=_depth)  # parents first, so workers do not queue behind each other's parent runs
+    # parents first, so workers do not queue behind each other's parent runs; then longest first
     jobs = _longest_first(_group_seeds(pending, devices, batch_seeds))
     slots = [d for d in devices for _ in range(workers_per_device)][: max(1, len(jobs))]
     bar = tqdm(total=len(unique), desc="sweep", unit="run", disable=not progress, initial=len(outcomes))
