@@ -206,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sparsity-lab {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"sparsity-lab {args.command}: interrupted; completed pruning iterations are kept in the store: "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     except Exception as err:  # a bug, not a bad input: still one line unless --debug
         if debug:
             raise

@@ -2,8 +2,10 @@
 
 A spawned worker imports torch and sparsity_lab itself (about 5 s on the GPU machines), one more fixed
 cost per sweep on top of the parent's own imports. Python's ``forkserver`` start method keeps one
-single-threaded server process that imports :data:`PRELOAD` once and forks each worker from it in
-milliseconds; forking is safe there because the server never initialises CUDA or starts threads.
+server process that imports :data:`PRELOAD` once and forks each worker from it in milliseconds. The
+server never initialises CUDA and runs no work, so forking it is as safe as PyTorch's default fork-started
+DataLoader workers (importing torch and pyarrow leaves a helper thread each; glibc and jemalloc handle
+fork around those).
 ``warm()`` starts that server at once, so its imports run while the calling process is still importing
 (``python -m sparsity_lab sweep`` calls it before loading the CLI), and the workers are ready when the
 first job is.

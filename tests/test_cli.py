@@ -213,3 +213,13 @@ def test_ls_leaves_sap_p_q_blank_on_lt_runs(tmp_path, capsys):
     assert (cell(sap.run_id, "config_p"), cell(sap.run_id, "config_q")) == ("0.8", "1.5")
     assert (cell(lt.run_id, "config_p"), cell(lt.run_id, "config_q")) == ("", "")  # LT never used SAP's p, q
     assert (cell(lt.run_id, "prune_fraction"), cell(sap.run_id, "prune_fraction")) == ("0.3", "")
+
+
+def test_ctrl_c_is_one_line_and_says_how_to_resume(monkeypatch, capsys, tmp_path):
+    def interrupted(args, store):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_ls", interrupted)
+    assert cli.main(["--results", str(tmp_path), "ls"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "interrupted" in err and "run the same command again to resume" in err
