@@ -30,8 +30,9 @@ SECONDS_PER_EPOCH: dict[tuple[str, str], tuple[float, str]] = {
     ("resnet18", "cifar10"): (1.05, f"{_RESNET_JSON} (resnet18 engine+graphs, CIFAR-shaped)"),
     ("mlp", "mnist"): (0.0495, f"{_ENGINE_JSON} (mlp engine+graphs, MNIST-shaped 60,000 x 1x28x28)"),
     ("lenet300_100", "mnist"): (0.0511, f"{_ENGINE_JSON} (lenet300_100 engine+graphs, MNIST-shaped)"),
-    # the CIFAR-shaped cnn scaled by images x pixels, 60,000·28² / (50,000·32²) = 0.92 (bench_sweep_scaling.py
-    # reports the speed of whole FashionMNIST runs)
+    # the CIFAR-shaped cnn scaled by images x pixels, 60,000·28² / (50,000·32²) = 0.92; whole FashionMNIST
+    # runs (evaluation and pruning included) took 0.34 s per epoch on an H200 at E = 10
+    # (benchmarks/results/sweep-scaling-2xh200-E10.json)
     ("cnn", "mnist"): (0.31, f"{_CNN_JSON} (cnn, CIFAR-shaped 0.337 s scaled by images x pixels, 0.92)"),
 }
 #: Seconds per epoch when the engine compiles the model (EngineOptions.compile 'auto' does for conv models
