@@ -7,8 +7,8 @@ server never initialises CUDA and runs no work, so forking it is as safe as PyTo
 DataLoader workers (importing torch and pyarrow leaves a helper thread each; glibc and jemalloc handle
 fork around those).
 ``warm()`` starts that server at once, so its imports run while the calling process is still importing
-(``python -m sparsity_lab sweep`` calls it before loading the CLI), and the workers are ready when the
-first job is.
+(``python -m sparsity_lab sweep`` calls it before loading the CLI when ``expects_workers``), and the
+workers are ready when the first job is.
 
 Workers forked from the server inherit *its* environment and working directory, which were the parent's
 when it started: ``snapshot()`` captures the parent's current ones and the worker applies them first
@@ -59,6 +59,36 @@ def warm() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+
+
+def expects_workers(argv: list[str]) -> bool:
+    """Whether ``sparsity-lab sweep`` with ``argv`` will start worker processes (more than one slot), judged
+    without importing torch: ``--devices`` and ``--workers-per-device``, else the GPUs the NVIDIA driver
+    lists (``/proc/driver/nvidia/gpus``, narrowed by ``CUDA_VISIBLE_DEVICES``). A wrong guess only costs
+    speed: a fork server started for nothing, or workers spawned without one."""
+    def value(flag: str) -> str | None:
+        for i, arg in enumerate(argv):
+            if arg == flag and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    try:
+        per_device = int(value("--workers-per-device") or 1)
+    except ValueError:
+        return False
+    devices = value("--devices")
+    if devices is not None:
+        return len([d for d in devices.split(",") if d]) * per_device > 1
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        gpus = len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        gpus = 0
+    if visible is not None:
+        gpus = min(gpus, len([d for d in visible.split(",") if d.strip()]))
+    return max(gpus, 1) * per_device > 1
 
 
 def snapshot() -> dict[str, Any]:

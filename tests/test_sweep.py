@@ -223,3 +223,24 @@ def test_a_bad_worker_start_method_is_named(monkeypatch):
         run_many([FakeConfig(), FakeConfig(seed=1)], devices=["cpu"], workers_per_device=2, progress=False,
                  runner=fake_runner)
     assert cli.main(["sweep", "nothing.yaml"]) == 2
+
+
+@pytest.mark.parametrize("argv, gpus, expected", [
+    (["sweep", "f.yaml", "--devices", "cpu"], 0, False),
+    (["sweep", "f.yaml", "--devices", "cpu,cpu"], 0, True),
+    (["sweep", "f.yaml", "--devices=cuda:0", "--workers-per-device", "2"], 0, True),
+    (["sweep", "f.yaml"], 0, False),
+    (["sweep", "f.yaml"], 4, True),
+    (["sweep", "f.yaml", "--workers-per-device", "x"], 4, False),
+])
+def test_expects_workers_reads_the_flags_and_the_driver_without_torch(monkeypatch, argv, gpus, expected):
+    from sparsity_lab import worker_start
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda p: [str(i) for i in range(gpus)] if str(p) == "/proc/driver/nvidia/gpus"
+                        else real_listdir(p))
+    assert worker_start.expects_workers(argv) is expected
+    if gpus:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+        assert worker_start.expects_workers(["sweep", "f.yaml"]) is False
