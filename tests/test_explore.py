@@ -93,7 +93,8 @@ def test_explore_notebook_runs_under_papermill(store: ResultsStore, tmp_path) ->
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "explore.ipynb"
     pm.execute_notebook(str(root / "notebooks" / "explore_results.ipynb"), str(out), kernel_name="python3",
-                        parameters={"results": str(store.root)}, cwd=str(root / "notebooks"), progress_bar=False)
+                        parameters={"results": str(store.root)}, cwd=str(root / "notebooks"), progress_bar=False,
+                        execution_timeout=300)  # a lost kernel reply fails the test instead of hanging the suite
     cells = json.loads(out.read_text())["cells"]
     outputs = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
