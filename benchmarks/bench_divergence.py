@@ -17,7 +17,7 @@ import torch
 from sparsity_lab.data import load_dataset
 from sparsity_lab.engine import steps
 from sparsity_lab.experiments.common import seeded_model
-from sparsity_lab.train import MaskedTrainer, TrainSettings
+from sparsity_lab.engine.trainer import MaskedTrainer, TrainSettings
 
 
 def epoch_seconds(device: str, epochs: int, check: bool) -> float:

@@ -7,10 +7,10 @@ Variants (all train the same model under a 50 % random mask, batch 250, SGD-Nest
              --baseline-steps steps and scaled to a full epoch.
   hand       a minimal hand-written device-resident loop on the same DeviceData batches (same AMP as the
              engine: bf16 autocast on CUDA, fp32 on CPU), masks multiplied per parameter, no engine code.
-  engine     sparsity_lab.train.MaskedTrainer (whole epochs); also reports the one-off costs: first epoch
+  engine     sparsity_lab.engine.trainer.MaskedTrainer (whole epochs); also reports the one-off costs: first epoch
              (capture, compile), first epoch after restart (next pruning iteration), new model's first epoch.
   engine_perbatch  the engine with augmentation drawn per batch on the host (the engine before issue 12).
-  batchedN   sparsity_lab.batched.BatchedTrainer with N members (whole epochs; reported per model-epoch).
+  batchedN   sparsity_lab.engine.batched.BatchedTrainer with N members (whole epochs; reported per model-epoch).
 --compile / --graphs {off,on,both} run the engine variants with torch.compile and/or CUDA graphs.
 """
 
@@ -32,10 +32,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from sparsity_lab.batched import BatchedTrainer
+from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.data import DeviceData, dataset_info, load_dataset
 from sparsity_lab.models import create_model
-from sparsity_lab.train import EngineOptions, MaskedTrainer, TrainSettings
+from sparsity_lab.engine.trainer import EngineOptions, MaskedTrainer, TrainSettings
 
 SHAPES = {"cnn": "cifar10", "resnet18": "cifar10", "mlp": "mnist", "lenet300_100": "mnist"}
 SIZES = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000)}

@@ -1,4 +1,4 @@
-"""Time sparsity_lab.measures.measure_weights on a ResNet-18-sized model (issue #2).
+"""Time sparsity_lab.measures.sparsity.measure_weights on a ResNet-18-sized model (issue #2).
 
 The model: torchvision resnet18's prunable weights (every *.weight with dim > 1, ≈ 11.7 M entries) filled
 with random normal values, under a random 50 % mask. One timed call computes all three scopes (global,
@@ -27,7 +27,7 @@ import torch
 import torchvision
 
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.measures import SCOPES, measure_weights
+from sparsity_lab.measures.sparsity import SCOPES, measure_weights
 
 
 def git_sha() -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:  # as `python -m sparsity_lab sweep` does: start the workers' fork server first,
-    from sparsity_lab import worker_start  # so it imports the package while this process imports its own
+    from sparsity_lab.sweep import fork_server as worker_start  # so it imports the package while this process imports its own
 
     worker_start.warm()
 
@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import device_slug, git_sha  # noqa: E402  (benchmarks/ is not a package)
 
-from sparsity_lab import costs  # noqa: E402
+from sparsity_lab.sweep import costs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def sweep_blocks(models: list[str], dataset: str, iterations: int, epochs: int, 
 def _child(sweep_file: str, store: str, devices: str, result: str) -> None:
     """In the fresh process: run the sweep on ``devices`` and write every outcome to ``result``."""
     t0 = time.perf_counter()
-    from sparsity_lab.sweep import load_sweep_file, run_many
+    from sparsity_lab.sweep.runner import load_sweep_file, run_many
 
     configs = load_sweep_file(sweep_file)
     t1 = time.perf_counter()
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         estimates = ", ".join(f"E={r['epochs']}: {r.get('estimate_s', 0):.0f} s" for r in header["records"][::len(sets)])
         print(f"\nstartup s: wall s minus run_many's own time (interpreter, imports; worker spawn is in run_many)\n"
               f"* per run: its seconds / its training epochs (includes evaluation, pruning, data loading)\n"
-              f"one-GPU estimate of each sweep from sparsity_lab/costs.py (no start-up): {estimates}\nJSON: {out}")
+              f"one-GPU estimate of each sweep from sparsity_lab/sweep/costs.py (no start-up): {estimates}\nJSON: {out}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return header

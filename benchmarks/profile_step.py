@@ -23,7 +23,7 @@ import torch
 from bench_engine import QUICK_SIZES, SHAPES, SIZES, git_sha, new_model, random_data, random_masks
 from torch.profiler import ProfilerActivity, profile
 
-from sparsity_lab.train import EngineOptions, MaskedTrainer, TrainSettings
+from sparsity_lab.engine.trainer import EngineOptions, MaskedTrainer, TrainSettings
 
 #: kernel-name pattern -> category (first match wins; lower-case names)
 CATEGORIES = [

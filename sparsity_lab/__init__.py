@@ -12,37 +12,37 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    # measures.py: docs/methods.md §1
-    "pq_index": "measures",
-    "pq_index_grid": "measures",
-    "gini": "measures",
-    "hoyer": "measures",
-    "density": "measures",
-    "measure_weights": "measures",
-    "measure_model": "measures",
+    # measures/sparsity.py: docs/methods.md §1
+    "pq_index": "measures.sparsity",
+    "pq_index_grid": "measures.sparsity",
+    "gini": "measures.sparsity",
+    "hoyer": "measures.sparsity",
+    "density": "measures.sparsity",
+    "measure_weights": "measures.sparsity",
+    "measure_model": "measures.sparsity",
     # masks.py: docs/methods.md §2
     "MaskSet": "masks",
     "prunable_parameters": "masks",
-    # pruning.py / schedules.py: docs/methods.md §3-4
-    "prune": "pruning",
-    "iterative_pruning": "own_loop",
-    "PRUNING_RULES": "pruning",
-    "register_rule": "pruning",
-    "RuleContext": "pruning",
-    "asni_target_sparsity": "schedules",
+    # rules/prune.py / rules/asni_schedule.py: docs/methods.md §3-4
+    "prune": "rules.prune",
+    "iterative_pruning": "experiments.own_loop",
+    "PRUNING_RULES": "rules.prune",
+    "register_rule": "rules.prune",
+    "RuleContext": "rules.prune",
+    "asni_target_sparsity": "rules.asni_schedule",
     # data, models, engine
     "load_dataset": "data",
     "create_model": "models",
-    "TrainSettings": "train",
-    "MaskedTrainer": "train",
-    "BatchedTrainer": "batched",
+    "TrainSettings": "engine.trainer",
+    "MaskedTrainer": "engine.trainer",
+    "BatchedTrainer": "engine.batched",
     # experiments
-    "IterativeConfig": "config",
-    "AsniConfig": "config",
+    "IterativeConfig": "config.configs",
+    "AsniConfig": "config.configs",
     "ResultsStore": "store",
     "load_results": "store",
     "run": "experiments",
-    "run_many": "sweep",
+    "run_many": "sweep.runner",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparsity_lab import cli, report
-from sparsity_lab.config import ConfigError, IterativeConfig, config_from_dict
+from sparsity_lab.cli import main as cli
+
+from sparsity_lab.report import batch as report
+from sparsity_lab.config.configs import ConfigError, IterativeConfig, config_from_dict
 from sparsity_lab.errors import UserError
 
 GOOD = "- {kind: iterative, dataset: digits, iterations: 1, train: {epochs: 1}}\n"

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 from test_store_fakes import FakeConfig, fake_run
 
-from sparsity_lab import cli
-from sparsity_lab.config import CONFIG_TYPES, AsniConfig, IterativeConfig, config_with, flat_fields
+from sparsity_lab.cli import main as cli
+from sparsity_lab.config.configs import CONFIG_TYPES, AsniConfig, IterativeConfig, config_with, flat_fields
 from sparsity_lab.store import ResultsStore
 
 
@@ -179,7 +179,7 @@ def test_sweep_batch_seeds_flag_reaches_run_many(tmp_path, monkeypatch, flag, ex
         seen.update(kwargs)
         return []
 
-    monkeypatch.setattr("sparsity_lab.sweep.run_many", fake_run_many)
+    monkeypatch.setattr("sparsity_lab.sweep.runner.run_many", fake_run_many)
     path = tmp_path / "sweep.yaml"
     path.write_text(SWEEP_YAML)
     assert cli.main(["--results", str(tmp_path / "r"), "sweep", str(path), "--no-progress", *flag]) == 0
@@ -193,7 +193,7 @@ def test_sweep_rejects_an_unknown_batch_seeds_value(tmp_path, capsys):
 
 
 def test_ls_leaves_sap_p_q_blank_on_lt_runs(tmp_path, capsys):
-    from sparsity_lab.config import IterativeConfig
+    from sparsity_lab.config.configs import IterativeConfig
     from sparsity_lab.store import ResultsStore
 
     store = ResultsStore(tmp_path)

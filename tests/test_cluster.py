@@ -1,4 +1,4 @@
-"""The cluster path (sparsity_lab/cluster/) on submitit's local executor: jobs are real subprocesses.
+"""The cluster path (sparsity_lab/sweep/cluster/) on submitit's local executor: jobs are real subprocesses.
 
 The same sweep file runs with ``--executor local`` (the reference) and ``--executor submitit-local``; a job
 interrupted mid-run (SIGUSR2, as SLURM sends before a time limit or on preemption) checkpoints, requeues
@@ -25,12 +25,12 @@ from cluster_helpers import (
     wait_for,
 )
 
-from sparsity_lab.cli import main
-from sparsity_lab.cluster import ClusterOptions, load_options, submit_runs, wait
-from sparsity_lab.cluster.monitor import jobs_table
-from sparsity_lab.config import ConfigError, config_with
+from sparsity_lab.cli.main import main
+from sparsity_lab.sweep.cluster import ClusterOptions, load_options, submit_runs, wait
+from sparsity_lab.sweep.cluster.monitor import jobs_table
+from sparsity_lab.config.configs import ConfigError, config_with
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.sweep import load_sweep_file
+from sparsity_lab.sweep.runner import load_sweep_file
 
 CPU = ClusterOptions(gpus_per_task=0, cpus_per_task=1, mem_gb=1, time_min=10)
 
@@ -146,9 +146,9 @@ def test_failed_runs_are_reported_then_resubmitted_alone(reference, tmp_path, ca
 def test_report_executor_submits_what_the_notebooks_need(tmp_path, monkeypatch, capsys):
     """``report --executor slurm`` hands the planned configs of the chosen notebooks to ``submit_runs`` (faked
     here: the real submission is tested above) and then executes the notebooks."""
-    import sparsity_lab.cluster.prefetch as prefetch
-    import sparsity_lab.report as report
-    from sparsity_lab.pipeline import plan
+    import sparsity_lab.sweep.cluster.prefetch as prefetch
+    import sparsity_lab.report.batch as report
+    from sparsity_lab.report.pipeline import plan
 
     calls = {}
 

@@ -23,12 +23,12 @@ from cluster_helpers import (
     wait_for,
 )
 
-from sparsity_lab.cli import main
-from sparsity_lab.cluster import ClusterOptions, submit_runs, wait
-from sparsity_lab.cluster.jobs_file import load_records
-from sparsity_lab.cluster.monitor import jobs_table
+from sparsity_lab.cli.main import main
+from sparsity_lab.sweep.cluster import ClusterOptions, submit_runs, wait
+from sparsity_lab.sweep.cluster.jobs_file import load_records
+from sparsity_lab.sweep.cluster.monitor import jobs_table
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.sweep import load_sweep_file
+from sparsity_lab.sweep.runner import load_sweep_file
 
 pytestmark = pytest.mark.slurm
 CPU = ClusterOptions(gpus_per_task=0, cpus_per_task=1, mem_gb=1, time_min=10)

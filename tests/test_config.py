@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from sparsity_lab.config import (
+from sparsity_lab.config.configs import (
     AsniConfig,
     ConfigError,
     IterativeConfig,

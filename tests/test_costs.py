@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab import costs
-from sparsity_lab.config import AsniConfig, IterativeConfig
-from sparsity_lab.train import TrainSettings
+from sparsity_lab.sweep import costs
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.engine.trainer import TrainSettings
 
 
 def test_iterative_run_costs_its_trainings_epochs_at_the_measured_speed() -> None:
@@ -54,4 +54,4 @@ def test_costs_imports_nothing_heavy() -> None:
     tree = ast.parse(Path(costs.__file__).read_text())
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert not any(m.startswith(("sparsity_lab.pipeline", "sparsity_lab.figures", "pandas", "torch")) for m in names)
+    assert not any(m.startswith(("sparsity_lab.report.pipeline", "sparsity_lab.figures", "pandas", "torch")) for m in names)

@@ -11,7 +11,7 @@ from torch import nn
 
 from sparsity_lab.data import load_dataset
 from sparsity_lab.models import create_model
-from sparsity_lab.train import EngineOptions, MaskedTrainer, TrainSettings
+from sparsity_lab.engine.trainer import EngineOptions, MaskedTrainer, TrainSettings
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs on the device machine)")
 
@@ -187,7 +187,7 @@ def test_compile_modes_with_their_own_cuda_graphs_are_refused_inside_the_engine_
 
 
 def test_cli_refuses_a_bad_compile_setting_in_one_line(monkeypatch, capsys, tmp_path):
-    from sparsity_lab import cli
+    from sparsity_lab.cli import main as cli
 
     monkeypatch.setenv("SPARSITY_LAB_COMPILE", "fast")
     assert cli.main(["--results", str(tmp_path / "r"), "ls"]) == 2

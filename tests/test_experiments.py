@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from sparsity_lab import experiments
-from sparsity_lab.config import ConfigError, IterativeConfig, config_with
+from sparsity_lab.config.configs import ConfigError, IterativeConfig, config_with
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.train import TrainSettings
+from sparsity_lab.engine.trainer import TrainSettings
 
 TINY = TrainSettings(epochs=2, batch_size=128)
 
@@ -41,8 +41,8 @@ def _child(script: str, store: Path, *args: str) -> subprocess.CompletedProcess:
 RUN_SCRIPT = """
     import json, os, signal, sys
     from sparsity_lab import experiments
-    from sparsity_lab.config import config_from_dict
-    from sparsity_lab.train import MaskedTrainer
+    from sparsity_lab.config.configs import config_from_dict
+    from sparsity_lab.engine.trainer import MaskedTrainer
     cfg = config_from_dict(json.loads(sys.argv[1]))
     kill_at = int(sys.argv[2]) if len(sys.argv) > 2 else -1
     calls = {"n": 0}

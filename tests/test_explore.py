@@ -1,14 +1,14 @@
-"""sparsity_lab.explore on a small real store (digits): metric selection, labels, bands, the widget panel."""
+"""sparsity_lab.report.explore on a small real store (digits): metric selection, labels, bands, the widget panel."""
 
 from __future__ import annotations
 
 import pytest
 
 from sparsity_lab import experiments
-from sparsity_lab.config import IterativeConfig, config_with
-from sparsity_lab.explore import explorer, metric_frame, plot_metric, run_labels
+from sparsity_lab.config.configs import IterativeConfig, config_with
+from sparsity_lab.report.explore import explorer, metric_frame, plot_metric, run_labels
 from sparsity_lab.store import ResultsStore, load_results
-from sparsity_lab.train import TrainSettings
+from sparsity_lab.engine.trainer import TrainSettings
 
 T = 2
 

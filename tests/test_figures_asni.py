@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsity_lab import pipeline
-from sparsity_lab.figures import _bases, _concentration_data, asni, asni2, asni_schedule
+from sparsity_lab.report import pipeline
+from sparsity_lab.figures import _bases, asni, asni2, asni_schedule
+from sparsity_lab.claims import concentration_data as _concentration_data
 from sparsity_lab.figures import asni_concentration as concentration
 
 S_MAX, KAPPA, T, N_LAYER = 90.0, 1.0, 6, {"fc1.weight": 600, "fc2.weight": 300, "fc3.weight": 100}
@@ -292,7 +293,7 @@ def test_plot_asni2_has_a_curve_per_variant_and_a_storage_panel():
 
 
 # ------------------------------------------------------------------------------------- end to end
-_RUNNERS = ("sparsity_lab.sweep", "sparsity_lab.pruning", "sparsity_lab.schedules", "sparsity_lab.masks")
+_RUNNERS = ("sparsity_lab.sweep.runner", "sparsity_lab.rules.prune", "sparsity_lab.rules.asni_schedule", "sparsity_lab.masks")
 
 
 @pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in _RUNNERS), reason="runners not there yet")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sparsity_lab import pipeline
+from sparsity_lab.report import pipeline
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import pq_ablation
 from sparsity_lab.figures import pq_heatmaps as heatmaps

@@ -155,7 +155,7 @@ def test_phases_detected_when_pqi_starts_at_its_highest() -> None:
 
 def test_budget_note_points_cpu_profiles_with_unmet_claims_to_the_shipped_gpu_figures():
     from sparsity_lab.claims import fails, holds, untestable
-    from sparsity_lab.figures._result import GPU_RESULTS, budget_note
+    from sparsity_lab.report.result import GPU_RESULTS, budget_note
 
     assert GPU_RESULTS in budget_note("quick", [holds("1.1", "s", "r"), fails("1.2", "s", "r")])
     assert GPU_RESULTS in budget_note("smoke", [untestable("1.2", "s", "r")])

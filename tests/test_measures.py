@@ -11,9 +11,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from sparsity_lab import _segments
-from sparsity_lab.flops import layer_macs, theoretical_speedup
-from sparsity_lab.measures import (
+from sparsity_lab.measures import segments as _segments
+from sparsity_lab.measures.flops import layer_macs, theoretical_speedup
+from sparsity_lab.measures.sparsity import (
     PQ_GRID_P,
     PQ_GRID_Q,
     compression_ratio,

@@ -10,9 +10,9 @@ import torch
 import torchvision
 from torch import nn
 
-from sparsity_lab import measures
+from sparsity_lab.measures import sparsity as measures
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.measures import (
+from sparsity_lab.measures.sparsity import (
     SCOPES,
     gini,
     hoyer,
@@ -21,7 +21,7 @@ from sparsity_lab.measures import (
     pq_index_by_group,
     pq_index_grid,
 )
-from sparsity_lab.pruning import prune
+from sparsity_lab.rules.prune import prune
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -17,8 +17,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsity_lab import _segments
-from sparsity_lab.measures import SCOPES, measure_weights, pq_index, pq_index_by_group
+from sparsity_lab.measures import segments as _segments
+from sparsity_lab.measures.sparsity import SCOPES, measure_weights, pq_index, pq_index_by_group
 
 PAIRS = ((0.5, 1.0), (1.0, 2.0), (0.3, 1.7))
 PROPS = settings(max_examples=120, deadline=None, derandomize=True)

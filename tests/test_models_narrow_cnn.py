@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sparsity_lab.config import IterativeConfig
+from sparsity_lab.config.configs import IterativeConfig
 from sparsity_lab.models import create_model, init_weights
 from sparsity_lab.models.convnets import CNN_WIDTHS, ConvClassifier, bn_stages
 

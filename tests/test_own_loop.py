@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.own_loop import iterative_pruning
+from sparsity_lab.experiments.own_loop import iterative_pruning
 
 X = torch.randn(256, 20, generator=torch.Generator().manual_seed(0))
 Y = (X[:, :5].sum(1) > 0).long()
@@ -104,7 +104,7 @@ def test_bad_arguments_name_the_value_and_what_is_allowed(kwargs: dict, needle: 
 
 
 def test_records_plot_with_the_explorer_helpers() -> None:
-    from sparsity_lab.explore import plot_metric
+    from sparsity_lab.report.explore import plot_metric
 
     _, records = iterative_pruning(_model(), OwnLoop(), accuracy, rule="lt", iterations=2, fraction=0.3)
     fig = plot_metric(records, "pqi", stage="retrained", scope="global")

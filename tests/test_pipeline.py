@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab import costs, pipeline
+from sparsity_lab.sweep import costs
+
+from sparsity_lab.report import pipeline
 from sparsity_lab.experiments import TRAINING_COUNTER
 from sparsity_lab.figures.params import ParameterError
 from sparsity_lab.figures.registry import all_figures, get_figure
@@ -83,8 +85,8 @@ def test_split_overrides_refuses_a_name_no_chosen_figure_has() -> None:
 
 def test_figures_are_pure_readers() -> None:
     """No figure module imports the sweep/worker/experiment layer or the store (docs/figures.md)."""
-    banned = ("sparsity_lab.sweep", "sparsity_lab.sweep_workers", "sparsity_lab.experiments", "sparsity_lab.store",
-              "sparsity_lab.pruning")
+    banned = ("sparsity_lab.sweep.runner", "sparsity_lab.sweep.job", "sparsity_lab.experiments", "sparsity_lab.store",
+              "sparsity_lab.rules.prune")
     for path in (ROOT / "sparsity_lab" / "figures").glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -141,7 +143,7 @@ def test_report_plan_prints_the_table_and_runs_nothing(tmp_path: Path) -> None:
 ])
 def test_report_refuses_bad_input_before_running(tmp_path: Path, args: list[str], message: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from sparsity_lab.report import main
+    from sparsity_lab.report.batch import main
 
     code = main(["--notebooks-dir", str(ROOT / "notebooks"), "--out", str(tmp_path / "reports"), *args])
     err = capsys.readouterr().err
@@ -167,7 +169,7 @@ def test_notebooks_use_the_repository_store_from_any_working_directory(tmp_path:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPARSITY_LAB_")}
-    code = ("import os, sparsity_lab.pipeline; from sparsity_lab.store import ResultsStore; "
+    code = ("import os, sparsity_lab.report.pipeline; from sparsity_lab.store import ResultsStore; "
             "print(ResultsStore().root); print(os.environ['SPARSITY_LAB_DATA'])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "notebooks", env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout.split()

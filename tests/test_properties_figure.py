@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sparsity_lab import pipeline
+from sparsity_lab.report import pipeline
 from sparsity_lab.figures import pqi_properties as P
 
 PROPS = ["Robin Hood", "Scaling", "Rising tide", "Cloning", "Bill Gates", "Babies"]
@@ -15,7 +15,7 @@ PROPS = ["Robin Hood", "Scaling", "Rising tide", "Cloning", "Bill Gates", "Babie
 
 @pytest.fixture(scope="module")
 def checks():
-    pytest.importorskip("sparsity_lab.measures")
+    pytest.importorskip("sparsity_lab.measures.sparsity")
     return P.property_checks(check_dim=48, n_trials=9, seed=3)
 
 
@@ -75,7 +75,7 @@ def test_sweep_zeroes_exactly_the_requested_count() -> None:
 
 
 def test_sweep_pqi_increases_with_sparsity_and_matches_closed_form() -> None:
-    pytest.importorskip("sparsity_lab.measures")
+    pytest.importorskip("sparsity_lab.measures.sparsity")
     dim = 2000
     sweep = P.sparsity_sweep(dim=dim, n_seeds=4, n_fractions=12, seed=0)
     means = sweep.groupby(["measure", "fraction_zero"])["value"].mean()
@@ -98,7 +98,7 @@ def test_theory_curve_closed_forms() -> None:
 
 
 def test_make_figure_smoke_and_parameter_errors() -> None:
-    pytest.importorskip("sparsity_lab.measures")
+    pytest.importorskip("sparsity_lab.measures.sparsity")
     result = pipeline.make_figure("pqi_properties", "smoke", n_trials=2, n_fractions=4, dim=64)
     assert len(result.figure.axes) == 2 and result.run_ids == []
     assert set(result.tables) == {"Property checks", "Sparsity sweep"}

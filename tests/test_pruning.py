@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.measures import pq_index
-from sparsity_lab.pruning import PRUNING_RULES, magnitude_prune, prune, sap_counts
+from sparsity_lab.measures.sparsity import pq_index
+from sparsity_lab.rules.prune import PRUNING_RULES, magnitude_prune, prune, sap_counts
 
 
 def _weights(seed: int = 0) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sparsity_lab.report import UsageError, _parse_overrides, select
+from sparsity_lab.report.batch import UsageError, _parse_overrides, select
 
 OK_CELLS = [
     "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n_seeds * 2)",
@@ -148,8 +148,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_committed_notebooks_share_the_format() -> None:
     """Every figure notebook: no outputs or counts, kernel python3, one `parameters` cell generated from
-    the registry (python -m sparsity_lab.figures.notebook_cells --check)."""
-    from sparsity_lab.figures.notebook_cells import check
+    the registry (python -m sparsity_lab.report.notebook_cells --check)."""
+    from sparsity_lab.report.notebook_cells import check
 
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert len(notebooks) == 10, "a figure notebook is missing or an unregistered one is committed"
@@ -191,7 +191,7 @@ def test_a_notebook_saved_in_jupyter_passes_after_make_strip(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_notebook_07_runs_under_papermill_with_the_smoke_profile(tmp_path: Path) -> None:
-    pytest.importorskip("sparsity_lab.measures")
+    pytest.importorskip("sparsity_lab.measures.sparsity")
     cmd = [sys.executable, "-m", "sparsity_lab.report", "--profile", "smoke", "--notebooks", "07",
            "--notebooks-dir", str(ROOT / "notebooks"), "--out", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)

@@ -20,15 +20,15 @@ from pathlib import Path
 import pandas as pd
 
 from sparsity_lab import experiments
-from sparsity_lab.config import AsniConfig, ExperimentConfig, IterativeConfig
+from sparsity_lab.config.configs import AsniConfig, ExperimentConfig, IterativeConfig
 from sparsity_lab.store import ResultsStore, comparable
 from sparsity_lab.store.manifest import RECORDS_FILE, read_manifest, step_rel
-from sparsity_lab.train import TrainSettings
+from sparsity_lab.engine.trainer import TrainSettings
 
 CHILD = """
     import json, sys
     from sparsity_lab import experiments
-    from sparsity_lab.config import config_from_dict
+    from sparsity_lab.config.configs import config_from_dict
     experiments.run(config_from_dict(json.loads(sys.argv[1])), device="cpu", progress=False)
 """
 

@@ -8,17 +8,17 @@ import pytest
 import torch
 from torch import nn
 
-from sparsity_lab.config import ConfigError, IterativeConfig, config_with
+from sparsity_lab.config.configs import ConfigError, IterativeConfig, config_with
 from sparsity_lab.data.device_data import epoch_generator
 from sparsity_lab.experiments import run
 from sparsity_lab.experiments.common import masks_from_tensors, seeded_model
 from sparsity_lab.experiments.iterative import RULE_BATCHES_OFFSET, load_run_data
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.own_loop import iterative_pruning
-from sparsity_lab.pruning import PRUNING_RULES, prune
+from sparsity_lab.experiments.own_loop import iterative_pruning
+from sparsity_lab.rules.prune import PRUNING_RULES, prune
 from sparsity_lab.rules.snip import snip_scores
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.sweep import run_many
+from sparsity_lab.sweep.runner import run_many
 
 
 def _sq(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

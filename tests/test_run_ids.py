@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsity_lab.config import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
 
 PINNED = [
     (IterativeConfig(), "iterative_7e9fcbe08553"),

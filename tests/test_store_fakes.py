@@ -1,6 +1,6 @@
 """Test doubles shared by tests/test_store.py, test_sweep.py and test_cli.py (no tests here).
 
-``FakeConfig`` mimics the interface of ``sparsity_lab.config`` configs (``kind``, ``to_dict``,
+``FakeConfig`` mimics the interface of ``sparsity_lab.config.configs`` configs (``kind``, ``to_dict``,
 ``canonical`` with only non-default fields, ``run_id``) without depending on config.py.
 """
 

@@ -93,8 +93,8 @@ def test_metadata_of_a_non_safetensors_blob_is_an_error(bad):
 def test_a_complete_iterative_run_drops_its_init_and_recomputes_a_lost_step_identically(tmp_path: Path):
     """θ₀ is recreated from the seed, so a complete run need not keep artifacts/init (6 MB for the cnn)."""
     from sparsity_lab import experiments
-    from sparsity_lab.config import IterativeConfig
-    from sparsity_lab.train import TrainSettings
+    from sparsity_lab.config.configs import IterativeConfig
+    from sparsity_lab.engine.trainer import TrainSettings
 
     store = ResultsStore(tmp_path / "results")
     cfg = IterativeConfig(dataset="digits", model="mlp", method="lt", iterations=2, pq_grid=False,

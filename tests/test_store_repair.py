@@ -17,11 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sparsity_lab import cli, experiments
-from sparsity_lab.config import IterativeConfig, config_with
+from sparsity_lab import experiments
+
+from sparsity_lab.cli import main as cli
+from sparsity_lab.config.configs import IterativeConfig, config_with
 from sparsity_lab.store import ResultsStore, list_runs, load_results
 from sparsity_lab.store.atomic import atomic_write_json, read_json, sha256_bytes
-from sparsity_lab.train import TrainSettings
+from sparsity_lab.engine.trainer import TrainSettings
 
 CFG = IterativeConfig(dataset="digits", model="mlp", iterations=2, train=TrainSettings(epochs=1, batch_size=128),
                       pq_grid=False)
@@ -145,7 +147,7 @@ def test_damaged_complete_run_is_flagged_then_recomputes_only_the_lost_steps(sto
 
 
 def test_sweep_does_not_report_a_damaged_run_reused(store):
-    from sparsity_lab.sweep import run_many
+    from sparsity_lab.sweep.runner import run_many
 
     flip(store.run_dir(CFG.run_id) / "steps" / "0002" / "records.parquet")
     outcomes = {o.run_id: o.status for o in run_many([CFG, OTHER], devices=["cpu"], store=store, progress=False)}
@@ -214,7 +216,7 @@ def test_read_only_store_that_must_train_says_so_in_one_line(store, capsys, monk
 
 
 def test_damaged_asni_run_keeps_its_verified_epochs(tmp_path):
-    from sparsity_lab.config import AsniConfig
+    from sparsity_lab.config.configs import AsniConfig
 
     cfg = AsniConfig(dataset="digits", model="mlp", train=TrainSettings(epochs=3, batch_size=128))
     store = ResultsStore(tmp_path)

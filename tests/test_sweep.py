@@ -13,9 +13,9 @@ import pytest
 import torch
 from test_store_fakes import FakeConfig, fake_run
 
-from sparsity_lab import sweep
+from sparsity_lab.sweep import runner as sweep
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.sweep import SweepOutcome, expand_grid, load_sweep_file, run_many, sweep_entries
+from sparsity_lab.sweep.runner import SweepOutcome, expand_grid, load_sweep_file, run_many, sweep_entries
 
 
 def fake_runner(config, *, store, device, progress):
@@ -57,7 +57,7 @@ def test_sweep_entries_accepts_lists_blocks_and_mixtures():
 
 
 def test_load_sweep_file_yaml_and_json(tmp_path):
-    from sparsity_lab.config import ConfigError, IterativeConfig
+    from sparsity_lab.config.configs import ConfigError, IterativeConfig
 
     yaml_file = tmp_path / "sweep.yaml"
     yaml_file.write_text("kind: iterative\nbase:\n  dataset: digits\n  train.epochs: 2\n"
@@ -74,8 +74,8 @@ def test_load_sweep_file_yaml_and_json(tmp_path):
 
 
 def test_load_sweep_file_validates_before_anything_runs(tmp_path):
-    pytest.importorskip("sparsity_lab.pruning")
-    from sparsity_lab.config import ConfigError
+    pytest.importorskip("sparsity_lab.rules.prune")
+    from sparsity_lab.config.configs import ConfigError
 
     json_file = tmp_path / "sweep.json"
     json_file.write_text(json.dumps([{"kind": "iterative", "dataset": "digits", "scope": "nowhere"}]))
@@ -159,7 +159,7 @@ def test_dependency_order_puts_parent_runs_first():
             return [FakeConfig(seed=self.seed)]
 
     assert sweep._depth(FakeConfig()) == 0 and sweep._depth(Child()) == 1
-    from sparsity_lab.config import AsniConfig, IterativeConfig
+    from sparsity_lab.config.configs import AsniConfig, IterativeConfig
 
     assert sweep._parents(IterativeConfig(method="random_ticket")) == [IterativeConfig(method="lt")]
     assert sweep._parents(AsniConfig(variant="asni2")) == [AsniConfig(variant="asni1")]
@@ -169,10 +169,10 @@ def test_dependency_order_puts_parent_runs_first():
 def test_run_many_with_the_real_runner_then_load_results(tmp_path):
     """End to end on scikit-learn's digits: a control and its parent, deduplicated, then one tidy frame."""
     pytest.importorskip("sparsity_lab.masks")
-    pytest.importorskip("sparsity_lab.pruning")
-    from sparsity_lab.config import IterativeConfig, config_with
+    pytest.importorskip("sparsity_lab.rules.prune")
+    from sparsity_lab.config.configs import IterativeConfig, config_with
     from sparsity_lab.store import load_results
-    from sparsity_lab.train import TrainSettings
+    from sparsity_lab.engine.trainer import TrainSettings
 
     base = IterativeConfig(dataset="digits", model="mlp", iterations=1, pq_grid=False,
                            train=TrainSettings(epochs=1, batch_size=256))
@@ -199,7 +199,7 @@ def env_runner(config, *, store, device, progress):
 def test_workers_see_the_parent_environment_and_directory_of_now(tmp_path, monkeypatch, start):
     """Workers forked from a fork server started earlier still get the parent's current environment and
     working directory (worker_start.py), as spawned ones do."""
-    from sparsity_lab import worker_start
+    from sparsity_lab.sweep import fork_server as worker_start
 
     monkeypatch.setenv("SPARSITY_LAB_WORKER_START", start)
     assert worker_start.method() == start
@@ -216,7 +216,7 @@ def test_workers_see_the_parent_environment_and_directory_of_now(tmp_path, monke
 
 
 def test_a_bad_worker_start_method_is_named(monkeypatch):
-    from sparsity_lab import cli
+    from sparsity_lab.cli import main as cli
 
     monkeypatch.setenv("SPARSITY_LAB_WORKER_START", "fork")
     with pytest.raises(ValueError, match=r"SPARSITY_LAB_WORKER_START='fork'.*forkserver, spawn"):
@@ -234,7 +234,7 @@ def test_a_bad_worker_start_method_is_named(monkeypatch):
     (["sweep", "f.yaml", "--workers-per-device", "x"], 4, False),
 ])
 def test_expects_workers_reads_the_flags_and_the_driver_without_torch(monkeypatch, argv, gpus, expected):
-    from sparsity_lab import worker_start
+    from sparsity_lab.sweep import fork_server as worker_start
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     real_listdir = os.listdir

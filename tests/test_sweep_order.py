@@ -9,10 +9,12 @@ from typing import ClassVar
 
 from test_store_fakes import FakeConfig, FakeTrain, fake_run
 
-from sparsity_lab import costs, sweep
+from sparsity_lab.sweep import costs
+
+from sparsity_lab.sweep import runner as sweep
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.sweep import run_many
-from sparsity_lab.sweep_workers import SeedGroupJob
+from sparsity_lab.sweep.runner import run_many
+from sparsity_lab.sweep.job import SeedGroupJob
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +62,7 @@ def test_a_seed_group_costs_the_sum_of_its_members() -> None:
 
 
 def test_workers_share_the_cores():
-    from sparsity_lab.sweep_pool import cpu_threads
+    from sparsity_lab.sweep.pool import cpu_threads
 
     cores = os.cpu_count() or 1
     assert cpu_threads(["cuda:0", "cuda:1"]) == {"cuda:0": max(1, cores // 2), "cuda:1": max(1, cores // 2)}

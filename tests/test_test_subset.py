@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sparsity_lab.config import ConfigError, IterativeConfig
+from sparsity_lab.config.configs import ConfigError, IterativeConfig
 from sparsity_lab.data import load_dataset, num_test_examples
 from sparsity_lab.experiments.iterative import load_run_data
 

@@ -15,7 +15,7 @@ from torch import nn
 from sparsity_lab.data import load_dataset
 from sparsity_lab.engine.optim import lr_at
 from sparsity_lab.models import create_model
-from sparsity_lab.train import MaskedTrainer, TrainSettings
+from sparsity_lab.engine.trainer import MaskedTrainer, TrainSettings
 
 FAST = TrainSettings(epochs=3, batch_size=128, lr=0.05)
 
@@ -252,7 +252,7 @@ class TinyConvBN(nn.Module):
 
 
 def test_engine_options_validate_and_cuda_only_graphs(mnist):
-    from sparsity_lab.train import EngineOptions
+    from sparsity_lab.engine.trainer import EngineOptions
 
     with pytest.raises(ValueError, match="cuda_graphs"):
         EngineOptions(cuda_graphs="yes").validate()

@@ -14,10 +14,10 @@ import json
 import time
 from pathlib import Path
 
-from sparsity_lab.config import config_from_dict
-from sparsity_lab.pipeline import training_epochs
+from sparsity_lab.config.configs import config_from_dict
+from sparsity_lab.report.pipeline import training_epochs
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.sweep import default_devices, run_many
+from sparsity_lab.sweep.runner import default_devices, run_many
 
 HERE = Path(__file__).resolve().parent
 #: rough seconds per training epoch on one H100, only to order the jobs longest first

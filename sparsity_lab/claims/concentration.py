@@ -54,7 +54,7 @@ def split_final(final: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
 
 def table_from_run(records: pd.DataFrame, final: Mapping[str, torch.Tensor], seed: int = 0) -> pd.DataFrame:
     """The table of one ASNI-I run: theta from its ``threshold`` records (the last epoch that pruned)."""
-    from sparsity_lab.figures._concentration_data import last_threshold
+    from sparsity_lab.claims.concentration_data import last_threshold
 
     weights, masks = split_final(final)
     return concentration_table(weights, masks, last_threshold(records), seed=seed)

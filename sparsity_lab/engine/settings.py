@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-# 'auto' compiles a conv model on CUDA when one training runs at least AUTO_COMPILE_MIN_STEPS steps (the
-# number lives with the cost model, which predicts run times from it)
-from sparsity_lab.costs import AUTO_COMPILE_MIN_STEPS
-
+#: Steps of one training from which EngineOptions.compile='auto' compiles a conv model on CUDA: compilation
+#: costs about 21 s once per process and model shape (cnn, H100, benchmarks/results/engine-h100-cnn-issue12.json "first_epoch_seconds"; a new run
+#: in the same worker reuses it) and saves 0.55 ms per cnn step, so it pays off within a long training (the
+#: paper's 200 CIFAR epochs are 40,000 steps); short trainings stay uncompiled.
+AUTO_COMPILE_MIN_STEPS = 20_000
 AMP_MODES = ("auto", "bf16", "off")
 #: torch.compile modes that wrap the compiled graph in their own CUDA graphs
 CUDAGRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from sparsity_lab.config import AsniConfig, ExperimentConfig, IterativeConfig
+from sparsity_lab.config.configs import AsniConfig, ExperimentConfig, IterativeConfig
 from sparsity_lab.data import ensure_available
 from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.errors import env_int
@@ -35,7 +35,7 @@ def _iterative(cfg: IterativeConfig, store: ResultsStore, device: torch.device, 
 
 
 def _asni(cfg: AsniConfig, store: ResultsStore, device: torch.device, progress: bool) -> int:
-    from sparsity_lab.config import ASNI_ONESHOT_VARIANTS
+    from sparsity_lab.config.configs import ASNI_ONESHOT_VARIANTS
     from sparsity_lab.experiments.asni import AsniRun
 
     for parent in cfg.dependencies():

@@ -18,16 +18,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sparsity_lab.config import AsniConfig
+from sparsity_lab.config.configs import AsniConfig
 from sparsity_lab.data import load_dataset
-from sparsity_lab.experiments.common import Records, cpu_state, masks_from_tensors, seeded_model, stored_state
+from sparsity_lab.engine.trainer import MaskedTrainer
+from sparsity_lab.experiments.common import cpu_state, masks_from_tensors, seeded_model, stored_state
 from sparsity_lab.experiments.iterative import CONTROL_INIT_OFFSET
+from sparsity_lab.experiments.records import Records
 from sparsity_lab.experiments.state_codec import decode_state, encode_state
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.pruning import magnitude_prune
-from sparsity_lab.schedules import asni_prune_count, asni_target_sparsity
+from sparsity_lab.rules.asni_schedule import asni_prune_count, asni_target_sparsity
+from sparsity_lab.rules.prune import magnitude_prune
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.train import MaskedTrainer
 
 
 def level_values(weights: dict[str, torch.Tensor], masks: MaskSet) -> dict[str, tuple[float, float]]:

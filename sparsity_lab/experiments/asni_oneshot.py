@@ -14,10 +14,10 @@ import math
 
 import torch
 
-from sparsity_lab.config import AsniConfig
-from sparsity_lab.experiments.common import Records
+from sparsity_lab.config.configs import AsniConfig
+from sparsity_lab.experiments.records import Records
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.pruning import magnitude_prune
+from sparsity_lab.rules.prune import magnitude_prune
 from sparsity_lab.store import ResultsStore
 
 __all__ = ["prune_dense_once"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,6 @@ from torch import nn
 from sparsity_lab.errors import UserError
 from sparsity_lab.masks import MaskSet, in_model_order
 from sparsity_lab.models import create_model
-from sparsity_lab.store import RECORD_COLUMNS
 
 
 @dataclass
@@ -71,26 +70,6 @@ def stored_state(tensors: Mapping[str, torch.Tensor] | None, model: nn.Module) -
     """A state dict read back from the store (θ₀, rewind point, One Shot reference, final weights) in
     ``model``'s order; None stays None."""
     return None if tensors is None else in_model_order(tensors, model)
-
-
-class Records:
-    """Accumulates tidy rows (README "Stored records") for one step."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def add(self, iteration: int, stage: str, metric: str, value: float, *, scope: str = "model",
-            group: str = "all", p: float = math.nan, q: float = math.nan, **extra: Any) -> None:
-        self.rows.append({"iteration": iteration, "stage": stage, "metric": metric, "scope": scope,
-                          "group": group, "p": p, "q": q, "value": float(value), **extra})
-
-    def extend(self, iteration: int, stage: str, records: Iterable[Mapping[str, Any]]) -> None:
-        for rec in records:
-            self.add(iteration, stage, rec["metric"], rec["value"], scope=rec.get("scope", "model"),
-                     group=rec.get("group", "all"), p=rec.get("p", math.nan), q=rec.get("q", math.nan))
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=None if self.rows else list(RECORD_COLUMNS))
 
 
 class WeightSelector:

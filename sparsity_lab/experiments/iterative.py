@@ -1,7 +1,7 @@
 """Iterative pruning with rewinding from a config into the store (docs/methods.md §3): any registered rule and
 the random controls.
 
-The loop itself is ``sparsity_lab.protocol.IterativeProtocol``; this runner says how to train (a
+The loop itself is ``sparsity_lab.experiments.protocol.IterativeProtocol``; this runner says how to train (a
 ``MaskedTrainer`` per iteration, optional best-epoch selection and late rewinding), what to measure
 (accuracy, loss, remaining, compression, speedup and the sparsity measures) and where records go: each
 completed iteration is one atomic store step holding its tidy records and m_{t+1}, so an interrupted run
@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sparsity_lab.config import IterativeConfig
+from sparsity_lab.config.configs import IterativeConfig
 from sparsity_lab.data import DeviceData, load_dataset
 from sparsity_lab.data.device_data import epoch_generator
 from sparsity_lab.engine.divergence import TrainingDiverged
+from sparsity_lab.engine.trainer import MaskedTrainer
 from sparsity_lab.experiments.common import (
-    Records,
     WeightSelector,
     cpu_state,
     mask_tensors,
@@ -29,13 +29,13 @@ from sparsity_lab.experiments.common import (
     seeded_model,
     stored_state,
 )
-from sparsity_lab.flops import layer_macs, speedup_from_macs
+from sparsity_lab.experiments.protocol import IterativeProtocol
+from sparsity_lab.experiments.records import Records
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.measures import SCOPES, compression_ratio, measure_weights
-from sparsity_lab.protocol import IterativeProtocol
-from sparsity_lab.pruning import get_rule, prune
+from sparsity_lab.measures.flops import layer_macs, speedup_from_macs
+from sparsity_lab.measures.sparsity import SCOPES, compression_ratio, measure_weights
+from sparsity_lab.rules.prune import get_rule, prune
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.train import MaskedTrainer
 
 CONTROL_INIT_OFFSET = 1_000_003  # seed offset of the random re-initialisation control
 RULE_BATCHES_OFFSET = 1_000_000  # data-dependent rules draw their batches from epoch_generator(seed, this + t)

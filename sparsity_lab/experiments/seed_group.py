@@ -5,7 +5,7 @@ config for several seeds). ``run_seed_group`` trains the members that sit at the
 iteration t with one ``BatchedTrainer`` (one vmapped model, each member with its own θ₀, mask m_t and
 seed's batch order), writes the trained weights back into each member's model, and then does per
 member exactly what ``IterativeRun`` does after training: both go through the one §3 loop of
-``sparsity_lab.protocol`` (``step_together``: masks, rewind, train, then each member's ``finish_iteration``:
+``sparsity_lab.experiments.protocol`` (``step_together``: masks, rewind, train, then each member's ``finish_iteration``:
 measure w_t ⊙ m_t, prune by the method's rule, measure w_t ⊙ m_{t+1}, save the step). The stored records equal
 those of separate runs up to float round-off of the vmapped sums (the engine's tests: weights ~1e-8).
 
@@ -29,15 +29,15 @@ import torch
 from filelock import Timeout
 from tqdm.auto import tqdm
 
-from sparsity_lab.batched import BatchedTrainer
-from sparsity_lab.config import IterativeConfig, config_with
+from sparsity_lab.config.configs import IterativeConfig, config_with
 from sparsity_lab.engine.base import has_conv
+from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.engine.divergence import TrainingDiverged
 from sparsity_lab.experiments import TRAINING_COUNTER, run
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.experiments.iterative import Evaluate, IterativeRun, load_run_data
+from sparsity_lab.experiments.protocol import step_together
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.protocol import step_together
 from sparsity_lab.store import ResultsStore
 
 log = logging.getLogger("sparsity_lab.seed_group")

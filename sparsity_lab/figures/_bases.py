@@ -10,10 +10,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sparsity_lab.config import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.figures import style
 from sparsity_lab.figures.params import FigureParams, param
-from sparsity_lab.train import TrainSettings
 
 __all__ = ["ALL_METHOD_LABELS", "AsniParams", "METHOD_LABELS", "OPTIONAL_METHODS", "SAP_METHODS", "SapParams", "asni_caption", "asni_config", "sap_caption",
            "sap_config"]

@@ -24,10 +24,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from sparsity_lab.config import IterativeConfig
-from sparsity_lab.figures import style
-from sparsity_lab.figures._bases import AsniParams, asni_caption
-from sparsity_lab.figures._concentration_data import (
+from sparsity_lab.claims.concentration_data import (
     ASNI_PANEL,
     GLOBAL_PANEL,
     LAYER_PANEL,
@@ -37,10 +34,13 @@ from sparsity_lab.figures._concentration_data import (
     shared_edges,
     stored_histograms,
 )
+from sparsity_lab.config.configs import IterativeConfig
+from sparsity_lab.engine.trainer import TrainSettings
+from sparsity_lab.figures import style
+from sparsity_lab.figures._bases import AsniParams, asni_caption
 from sparsity_lab.figures.asni import asni_runs
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
-from sparsity_lab.train import TrainSettings
 
 __all__ = ["ASNI_PANEL", "AsniConcentration", "ConcentrationParams", "concentration_data", "last_threshold",
            "layer_claims_frame", "layers_to_draw", "panel_stats", "plot_concentration", "shared_edges",

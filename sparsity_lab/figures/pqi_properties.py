@@ -67,8 +67,8 @@ def _wrap(fn: Callable[..., Any], **kw: float) -> Measure:
 
 
 def default_measures() -> dict[str, Measure]:
-    """PQI at the paper's two settings, Gini and Hoyer, from :mod:`sparsity_lab.measures`."""
-    from sparsity_lab.measures import gini, hoyer, pq_index
+    """PQI at the paper's two settings, Gini and Hoyer, from :mod:`sparsity_lab.measures.sparsity`."""
+    from sparsity_lab.measures.sparsity import gini, hoyer, pq_index
 
     return {"PQI (0.5, 1)": _wrap(pq_index, p=0.5, q=1.0), "PQI (1, 2)": _wrap(pq_index, p=1.0, q=2.0),
             "Gini": _wrap(gini), "Hoyer": _wrap(hoyer)}

@@ -5,7 +5,7 @@ A figure is a class decorated with :func:`register_figure` that provides
 * ``runs(params) -> list[Run]``: the experiment configs it reads, each with the label columns its
   records get (a figure that trains nothing returns ``[]``);
 * ``draw(inputs, params) -> Drawn``: the matplotlib figure, its caption and its tables, from the
-  :class:`Inputs` the orchestrator (:mod:`sparsity_lab.pipeline`) loaded from the store;
+  :class:`Inputs` the orchestrator (:mod:`sparsity_lab.report.pipeline`) loaded from the store;
 * optionally ``claims_input(inputs, params, drawn)``: what the claims module checks (default: the
   records exactly as ``load_results`` returns them, config columns included, without labels).
 

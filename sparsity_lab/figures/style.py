@@ -6,7 +6,7 @@
 * :func:`caption` / :func:`add_caption` / :func:`code_version`: what every figure must state
   (profile, dataset, model, T, E, seeds, scope, which weights were ranked, code version).
 * :func:`save_figure`, :func:`save_tables`, :func:`write_meta`: files a notebook leaves for the
-  report (``reports/<profile>/figures/``), read back by :mod:`sparsity_lab.report`.
+  report (``reports/<profile>/figures/``), read back by :mod:`sparsity_lab.report.batch`.
 """
 
 from __future__ import annotations

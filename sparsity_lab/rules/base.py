@@ -4,7 +4,7 @@ A rule is one function ``fn(ctx: RuleContext) -> PruneOutcome`` plus a small fro
 hyperparameters, registered with :func:`register_rule`. The context carries the surviving weights, the
 masks, the scope, the hyperparameters, and the *inputs* the rule declares: values a run supplies rather
 than a user tunes (One Shot's reference model and iteration, SNIP's batches of data, ...). The iterative
-protocol (``sparsity_lab.protocol``) fills every input in :data:`PROTOCOL_INPUTS` for any rule that asks.
+protocol (``sparsity_lab.experiments.protocol``) fills every input in :data:`PROTOCOL_INPUTS` for any rule that asks.
 """
 
 from __future__ import annotations

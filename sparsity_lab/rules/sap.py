@@ -13,7 +13,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from sparsity_lab.measures import pq_index, pq_index_by_group, validate_pq
+from sparsity_lab.measures.sparsity import pq_index, pq_index_by_group, validate_pq
 from sparsity_lab.rules.base import PruneOutcome, RuleContext, check, register_rule
 from sparsity_lab.rules.select import magnitude_prune, prune_records, snap
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.measures import SCOPES
+from sparsity_lab.measures.sparsity import SCOPES
 
 
 # ------------------------------------------------------------------------------ exact-count selection

@@ -1,0 +1,162 @@
+"""The ``run``, ``sweep``, ``ls`` and ``show`` commands (parsed by ``cli.main``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import pandas as pd
+
+from sparsity_lab._format import human_bytes
+from sparsity_lab.cli.checks import (
+    preflight_data,
+    preflight_devices,
+)
+from sparsity_lab.cli.cluster import sweep_on_cluster
+from sparsity_lab.cli.flags import BATCH_SEEDS, config_from_flags
+from sparsity_lab.engine.divergence import TrainingDiverged
+from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
+from sparsity_lab.store.query import run_state
+
+#: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
+KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
+_RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created", "problem")
+#: Config columns that mean something only for some methods: `ls` leaves them blank on other runs
+#: (an LT run's SAP p/q are defaults it never used).
+METHOD_ONLY = {"config_p": ("sap",), "config_q": ("sap",), "eta_r": ("sap",), "gamma": ("sap",), "beta": ("sap",),
+               "prune_fraction": ("lt", "oneshot")}
+
+
+def _run_experiment(config: Any, **kwargs: Any) -> Any:
+    """``sparsity_lab.experiments.run`` (looked up at call time so tests can substitute it)."""
+    from sparsity_lab.experiments import run
+
+    return run(config, **kwargs)
+
+
+def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
+    config = config_from_flags(args.kind, args)
+    config.validate()
+    preflight_devices([args.device] if args.device else None)
+    preflight_data([config.dataset])
+    print(f"run {config.run_id} ({config.kind}): {config.canonical()}")
+    try:
+        result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
+    except TrainingDiverged as err:  # stored as failed by the runner: one line, exit 1
+        print(f"sparsity-lab run: run {config.run_id} failed: {err}; stored as failed (running it again retries it)",
+              file=sys.stderr)
+        return 1
+    print(f"run {result.run_id}: {'reused from' if result.reused else 'stored in'} {store.run_dir(result.run_id)}")
+    _print_last_records(result.records, rows=20)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
+    from sparsity_lab.sweep.runner import load_sweep_file, run_many
+
+    configs = load_sweep_file(args.file)
+    unique = {c.run_id: c for c in configs}
+    table = pd.DataFrame([{"run_id": rid, "kind": c.kind, "status": store.status(rid), "config": c.canonical()}
+                          for rid, c in unique.items()])
+    if args.dry_run:
+        print(f"{len(configs)} configs, {len(unique)} distinct runs in {args.file} (store: {store.root})")
+        if not table.empty:
+            width = table["config"].str.len().max()
+            print(table.to_string(index=False, formatters={"config": lambda text: f"{text:<{width}}"}))
+        return 0
+    if args.executor != "local":
+        return sweep_on_cluster(configs, args, store)
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
+    preflight_devices(devices)
+    preflight_data([c.dataset for c in configs])
+    outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
+                        progress=not args.no_progress, runner=_run_experiment,
+                        batch_seeds=BATCH_SEEDS[args.batch_seeds])
+    done = pd.DataFrame([{"run_id": o.run_id, "status": o.status, "seconds": round(o.seconds, 1),
+                          "error": (o.error or "").split("\n")[0]} for o in outcomes]).drop_duplicates("run_id")
+    print(done.to_string(index=False))
+    failed = {o.run_id: o for o in outcomes if o.status == "failed"}
+    for o in failed.values():
+        print(f"\n{o.run_id} failed:\n{o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def key_columns(runs: pd.DataFrame) -> list[str]:
+    """``KEY_FIELDS`` present, then every other config column whose value differs between runs."""
+    config_cols = [c for c in runs.columns if c not in _RUN_META]
+    varying = varying_columns(runs, exclude=_RUN_META)
+    return [c for c in KEY_FIELDS if c in config_cols] + [c for c in varying if c not in KEY_FIELDS]
+
+
+def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
+    runs = list_runs(store)
+    if args.kind:
+        runs = runs[runs["kind"] == args.kind]
+    if args.status:
+        runs = runs[runs["status"] == args.status]
+    if runs.empty:
+        print(f"no runs in {store.root}")
+        return 0
+    table = runs[["run_id", "kind", "status", "steps"]].copy()
+    table["size"] = runs["size_bytes"].map(human_bytes)
+    table["created"] = runs["created"]
+    for col in key_columns(runs):
+        table[col] = runs[col]
+        if col in METHOD_ONLY and "method" in runs.columns:
+            table[col] = table[col].where(runs["method"].isin(METHOD_ONLY[col]))
+    if runs["problem"].notna().any():  # damaged: the file and what is wrong; failed: the reason
+        table["problem"] = runs["problem"]
+    print(table.astype(object).fillna("").to_string(index=False))
+    return 0
+
+
+def _resolve_id(store: ResultsStore, prefix: str) -> str:
+    ids = store.run_ids()
+    if prefix in ids:
+        return prefix
+    matches = [rid for rid in ids if rid.startswith(prefix)]
+    if len(matches) != 1:
+        found = f"{len(matches)} runs match: {matches[:5]}" if matches else "none matches"
+        raise StoreError(f"run id {prefix!r}: {found} (see `sparsity-lab ls`)")
+    return matches[0]
+
+
+def _print_last_records(records: pd.DataFrame, rows: int) -> None:
+    if records.empty:
+        print("no records stored yet")
+        return
+    last = records[records["iteration"] == records["iteration"].max()]
+    model = last[last["scope"] == "model"] if (last["scope"] == "model").any() else last
+    print(f"last records (iteration {records['iteration'].max()}, {len(last)} rows; showing {min(rows, len(model))}):")
+    print(model.drop(columns=["run_id"], errors="ignore").head(rows).to_string(index=False))
+
+
+def cmd_show(args: argparse.Namespace, store: ResultsStore) -> int:
+    run_id = _resolve_id(store, args.run_id)
+    status, problem = run_state(store, run_id)
+    try:
+        info = store.run_info(run_id)
+    except StoreError as err:
+        print(f"run {run_id}  status {status}  problem {problem or err}")
+        return 1
+    print(f"run {run_id}  kind {info.get('kind')}  status {status}  created {info.get('created')}")
+    if problem:
+        print(f"problem {problem}")
+    print(f"directory {store.run_dir(run_id)}")
+    print(f"canonical {info.get('canonical')}")
+    code = info.get("code_version") or {}
+    print(f"code sparsity_lab {code.get('sparsity_lab')}, git {code.get('git') or 'unknown'}")
+    if info.get("imported_from"):
+        origin = info["imported_from"]
+        print(f"imported from bundle {origin.get('bundle')} on {origin.get('imported')} (read-only; tensors "
+              f"{origin.get('tensors')}, {len(origin.get('dropped', []))} files left out)")
+    print("config:")
+    print(json.dumps(info.get("config"), indent=2, sort_keys=True))
+    summary = store.summary(run_id)
+    print("summary:" if summary else "summary: (not complete)")
+    if summary:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    _print_last_records(store.records(run_id), rows=args.rows)
+    return 0

@@ -1,0 +1,151 @@
+"""One notebook of the report batch: execute it with papermill, render it to HTML, collect its outcome.
+
+:func:`run_notebook` executes ``notebooks/<name>.ipynb`` into ``<out>/<profile>/<name>.ipynb`` and renders
+it; :func:`collect_executed` (``report --render-only``) takes a notebook executed earlier, reads its status,
+error and duration from papermill's metadata and renders it. Both read the notebook's sidecar
+``figures/<name>.meta.json`` (run ids, caption, figure files) into a :class:`NotebookOutcome`, the card
+of the report's index. :mod:`sparsity_lab.report.batch` runs the batch and writes the index.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sparsity_lab.report.index_page import first_png_thumbnail
+
+__all__ = ["NotebookOutcome", "collect_executed", "render_html", "run_notebook"]
+
+
+@dataclass
+class NotebookOutcome:
+    """What happened to one notebook (one card of the index, one entry of index.json)."""
+
+    name: str
+    status: str = "failed"  # "ok" | "claims failed" (ran, a claim fails) | "failed" (did not run)
+    wall_s: float = 0.0
+    error_name: str | None = None
+    error_message: str | None = None
+    ipynb: str | None = None  # paths relative to <out>/<profile>
+    html: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+    caption: str | None = None
+    figures: list[str] = field(default_factory=list)
+    thumbnail: str | None = None  # data URI, index.html only
+    claims: list[dict[str, Any]] = field(default_factory=list)  # Verdict.to_dict() per claim
+    claims_summary: str | None = None  # "claims 3/4 hold (1 fail)"
+
+
+def render_html(executed: Path, banner: str) -> Path:
+    """Render ``executed`` to a self-contained HTML next to it, with a markdown ``banner`` on top."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
+    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(
+        nb, resources={"metadata": {"name": executed.stem}})
+    html = executed.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def run_notebook(nb_path: Path, profile_dir: Path, profile: str, overrides: dict[str, Any],
+                 *, kernel: str = "python3", timeout: float | None = None) -> NotebookOutcome:
+    """Execute, render and collect one notebook; never raises for a notebook's own failure."""
+    import papermill as pm
+
+    name = nb_path.stem
+    out = NotebookOutcome(name=name)
+    figures_dir = profile_dir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    meta_file = figures_dir / f"{name}.meta.json"
+    meta_file.unlink(missing_ok=True)  # never report a previous run's sidecar
+    executed = profile_dir / f"{name}.ipynb"
+    executed.unlink(missing_ok=True)
+    params = {"profile": profile, "output_dir": str(figures_dir.resolve()), **overrides}
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(nb_path), str(executed), parameters=params, kernel_name=kernel,
+                            cwd=str(nb_path.parent), progress_bar=False, log_output=False,
+                            execution_timeout=timeout)
+        out.status = "ok"
+    except Exception as exc:  # the notebook's failure is reported, not raised
+        # papermill's PapermillExecutionError carries the cell's exception class and message
+        out.error_name = getattr(exc, "ename", None) or type(exc).__name__
+        out.error_message = _clip(str(getattr(exc, "evalue", None) or exc))
+    out.wall_s = round(time.perf_counter() - start, 2)
+    return _collect(out, profile_dir, profile, datetime.now())
+
+
+def collect_executed(nb_path: Path, profile_dir: Path, profile: str) -> NotebookOutcome:
+    """``--render-only``: the outcome of ``<profile_dir>/<name>.ipynb`` executed earlier (elsewhere, say
+    on a GPU host without nbconvert's templates), read from papermill's metadata, then rendered."""
+    import nbformat
+
+    name = nb_path.stem
+    out = NotebookOutcome(name=name, error_name="NotExecuted")
+    executed = profile_dir / f"{name}.ipynb"
+    if not executed.is_file():
+        out.error_message = f"no executed notebook {executed}; run the report without --render-only first"
+        return out
+    nb = nbformat.read(executed, as_version=4)
+    pm_meta = nb.metadata.get("papermill", {})
+    ran_profile = pm_meta.get("parameters", {}).get("profile")
+    if ran_profile != profile:
+        out.error_name = "ProfileMismatch"
+        out.error_message = f"{executed} was executed with profile {ran_profile!r}, not {profile!r}"
+        return out
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    failed = bool(pm_meta.get("exception")) or bool(errors)
+    out.status = "failed" if failed else "ok"
+    out.error_name = (errors[0].get("ename") if errors else "Failed") if failed else None
+    out.error_message = _clip(str(errors[0].get("evalue", ""))) if errors else None
+    out.wall_s = round(float(pm_meta.get("duration") or 0.0), 2)
+    end = pm_meta.get("end_time")
+    when = datetime.fromisoformat(end) if isinstance(end, str) else datetime.fromtimestamp(executed.stat().st_mtime)
+    return _collect(out, profile_dir, profile, when)
+
+
+def _collect(out: NotebookOutcome, profile_dir: Path, profile: str, executed_at: datetime) -> NotebookOutcome:
+    """Add the sidecar's run ids/caption/figures, render the HTML and take the thumbnail."""
+    meta = _read_meta(profile_dir / "figures" / f"{out.name}.meta.json")
+    out.run_ids = [str(r) for r in meta.get("run_ids", [])]
+    out.caption = meta.get("caption")
+    out.figures = [f"figures/{f}" for f in meta.get("figures", [])]
+    out.claims = list(meta.get("claims", []))
+    out.claims_summary = meta.get("claims_summary")
+    if out.status == "ok" and meta.get("claims_status") == "fails":
+        out.status = "claims failed"
+    executed = profile_dir / f"{out.name}.ipynb"
+    if executed.exists():
+        out.ipynb = executed.name
+        status = (f"**failed**: `{out.error_name}: {out.error_message}`" if out.status == "failed"
+                  else f"{out.status} ({out.claims_summary or 'no claims'})")
+        banner = (f"[← report index](index.html) · profile `{profile}` · status {status} · "
+                  f"{out.wall_s:.1f} s · executed {executed_at.strftime('%Y-%m-%d %H:%M')}")
+        try:
+            out.html = render_html(executed, banner).name
+            out.thumbnail = first_png_thumbnail(executed)
+        except Exception as exc:  # rendering trouble must not hide the other notebooks
+            out.status = "failed"
+            out.error_name = out.error_name or f"HTML render: {type(exc).__name__}"
+            out.error_message = out.error_message or str(exc)
+    return out

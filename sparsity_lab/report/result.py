@@ -1,0 +1,96 @@
+"""What :func:`sparsity_lab.report.pipeline.make_figure` returns, so all ten notebooks publish it the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+#: Tables shown in notebooks: numbers to 4 significant digits (the CSV files keep full precision).
+FLOAT_FORMAT = "{:.4g}".format
+SHOWN_ROWS = 12
+
+
+@dataclass
+class FigureResult:
+    """A drawn figure plus everything the notebook shows and the report indexes.
+
+    ``tables`` maps a title to the numbers behind the figure (saved as CSV); ``run_ids`` lists the
+    store runs the figure read; ``params`` the resolved typed parameters; ``verdicts`` the claims'
+    verdicts (``sparsity_lab.claims.core.Verdict``); ``name`` the figure's stem (``01_sap_trajectories``).
+    """
+
+    figure: Figure
+    caption: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[Any] = field(default_factory=list)
+    name: str = ""
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def claims_status(self) -> str:
+        """"holds" when every testable claim holds, "fails" when one fails, "untestable" / "none" else."""
+        statuses = {v.status for v in self.verdicts}
+        if "fails" in statuses:
+            return "fails"
+        return "holds" if "holds" in statuses else ("untestable" if statuses else "none")
+
+    def claims_table(self) -> pd.DataFrame:
+        from sparsity_lab.claims.core import verdict_table
+
+        return verdict_table(self.verdicts)
+
+    def save(self, output_dir: str | Path) -> list[Path]:
+        """Write ``<name>.png/.pdf``, one CSV per table (the claims first) and ``<name>.meta.json``."""
+        from sparsity_lab.claims.core import summary
+        from sparsity_lab.figures import style
+
+        tables = {"Claims": self.claims_table(), **self.tables} if self.verdicts else dict(self.tables)
+        self.files = [*style.save_figure(self.figure, output_dir, self.name),
+                      *style.save_tables(tables, output_dir, self.name)]
+        style.write_meta(output_dir, self.name, run_ids=self.run_ids, caption=self.caption, figures=self.files,
+                         extra={"params": self.params, "claims": [v.to_dict() for v in self.verdicts],
+                                "claims_summary": summary(self.verdicts), "claims_status": self.claims_status})
+        return self.files
+
+    def show(self) -> None:
+        """In a notebook: the claims' verdicts first, then the figure (as saved), its caption and tables,
+        rounded and short (the full tables are in the CSV files)."""
+        from IPython.display import Image, Markdown, display
+
+        from sparsity_lab.claims.core import summary
+
+        if self.verdicts:
+            display(Markdown(f"**Claims: {summary(self.verdicts)}**"))
+            display(self.claims_table().style.hide(axis="index"))
+            note = budget_note(self.params.get("profile"), self.verdicts)
+            if note:
+                display(Markdown(note))
+        png = next((f for f in self.files if f.suffix == ".png"), None)
+        display(Image(filename=str(png)) if png else self.figure)
+        display(Markdown(f"*{self.caption}*"))
+        for title, table in self.tables.items():
+            more = f" (first {SHOWN_ROWS} of {len(table)} rows; all in the CSV)" if len(table) > SHOWN_ROWS else ""
+            display(Markdown(f"**{title}**{more}"))
+            with pd.option_context("display.float_format", FLOAT_FORMAT, "display.max_columns", 30):
+                display(table.head(SHOWN_ROWS))
+
+
+#: Where the gpu profile's figures, made with the full budget, ship (docs/gpu-results/README.md).
+GPU_RESULTS = "docs/gpu-results/README.md"
+
+
+def budget_note(profile: Any, verdicts: list[Any]) -> str:
+    """Under a figure drawn at a CPU budget (smoke, quick) whose claims do not all hold: say that the budget
+    may be too small for them and where the same figure made on a GPU with the full budget is."""
+    if profile not in ("smoke", "quick") or all(v.status == "holds" for v in verdicts):
+        return ""
+    return (f"*The {profile} profile is a CPU budget (smaller model, data and T than the papers'): a claim "
+            "that fails or is untestable here may need the full budget. The same figure from the `gpu` profile, "
+            f"trained on a GPU and shipped with the package, is in `{GPU_RESULTS}` "
+            "(`make figures PROFILE=gpu` renders it without training).*")
