@@ -16,8 +16,8 @@ import torch
 
 from sparsity_lab.data import load_dataset
 from sparsity_lab.engine import steps
-from sparsity_lab.experiments.common import seeded_model
 from sparsity_lab.engine.trainer import MaskedTrainer, TrainSettings
+from sparsity_lab.experiments.common import seeded_model
 
 
 def epoch_seconds(device: str, epochs: int, check: bool) -> float:

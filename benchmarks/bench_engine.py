@@ -32,10 +32,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.data import DeviceData, dataset_info, load_dataset
-from sparsity_lab.models import create_model
+from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.engine.trainer import EngineOptions, MaskedTrainer, TrainSettings
+from sparsity_lab.models import create_model
 
 SHAPES = {"cnn": "cifar10", "resnet18": "cifar10", "mlp": "mnist", "lenet300_100": "mnist"}
 SIZES = {"cifar10": (50_000, 10_000), "mnist": (60_000, 10_000)}

@@ -18,7 +18,9 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:  # as `python -m sparsity_lab sweep` does: start the workers' fork server first,
-    from sparsity_lab.sweep import fork_server as worker_start  # so it imports the package while this process imports its own
+    from sparsity_lab.sweep import (
+        fork_server as worker_start,  # so it imports the package while this process imports its own
+    )
 
     worker_start.warm()
 

@@ -26,8 +26,8 @@ from test_resume_soak import soak  # noqa: E402  (the soak driver lives with its
 
 from sparsity_lab import experiments  # noqa: E402
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig  # noqa: E402
-from sparsity_lab.store import ResultsStore, comparable  # noqa: E402
 from sparsity_lab.engine.trainer import TrainSettings  # noqa: E402
+from sparsity_lab.store import ResultsStore, comparable  # noqa: E402
 
 ADAM = TrainSettings(optimizer="adam", lr=1e-3, nesterov=False, weight_decay=0.0, epochs=12, batch_size=128,
                      lr_schedule="constant", grad_clip=None)

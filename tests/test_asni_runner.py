@@ -6,11 +6,11 @@ import torch
 
 from sparsity_lab import experiments
 from sparsity_lab.config.configs import AsniConfig
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.experiments.asni import _two_level_init, level_values
 from sparsity_lab.masks import MaskSet
 from sparsity_lab.models import create_model
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.engine.trainer import TrainSettings
 
 SMOKE = TrainSettings(optimizer="adam", lr=1e-3, nesterov=False, weight_decay=0.0, epochs=4, batch_size=128,
                       lr_schedule="constant", grad_clip=None)

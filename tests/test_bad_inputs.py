@@ -16,10 +16,9 @@ import pytest
 import torch
 
 from sparsity_lab.cli import main as cli
-
-from sparsity_lab.report import batch as report
 from sparsity_lab.config.configs import ConfigError, IterativeConfig, config_from_dict
 from sparsity_lab.errors import UserError
+from sparsity_lab.report import batch as report
 
 GOOD = "- {kind: iterative, dataset: digits, iterations: 1, train: {epochs: 1}}\n"
 
@@ -110,7 +109,7 @@ def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypat
     for name, text in files.items():
         (tmp_path / name).mkdir() if text is None else (tmp_path / name).write_text(text)
     trained = []
-    monkeypatch.setattr(cli, "_run_experiment", lambda config, **kw: trained.append(config))
+    monkeypatch.setattr("sparsity_lab.experiments.run", lambda config, **kw: trained.append(config))
     try:
         code = cli.main([_fill(a, tmp_path) for a in argv])
     except SystemExit as exc:  # argparse's own errors

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from helpers import random_masks
 from torch import nn
 
-from sparsity_lab.engine.batched import BatchedTrainer, clip_per_member_
 from sparsity_lab.data import load_dataset
+from sparsity_lab.engine.batched import BatchedTrainer, clip_per_member_
+from sparsity_lab.engine.trainer import MaskedTrainer, TrainSettings
 from sparsity_lab.masks import MaskSet
 from sparsity_lab.models import create_model
-from sparsity_lab.engine.trainer import MaskedTrainer, TrainSettings
 
 SEEDS = [11, 12, 13]
 WEIGHT_TOL = 1e-5

@@ -13,13 +13,12 @@ import pytest
 import torch
 
 from sparsity_lab import experiments
-
 from sparsity_lab.cli import main as cli
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.store import ResultsStore, StoreError, load_results
 from sparsity_lab.store.bundle import export_bundle, import_bundle
 from sparsity_lab.store.bundle_select import select_runs
-from sparsity_lab.engine.trainer import TrainSettings
 
 TINY = TrainSettings(epochs=1, batch_size=128)
 LT = IterativeConfig(dataset="digits", model="mlp", method="lt", iterations=2, train=TINY, pq_grid=False)

@@ -9,9 +9,9 @@ from sparsity_lab import experiments
 from sparsity_lab.claims import CHECKS, CLAIMS, Verdict, check_figure
 from sparsity_lab.claims.concentration import table_from_run
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.figures.pqi_properties import property_checks
 from sparsity_lab.store import ResultsStore, load_results
-from sparsity_lab.engine.trainer import TrainSettings
 
 TINY = TrainSettings(epochs=1, batch_size=256)
 ADAM = TrainSettings(optimizer="adam", lr=1e-3, nesterov=False, weight_decay=0.0, epochs=3, batch_size=256,

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from test_store_fakes import FakeConfig, fake_run
 
 from sparsity_lab.cli import main as cli
+from sparsity_lab.cli.flags import config_from_flags
 from sparsity_lab.config.configs import CONFIG_TYPES, AsniConfig, IterativeConfig, config_with, flat_fields
 from sparsity_lab.store import ResultsStore
 
@@ -41,12 +43,12 @@ def test_help_documents_every_field_with_its_defaults(capsys):
 def test_flags_build_the_same_config_as_config_with():
     args = cli.build_parser().parse_args(["run", "--method", "lt", "--train.epochs", "3", "--layer_rates",
                                           "[[fc3.*, 0.1]]", "--train.grad_clip", "none", "--pq_grid", "false"])
-    config = cli.config_from_flags(args.kind, args)
+    config = config_from_flags(args.kind, args)
     expected = config_with(IterativeConfig(), method="lt", layer_rates=(("fc3.*", 0.1),), pq_grid=False,
                            **{"train.epochs": 3, "train.grad_clip": None})
     assert config == expected and config.run_id == expected.run_id
     args = cli.build_parser().parse_args(["run", "--kind", "asni", "--s_max", "90", "--train.betas", "[0.8, 0.9]"])
-    assert cli.config_from_flags("asni", args) == config_with(AsniConfig(), s_max=90.0, **{"train.betas": (0.8, 0.9)})
+    assert config_from_flags("asni", args) == config_with(AsniConfig(), s_max=90.0, **{"train.betas": (0.8, 0.9)})
 
 
 @pytest.mark.parametrize("argv, field", [
@@ -56,7 +58,7 @@ def test_flags_build_the_same_config_as_config_with():
     (["run", "--kind", "asni", "--s_max", "150"], "s_max=150.0"),
 ])
 def test_bad_values_print_one_line_naming_the_field_and_exit_2(capsys, monkeypatch, argv, field):
-    monkeypatch.setattr(cli, "_run_experiment", lambda *a, **k: pytest.fail("must not run"))
+    monkeypatch.setattr("sparsity_lab.experiments.run", lambda *a, **k: pytest.fail("must not run"))
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert field in err and err.count("\n") == 1 and "Traceback" not in err
@@ -73,11 +75,11 @@ def test_run_passes_the_config_store_and_device(tmp_path, capsys, monkeypatch):
 
     def fake(config, *, store, device, progress):
         seen.update(config=config, root=store.root, device=device, progress=progress)
-        return SimpleNamespace(run_id=config.run_id, reused=False, records=cli.pd.DataFrame(
+        return SimpleNamespace(run_id=config.run_id, reused=False, records=pd.DataFrame(
             [{"iteration": 0, "stage": "epoch", "metric": "accuracy", "scope": "model", "group": "all",
               "p": None, "q": None, "value": 0.97}]))
 
-    monkeypatch.setattr(cli, "_run_experiment", fake)
+    monkeypatch.setattr("sparsity_lab.experiments.run", fake)
     argv = ["--results", str(tmp_path), "run", "--kind", "asni", "--train.epochs", "4", "--device", "cpu",
             "--no-progress"]
     assert cli.main(argv) == 0
@@ -155,7 +157,7 @@ def test_sweep_runs_reports_failures_and_exits_1(tmp_path, capsys, monkeypatch):
         store.mark_complete(config.run_id, {})
         return SimpleNamespace(run_id=config.run_id, reused=False)
 
-    monkeypatch.setattr(cli, "_run_experiment", fake)
+    monkeypatch.setattr("sparsity_lab.experiments.run", fake)
     path = tmp_path / "sweep.yaml"
     path.write_text(SWEEP_YAML)
     assert cli.main(["--results", str(tmp_path / "r"), "sweep", str(path), "--devices", "cpu", "--no-progress"]) == 1

@@ -26,10 +26,10 @@ from cluster_helpers import (
 )
 
 from sparsity_lab.cli.main import main
-from sparsity_lab.sweep.cluster import ClusterOptions, load_options, submit_runs, wait
-from sparsity_lab.sweep.cluster.monitor import jobs_table
 from sparsity_lab.config.configs import ConfigError, config_with
 from sparsity_lab.store import ResultsStore
+from sparsity_lab.sweep.cluster import ClusterOptions, load_options, submit_runs, wait
+from sparsity_lab.sweep.cluster.monitor import jobs_table
 from sparsity_lab.sweep.runner import load_sweep_file
 
 CPU = ClusterOptions(gpus_per_task=0, cpus_per_task=1, mem_gb=1, time_min=10)
@@ -146,8 +146,8 @@ def test_failed_runs_are_reported_then_resubmitted_alone(reference, tmp_path, ca
 def test_report_executor_submits_what_the_notebooks_need(tmp_path, monkeypatch, capsys):
     """``report --executor slurm`` hands the planned configs of the chosen notebooks to ``submit_runs`` (faked
     here: the real submission is tested above) and then executes the notebooks."""
-    import sparsity_lab.sweep.cluster.prefetch as prefetch
     import sparsity_lab.report.batch as report
+    import sparsity_lab.sweep.cluster.prefetch as prefetch
     from sparsity_lab.report.pipeline import plan
 
     calls = {}

@@ -24,10 +24,10 @@ from cluster_helpers import (
 )
 
 from sparsity_lab.cli.main import main
+from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep.cluster import ClusterOptions, submit_runs, wait
 from sparsity_lab.sweep.cluster.jobs_file import load_records
 from sparsity_lab.sweep.cluster.monitor import jobs_table
-from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep.runner import load_sweep_file
 
 pytestmark = pytest.mark.slurm

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab.sweep import costs
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig
 from sparsity_lab.engine.trainer import TrainSettings
+from sparsity_lab.sweep import costs
 
 
 def test_iterative_run_costs_its_trainings_epochs_at_the_measured_speed() -> None:

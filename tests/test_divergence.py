@@ -11,15 +11,14 @@ import torch
 from torch import nn
 
 from sparsity_lab import experiments
-
 from sparsity_lab.cli import main as cli
-from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
 from sparsity_lab.data import load_dataset
+from sparsity_lab.engine.batched import BatchedTrainer
+from sparsity_lab.engine.trainer import MaskedTrainer, TrainingDiverged, TrainSettings
 from sparsity_lab.experiments.seed_group import SeedGroupFailed, run_seed_group
 from sparsity_lab.store import ResultsStore, list_runs, load_results
 from sparsity_lab.sweep.runner import run_many
-from sparsity_lab.engine.trainer import MaskedTrainer, TrainingDiverged, TrainSettings
 
 MESSAGE = re.compile(r"training diverged at epoch (\d+), step (\d+): loss = (nan|inf)")
 SETTINGS = TrainSettings(epochs=2, batch_size=64, grad_clip=None)

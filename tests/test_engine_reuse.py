@@ -10,8 +10,8 @@ from helpers import random_masks
 from torch import nn
 
 from sparsity_lab.data import load_dataset
-from sparsity_lab.models import create_model
 from sparsity_lab.engine.trainer import EngineOptions, MaskedTrainer, TrainSettings
+from sparsity_lab.models import create_model
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs on the device machine)")
 

@@ -15,8 +15,8 @@ import pytest
 
 from sparsity_lab import experiments
 from sparsity_lab.config.configs import ConfigError, IterativeConfig, config_with
-from sparsity_lab.store import ResultsStore
 from sparsity_lab.engine.trainer import TrainSettings
+from sparsity_lab.store import ResultsStore
 
 TINY = TrainSettings(epochs=2, batch_size=128)
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsity_lab.report import pipeline
-from sparsity_lab.figures import _bases, asni, asni2, asni_schedule
 from sparsity_lab.claims import concentration_data as _concentration_data
+from sparsity_lab.figures import _bases, asni, asni2, asni_schedule
 from sparsity_lab.figures import asni_concentration as concentration
+from sparsity_lab.report import pipeline
 
 S_MAX, KAPPA, T, N_LAYER = 90.0, 1.0, 6, {"fc1.weight": 600, "fc2.weight": 300, "fc3.weight": 100}
 

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sparsity_lab.report import pipeline
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import pq_ablation
 from sparsity_lab.figures import pq_heatmaps as heatmaps
@@ -18,6 +17,7 @@ from sparsity_lab.figures import pruning_scopes as scopes
 from sparsity_lab.figures import sap_trajectories as trajectories
 from sparsity_lab.figures import sap_vs_lth as comparison
 from sparsity_lab.figures.registry import Inputs, get_figure
+from sparsity_lab.report import pipeline
 
 LAYERS = ("fc1.weight", "fc2.weight", "fc3.weight", "fc4.weight")
 SAP = "SAP (p=0.5, q=1)"

@@ -10,8 +10,8 @@ import torch
 import torchvision
 from torch import nn
 
-from sparsity_lab.measures import sparsity as measures
 from sparsity_lab.masks import MaskSet
+from sparsity_lab.measures import sparsity as measures
 from sparsity_lab.measures.sparsity import (
     SCOPES,
     gini,

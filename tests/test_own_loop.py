@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from sparsity_lab.masks import MaskSet
 from sparsity_lab.experiments.own_loop import iterative_pruning
+from sparsity_lab.masks import MaskSet
 
 X = torch.randn(256, 20, generator=torch.Generator().manual_seed(0))
 Y = (X[:, :5].sum(1) > 0).long()

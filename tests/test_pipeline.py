@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab.sweep import costs
-
-from sparsity_lab.report import pipeline
 from sparsity_lab.experiments import TRAINING_COUNTER
 from sparsity_lab.figures.params import ParameterError
 from sparsity_lab.figures.registry import all_figures, get_figure
+from sparsity_lab.report import pipeline
 from sparsity_lab.store import ResultsStore
+from sparsity_lab.sweep import costs
 
 ROOT = Path(__file__).resolve().parents[1]
 

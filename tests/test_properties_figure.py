@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sparsity_lab.report import pipeline
 from sparsity_lab.figures import pqi_properties as P
+from sparsity_lab.report import pipeline
 
 PROPS = ["Robin Hood", "Scaling", "Rising tide", "Cloning", "Bill Gates", "Babies"]
 

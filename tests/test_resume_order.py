@@ -17,12 +17,12 @@ import torch
 
 from sparsity_lab import experiments
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.experiments.common import masks_from_tensors
 from sparsity_lab.masks import MaskSet, in_model_order
 from sparsity_lab.models import create_model
 from sparsity_lab.store import ResultsStore, codec, comparable
 from sparsity_lab.store.codec import tensors_from_bytes, tensors_to_bytes
-from sparsity_lab.engine.trainer import TrainSettings
 
 ITER_TRAIN = TrainSettings(epochs=1, batch_size=128)
 ASNI_TRAIN = TrainSettings(optimizer="adam", lr=1e-3, nesterov=False, weight_decay=0.0, epochs=4, batch_size=128,

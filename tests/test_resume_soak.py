@@ -21,9 +21,9 @@ import pandas as pd
 
 from sparsity_lab import experiments
 from sparsity_lab.config.configs import AsniConfig, ExperimentConfig, IterativeConfig
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.store import ResultsStore, comparable
 from sparsity_lab.store.manifest import RECORDS_FILE, read_manifest, step_rel
-from sparsity_lab.engine.trainer import TrainSettings
 
 CHILD = """
     import json, sys

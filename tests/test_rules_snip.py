@@ -13,8 +13,8 @@ from sparsity_lab.data.device_data import epoch_generator
 from sparsity_lab.experiments import run
 from sparsity_lab.experiments.common import masks_from_tensors, seeded_model
 from sparsity_lab.experiments.iterative import RULE_BATCHES_OFFSET, load_run_data
-from sparsity_lab.masks import MaskSet
 from sparsity_lab.experiments.own_loop import iterative_pruning
+from sparsity_lab.masks import MaskSet
 from sparsity_lab.rules.prune import PRUNING_RULES, prune
 from sparsity_lab.rules.snip import snip_scores
 from sparsity_lab.store import ResultsStore

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.rules.prune import magnitude_prune
 from sparsity_lab.rules.asni_schedule import asni_epoch_fraction, asni_prune_count, asni_target_sparsity
+from sparsity_lab.rules.prune import magnitude_prune
 
 LENET = {"s_max": 98.0, "kappa": 5.0, "total_epochs": 50}
 

@@ -13,10 +13,9 @@ import pytest
 import torch
 
 from sparsity_lab import experiments
-
-from sparsity_lab.sweep import runner as sweep
-from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.config.configs import IterativeConfig, config_with
+from sparsity_lab.engine.batched import BatchedTrainer
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.experiments import seed_group
 from sparsity_lab.experiments.iterative import IterativeRun
 from sparsity_lab.experiments.seed_group import (
@@ -27,7 +26,7 @@ from sparsity_lab.experiments.seed_group import (
     should_batch,
 )
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.engine.trainer import TrainSettings
+from sparsity_lab.sweep import runner as sweep
 
 SEEDS = (0, 1, 2)
 T = 2

@@ -18,12 +18,11 @@ import pandas as pd
 import pytest
 
 from sparsity_lab import experiments
-
 from sparsity_lab.cli import main as cli
 from sparsity_lab.config.configs import IterativeConfig, config_with
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.store import ResultsStore, list_runs, load_results
 from sparsity_lab.store.atomic import atomic_write_json, read_json, sha256_bytes
-from sparsity_lab.engine.trainer import TrainSettings
 
 CFG = IterativeConfig(dataset="digits", model="mlp", iterations=2, train=TrainSettings(epochs=1, batch_size=128),
                       pq_grid=False)

@@ -13,8 +13,8 @@ import pytest
 import torch
 from test_store_fakes import FakeConfig, fake_run
 
-from sparsity_lab.sweep import runner as sweep
 from sparsity_lab.store import ResultsStore
+from sparsity_lab.sweep import runner as sweep
 from sparsity_lab.sweep.runner import SweepOutcome, expand_grid, load_sweep_file, run_many, sweep_entries
 
 
@@ -171,8 +171,8 @@ def test_run_many_with_the_real_runner_then_load_results(tmp_path):
     pytest.importorskip("sparsity_lab.masks")
     pytest.importorskip("sparsity_lab.rules.prune")
     from sparsity_lab.config.configs import IterativeConfig, config_with
-    from sparsity_lab.store import load_results
     from sparsity_lab.engine.trainer import TrainSettings
+    from sparsity_lab.store import load_results
 
     base = IterativeConfig(dataset="digits", model="mlp", iterations=1, pq_grid=False,
                            train=TrainSettings(epochs=1, batch_size=256))

@@ -9,12 +9,11 @@ from typing import ClassVar
 
 from test_store_fakes import FakeConfig, FakeTrain, fake_run
 
-from sparsity_lab.sweep import costs
-
-from sparsity_lab.sweep import runner as sweep
 from sparsity_lab.store import ResultsStore
-from sparsity_lab.sweep.runner import run_many
+from sparsity_lab.sweep import costs
+from sparsity_lab.sweep import runner as sweep
 from sparsity_lab.sweep.job import SeedGroupJob
+from sparsity_lab.sweep.runner import run_many
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,8 @@ from torch import nn
 
 from sparsity_lab.data import load_dataset
 from sparsity_lab.engine.optim import lr_at
-from sparsity_lab.models import create_model
 from sparsity_lab.engine.trainer import MaskedTrainer, TrainSettings
+from sparsity_lab.models import create_model
 
 FAST = TrainSettings(epochs=3, batch_size=128, lr=0.05)
 

@@ -12,9 +12,9 @@ import time
 
 from search import record  # same directory
 
-from sparsity_lab.report import pipeline
 from sparsity_lab.claims import check_figure
 from sparsity_lab.experiments import run
+from sparsity_lab.report import pipeline
 from sparsity_lab.store import ResultsStore, load_results
 
 

@@ -17,9 +17,9 @@ import time
 
 from sparsity_lab.claims import check_figure
 from sparsity_lab.config.configs import IterativeConfig
+from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.experiments import run
 from sparsity_lab.store import ResultsStore, load_results
-from sparsity_lab.engine.trainer import TrainSettings
 
 METHODS = {
     "sap05": {"method": "sap", "p": 0.5, "q": 1.0},

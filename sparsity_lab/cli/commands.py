@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 import pandas as pd
 
@@ -29,21 +28,16 @@ METHOD_ONLY = {"config_p": ("sap",), "config_q": ("sap",), "eta_r": ("sap",), "g
                "prune_fraction": ("lt", "oneshot")}
 
 
-def _run_experiment(config: Any, **kwargs: Any) -> Any:
-    """``sparsity_lab.experiments.run`` (looked up at call time so tests can substitute it)."""
-    from sparsity_lab.experiments import run
-
-    return run(config, **kwargs)
-
-
 def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
     config = config_from_flags(args.kind, args)
     config.validate()
     preflight_devices([args.device] if args.device else None)
     preflight_data([config.dataset])
     print(f"run {config.run_id} ({config.kind}): {config.canonical()}")
+    from sparsity_lab import experiments  # looked up at call time: tests substitute experiments.run
+
     try:
-        result = _run_experiment(config, store=store, device=args.device, progress=not args.no_progress)
+        result = experiments.run(config, store=store, device=args.device, progress=not args.no_progress)
     except TrainingDiverged as err:  # stored as failed by the runner: one line, exit 1
         print(f"sparsity-lab run: run {config.run_id} failed: {err}; stored as failed (running it again retries it)",
               file=sys.stderr)
@@ -72,7 +66,7 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
     preflight_devices(devices)
     preflight_data([c.dataset for c in configs])
     outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
-                        progress=not args.no_progress, runner=_run_experiment,
+                        progress=not args.no_progress,
                         batch_seeds=BATCH_SEEDS[args.batch_seeds])
     done = pd.DataFrame([{"run_id": o.run_id, "status": o.status, "seconds": round(o.seconds, 1),
                           "error": (o.error or "").split("\n")[0]} for o in outcomes]).drop_duplicates("run_id")
