@@ -57,3 +57,7 @@ def is_finite_number(value: Any) -> bool:
         return math.isfinite(value)
     except OverflowError:  # an int too large for a float
         return False
+
+
+class ConfigError(UserError, ValueError):
+    """An invalid config value; the message names the field, the value and what is allowed."""

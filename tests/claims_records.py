@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.rules.asni_schedule import asni_target_sparsity
 from sparsity_lab.store.query import column_name, flatten_config
 

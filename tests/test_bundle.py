@@ -14,7 +14,8 @@ import torch
 
 from sparsity_lab import experiments
 from sparsity_lab.cli import main as cli
-from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.store import ResultsStore, StoreError, load_results
 from sparsity_lab.store.bundle import export_bundle, import_bundle

@@ -8,7 +8,8 @@ import pytest
 from sparsity_lab import experiments
 from sparsity_lab.claims import CHECKS, CLAIMS, Verdict, check_figure
 from sparsity_lab.claims.concentration import table_from_run
-from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.figures.pqi_properties import property_checks
 from sparsity_lab.store import ResultsStore, load_results

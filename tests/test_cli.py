@@ -14,7 +14,8 @@ from test_store_fakes import FakeConfig, fake_run
 
 from sparsity_lab.cli import main as cli
 from sparsity_lab.cli.flags import config_from_flags
-from sparsity_lab.config.configs import CONFIG_TYPES, AsniConfig, IterativeConfig, config_with, flat_fields
+from sparsity_lab.config.configs import CONFIG_TYPES, AsniConfig, IterativeConfig
+from sparsity_lab.config.fields import config_with, flat_fields
 from sparsity_lab.store import ResultsStore
 
 

@@ -26,7 +26,8 @@ from cluster_helpers import (
 )
 
 from sparsity_lab.cli.main import main
-from sparsity_lab.config.configs import ConfigError, config_with
+from sparsity_lab.config.configs import ConfigError
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep.cluster import ClusterOptions, load_options, submit_runs, wait
 from sparsity_lab.sweep.cluster.monitor import jobs_table

@@ -12,7 +12,8 @@ from torch import nn
 
 from sparsity_lab import experiments
 from sparsity_lab.cli import main as cli
-from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.data import load_dataset
 from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.engine.trainer import MaskedTrainer, TrainingDiverged, TrainSettings

@@ -13,6 +13,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from sparsity_lab.figures import style
+from sparsity_lab.report import files
+from sparsity_lab.store.meta import code_version_text
 
 
 def _frame() -> pd.DataFrame:
@@ -67,14 +69,14 @@ def test_by_averages_x_per_iteration_and_log_band_stays_positive() -> None:
 def test_save_figure_writes_png_at_150_dpi_and_pdf(tmp_path) -> None:
     fig = Figure(figsize=(2, 1))
     fig.subplots().plot([0, 1])
-    paths = style.save_figure(fig, tmp_path / "new" / "dir", "fig_01")
+    paths = files.save_figure(fig, tmp_path / "new" / "dir", "fig_01")
     assert [p.name for p in paths] == ["fig_01.png", "fig_01.pdf"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:5] == b"%PDF-"
     from PIL import Image
 
     assert Image.open(paths[0]).info["dpi"] == pytest.approx((150, 150), abs=0.1)
     with pytest.raises(ValueError, match="plain file stem"):
-        style.save_figure(fig, tmp_path, "../escape")
+        files.save_figure(fig, tmp_path, "../escape")
 
 
 def _three_phase(noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -124,26 +126,26 @@ def test_caption_has_every_required_field_and_code_version() -> None:
     text = style.caption("quick", "fashionmnist", "mlp", 15, 2, [0, 1], "global", "final epoch",
                          extra={"p": 0.5})
     for part in ("profile quick", "dataset fashionmnist", "model mlp", "T=15", "E=2", "seeds 0, 1 (n=2)",
-                 "scope global", "ranked: final epoch", "p=0.5", f"code {style.code_version()}"):
+                 "scope global", "ranked: final epoch", "p=0.5", f"code {code_version_text()}"):
         assert part in text
     assert "seeds n=4" in style.caption("paper", "cifar10", "cnn", 30, 200, 4, "layer", "best val")
     assert "T=–" in style.caption("smoke", "x", None, None, None, None, None, None)
-    assert re.fullmatch(r"\d+\.\d+\.\d+\+([0-9a-f]{4,}(\.dirty)?|nogit)", style.code_version())
+    assert re.fullmatch(r"\d+\.\d+\.\d+\+([0-9a-f]{4,}(\.dirty)?|nogit)", code_version_text())
 
 
 def test_write_meta_and_output_dir(tmp_path, monkeypatch) -> None:
-    path = style.write_meta(tmp_path, "07_x", run_ids=["b", "a", "b"], caption="cap",
+    path = files.write_meta(tmp_path, "07_x", run_ids=["b", "a", "b"], caption="cap",
                             figures=[tmp_path / "07_x.png"], extra={"note": 1})
     meta = json.loads(path.read_text())
     assert path.name == "07_x.meta.json" and meta["run_ids"] == ["a", "b"] and meta["figures"] == ["07_x.png"]
-    assert meta["caption"] == "cap" and meta["note"] == 1 and meta["code_version"] == style.code_version()
+    assert meta["caption"] == "cap" and meta["note"] == 1 and meta["code_version"] == code_version_text()
     with pytest.raises(ValueError, match="reserved"):
-        style.write_meta(tmp_path, "07_x", extra={"run_ids": []})
+        files.write_meta(tmp_path, "07_x", extra={"run_ids": []})
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")
-    assert style.resolve_output_dir(None, "smoke") == tmp_path.resolve() / "reports" / "smoke" / "figures"
-    assert style.resolve_output_dir("/abs/figs", "smoke").as_posix() == "/abs/figs"
+    assert files.resolve_output_dir(None, "smoke") == tmp_path.resolve() / "reports" / "smoke" / "figures"
+    assert files.resolve_output_dir("/abs/figs", "smoke").as_posix() == "/abs/figs"
 
 
 def test_phases_detected_when_pqi_starts_at_its_highest() -> None:

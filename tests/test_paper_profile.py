@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sparsity_lab import experiments
-from sparsity_lab.config.configs import config_with
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.figures.registry import all_figures
 from sparsity_lab.report import pipeline
 from sparsity_lab.store import ResultsStore, load_results

@@ -16,9 +16,9 @@ OK_CELLS = [
     "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n_seeds * 2)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\n"
     "ax.plot([0, 1], [1, 0])\nplt.show()",
-    "from sparsity_lab.figures import style\n"
-    "paths = style.save_figure(fig, output_dir, OK)\n"
-    "style.write_meta(output_dir, OK, run_ids=['run-b', 'run-a'], caption='tiny caption', figures=paths, extra={\n"
+    "from sparsity_lab.report import files\n"
+    "paths = files.save_figure(fig, output_dir, OK)\n"
+    "files.write_meta(output_dir, OK, run_ids=['run-b', 'run-a'], caption='tiny caption', figures=paths, extra={\n"
     "    'claims': [{'claim': '7.1', 'status': 'fails', 'reason': 'Hoyer passed cloning', 'statement': 's'}],\n"
     "    'claims_summary': 'claims 0/1 hold (1 fail)', 'claims_status': 'fails'})",
 ]

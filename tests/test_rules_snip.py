@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from sparsity_lab.config.configs import ConfigError, IterativeConfig, config_with
+from sparsity_lab.config.configs import ConfigError, IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.data.device_data import epoch_generator
 from sparsity_lab.experiments import run
 from sparsity_lab.experiments.common import masks_from_tensors, seeded_model

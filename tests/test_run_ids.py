@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.config.fields import config_with
 
 PINNED = [
     (IterativeConfig(), "iterative_7e9fcbe08553"),

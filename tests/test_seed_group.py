@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from sparsity_lab import experiments
-from sparsity_lab.config.configs import IterativeConfig, config_with
+from sparsity_lab.config.configs import IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.experiments import seed_group

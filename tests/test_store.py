@@ -53,7 +53,7 @@ def test_prepare_writes_config_and_detects_a_different_config(store):
     doc = json.loads((run_dir / "config.json").read_text())
     assert doc["run_id"] == config.run_id == run_dir.name
     assert doc["config"] == config.to_dict() and doc["kind"] == "fake"
-    assert set(doc["code_version"]) == {"sparsity_lab", "git"}
+    assert set(doc["code_version"]) == {"sparsity_lab", "git", "dirty"}
     assert store.config(config.run_id) == config.to_dict()
     store.prepare(config)  # same config again: fine
 

@@ -19,7 +19,8 @@ import pytest
 
 from sparsity_lab import experiments
 from sparsity_lab.cli import main as cli
-from sparsity_lab.config.configs import IterativeConfig, config_with
+from sparsity_lab.config.configs import IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.store import ResultsStore, list_runs, load_results
 from sparsity_lab.store.atomic import atomic_write_json, read_json, sha256_bytes

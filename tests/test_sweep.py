@@ -170,7 +170,8 @@ def test_run_many_with_the_real_runner_then_load_results(tmp_path):
     """End to end on scikit-learn's digits: a control and its parent, deduplicated, then one tidy frame."""
     pytest.importorskip("sparsity_lab.masks")
     pytest.importorskip("sparsity_lab.rules.prune")
-    from sparsity_lab.config.configs import IterativeConfig, config_with
+    from sparsity_lab.config.configs import IterativeConfig
+    from sparsity_lab.config.fields import config_with
     from sparsity_lab.engine.trainer import TrainSettings
     from sparsity_lab.store import load_results
 

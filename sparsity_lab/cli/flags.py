@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from sparsity_lab.config.configs import CONFIG_TYPES, ConfigError, FieldDoc, config_with, flat_fields
+from sparsity_lab.config.configs import CONFIG_TYPES, ConfigError
+from sparsity_lab.config.fields import FieldDoc, config_with, flat_fields
 
 #: ``--batch-seeds`` choices mapped to ``run_many(batch_seeds=...)``.
 BATCH_SEEDS: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}

@@ -11,11 +11,12 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from sparsity_lab.config.field_types import check_types, normalise, normalise_settings
+from sparsity_lab.config.fields import _flatten, _jsonable, flat_fields
 from sparsity_lab.engine.trainer import TrainSettings
-from sparsity_lab.errors import UserError
+from sparsity_lab.errors import ConfigError
 from sparsity_lab.rules import iterative_rules
 
 SCOPES = ("global", "layer", "neuron")
@@ -36,10 +37,6 @@ MAX_ITERATIONS = 1000
 MAX_EPOCHS = 10_000
 MAX_SEED = 2**32 - 1
 MAX_HISTOGRAM_BINS = 10_000
-
-
-class ConfigError(UserError, ValueError):
-    """An invalid config value; the message names the field, the value and what is allowed."""
 
 
 def _help(text: str, **kw: Any) -> Any:
@@ -251,89 +248,3 @@ class AsniConfig(ExperimentConfig):
 
 
 CONFIG_TYPES: dict[str, type[ExperimentConfig]] = {"iterative": IterativeConfig, "asni": AsniConfig}
-
-
-class FieldDoc(NamedTuple):
-    name: str
-    type: str
-    default: Any
-    help: str
-
-
-def flat_fields(cls: type[ExperimentConfig]) -> list[FieldDoc]:
-    """Every field with its type, default and help; nested train fields as ``train.<name>``."""
-    default = cls()
-    docs: list[FieldDoc] = []
-    for f in fields(cls):
-        value = getattr(default, f.name)
-        if dataclasses.is_dataclass(value):
-            for sub in fields(value):
-                docs.append(FieldDoc(f"{f.name}.{sub.name}", str(sub.type), getattr(value, sub.name),
-                                     sub.metadata.get("help", "")))
-        else:
-            docs.append(FieldDoc(f.name, str(f.type), value, f.metadata.get("help", "")))
-    return docs
-
-
-def config_with(config: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
-    """A copy with fields replaced; dotted names (``train.lr``) or ``train_lr`` reach nested settings."""
-    top: dict[str, Any] = {}
-    nested: dict[str, dict[str, Any]] = {}
-    names = {f.name for f in fields(config)}
-    for key, value in overrides.items():
-        if key not in names and key.startswith("train_"):  # load_results' flattened column names
-            key = "train." + key[len("train_"):]
-        if "." in key:
-            outer, inner = key.split(".", 1)
-            sub = getattr(config, outer, None)
-            if not dataclasses.is_dataclass(sub) or inner not in {f.name for f in fields(sub)}:
-                raise ConfigError(f"unknown config field {key!r} for {config.kind}; "
-                                  f"known: {[d.name for d in flat_fields(type(config))]}")
-            nested.setdefault(outer, {})[inner] = value
-        elif key in names:
-            current = getattr(config, key)
-            if dataclasses.is_dataclass(current) and not isinstance(value, type(current)):
-                raise ConfigError(f"invalid config field {key}={value!r}: allowed a mapping of "
-                                  f"{key}.<field> values, e.g. {{{key}: {{epochs: 3}}}}")
-            top[key] = value
-        else:
-            raise ConfigError(f"unknown config field {key!r} for {config.kind}; "
-                              f"known: {[d.name for d in flat_fields(type(config))]}")
-    for outer, values in nested.items():
-        top[outer] = dataclasses.replace(getattr(config, outer), **values)
-    return dataclasses.replace(config, **top)
-
-
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Inverse of ``to_dict`` (missing fields take their defaults; unknown fields are an error)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config must be a mapping of field names to values, got {type(data).__name__} {data!r}")
-    data = dict(data)
-    kind = data.pop("kind", None)
-    if kind not in CONFIG_TYPES:
-        raise ConfigError(f"invalid config field kind={kind!r}: allowed one of {sorted(CONFIG_TYPES)}")
-    data.pop("run_id", None)
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            flat[key] = value
-    return config_with(CONFIG_TYPES[kind](), **flat)
-
-
-def _flatten(config: ExperimentConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            out.update({f"{f.name}.{k}": _jsonable(v) for k, v in dataclasses.asdict(value).items()})
-        else:
-            out[f.name] = _jsonable(value)
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value

@@ -29,7 +29,8 @@ import torch
 from filelock import Timeout
 from tqdm.auto import tqdm
 
-from sparsity_lab.config.configs import IterativeConfig, config_with
+from sparsity_lab.config.configs import IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.base import has_conv
 from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.engine.divergence import TrainingDiverged

@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sparsity_lab.config.configs import AsniConfig, IterativeConfig, config_with
+from sparsity_lab.config.configs import AsniConfig, IterativeConfig
+from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.figures import style
 from sparsity_lab.figures.params import FigureParams, param

@@ -21,7 +21,7 @@ For each selected notebook (by figure number) it
 2. renders that executed notebook (errors included) to self-contained
    ``<out>/<profile>/<name>.html`` (images embedded as base64 data URIs);
 3. reads the notebook's sidecar ``<out>/<profile>/figures/<name>.meta.json``
-   (:func:`sparsity_lab.figures.style.write_meta`: run ids, caption, figure files).
+   (:func:`sparsity_lab.report.files.write_meta`: run ids, caption, figure files).
 
 Then it writes ``<out>/<profile>/index.html`` (one card per notebook: thumbnail, status, the claims'
 verdicts, error, wall time, run ids, links) and ``index.json``, prints a summary table with a claims

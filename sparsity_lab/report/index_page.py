@@ -93,7 +93,7 @@ def _card(o: Any, profile: str) -> str:
 
 def write_index_html(path: Path, outcomes: Sequence[Any], record: dict[str, Any]) -> Path:
     """Write the self-contained index page (thumbnails embedded) and return its path."""
-    from sparsity_lab.figures.style import code_version
+    from sparsity_lab.store.meta import code_version_text
 
     n_ok = sum(o.status != "failed" for o in outcomes)
     n_claims = sum(o.status == "claims failed" for o in outcomes)
@@ -107,7 +107,7 @@ def write_index_html(path: Path, outcomes: Sequence[Any], record: dict[str, Any]
         f"</title><style>{_CSS}</style></head><body><h1>sparsity_lab figures: profile "
         f"<code>{html.escape(profile)}</code></h1><p class='sub'>{n_ok}/{len(outcomes)} notebooks ran ({n_claims} with a failing claim){gpu} · "
         f"started {html.escape(str(record['started']))} UTC · {record['wall_s']:.0f} s · "
-        f"code {html.escape(code_version())} · overrides: {html.escape(params)} · "
+        f"code {html.escape(code_version_text())} · overrides: {html.escape(params)} · "
         f"<a href='index.json'>index.json</a></p><div class='grid'>"
         + "".join(_card(o, profile) for o in outcomes) + "</div></body></html>\n"
     )

@@ -48,12 +48,12 @@ class FigureResult:
     def save(self, output_dir: str | Path) -> list[Path]:
         """Write ``<name>.png/.pdf``, one CSV per table (the claims first) and ``<name>.meta.json``."""
         from sparsity_lab.claims.core import summary
-        from sparsity_lab.figures import style
+        from sparsity_lab.report import files
 
         tables = {"Claims": self.claims_table(), **self.tables} if self.verdicts else dict(self.tables)
-        self.files = [*style.save_figure(self.figure, output_dir, self.name),
-                      *style.save_tables(tables, output_dir, self.name)]
-        style.write_meta(output_dir, self.name, run_ids=self.run_ids, caption=self.caption, figures=self.files,
+        self.files = [*files.save_figure(self.figure, output_dir, self.name),
+                      *files.save_tables(tables, output_dir, self.name)]
+        files.write_meta(output_dir, self.name, run_ids=self.run_ids, caption=self.caption, figures=self.files,
                          extra={"params": self.params, "claims": [v.to_dict() for v in self.verdicts],
                                 "claims_summary": summary(self.verdicts), "claims_status": self.claims_status})
         return self.files

@@ -13,21 +13,37 @@ from typing import Any
 
 
 @functools.lru_cache(maxsize=1)
-def code_version() -> dict[str, str | None]:
-    """The installed package version and, when run from a git checkout, the commit (``git`` None otherwise)."""
+def code_version() -> dict[str, Any]:
+    """The code that made a result: the installed package version, the git commit when run from a checkout
+    (None otherwise) and whether tracked files differed from it (``dirty``; None without git). Stored in every
+    run's ``config.json`` and bundle; :func:`code_version_text` is its one-line form for captions."""
     try:
         version = metadata.version("sparsity_lab")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare source tree
         version = "unknown"
-    commit = None
+    commit, dirty = None, None
+    src = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5, check=False)
-        if out.returncode == 0:
-            commit = out.stdout.strip() or None
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=5,
+                             check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            commit = out.stdout.strip()
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+                                    capture_output=True, text=True, timeout=10, check=False)
+            dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):  # pragma: no cover - no git on this machine
         pass
-    return {"sparsity_lab": version, "git": commit}
+    return {"sparsity_lab": version, "git": commit, "dirty": dirty}
+
+
+def code_version_text(version: Mapping[str, Any] | None = None) -> str:
+    """``"<version>+<short sha>"`` with ``.dirty`` when tracked files had changed, ``"<version>+nogit"``
+    outside a checkout; of ``version`` (a stored :func:`code_version`) or of the running code."""
+    version = code_version() if version is None else version
+    sha = version.get("git")
+    if not sha:
+        return f"{version.get('sparsity_lab')}+nogit"
+    return f"{version.get('sparsity_lab')}+{sha[:7]}{'.dirty' if version.get('dirty') else ''}"
 
 
 def utc_now() -> str:
