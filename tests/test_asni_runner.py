@@ -74,7 +74,7 @@ def test_asni2_variants_retrain_under_the_asni1_mask(tmp_path):
     assert accuracy.iloc[-1] > 0.5  # real learning on real digits (10 classes: chance is 0.1)
 
 
-def test_a_complete_run_drops_its_resume_only_trainer_state(tmp_path):
+def test_a_complete_run_drops_its_resume_only_trainer_state(trainings, tmp_path):
     """The per-epoch trainer state exists while the run can be interrupted; once complete it is gone
     (file and manifest entry), the run still verifies, loads and is reused without training."""
     import json
@@ -97,7 +97,7 @@ def test_a_complete_run_drops_its_resume_only_trainer_state(tmp_path):
     files = json.loads((store.run_dir(run_id) / "manifest.json").read_text())["files"]
     assert "artifacts/trainer.safetensors" not in files and "artifacts/final.safetensors" in files
     assert store.status(run_id) == "complete" and store.load_artifact(run_id, "final") is not None
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     assert experiments.run(cfg, store=store, device="cpu", progress=False).reused
-    assert experiments.TRAINING_COUNTER["iterations"] == before
+    assert trainings() == before
     assert store.drop_artifact(run_id, "trainer") is False  # nothing left to drop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -64,13 +65,13 @@ def test_imported_runs_have_the_same_ids_records_and_final_tensors(source, bundl
     assert not (target.run_dir(ASNI.run_id) / "artifacts/init.safetensors").exists()
 
 
-def test_same_configs_again_train_nothing(bundle, tmp_path):
+def test_same_configs_again_train_nothing(trainings, bundle, tmp_path):
     target = ResultsStore(tmp_path / "empty")
     import_bundle(bundle, target)
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     for cfg in (LT, ASNI):
         assert experiments.run(cfg, store=target, device="cpu", progress=False).reused
-    assert experiments.TRAINING_COUNTER["iterations"] == before
+    assert trainings() == before
 
 
 def test_importing_twice_is_a_no_op_and_complete_runs_are_not_overwritten(source, bundle, tmp_path):
@@ -159,6 +160,14 @@ def test_selection_by_filters_and_parents(source):
     assert select_runs(source, [LT.run_id[:12]]) == [LT.run_id]  # a unique prefix
     with pytest.raises(StoreError, match="no complete run .* matches"):
         select_runs(source, dataset=["mnist"])
+
+
+def test_selection_carries_every_run_a_one_shot_run_starts_from(tmp_path):
+    store = ResultsStore(tmp_path / "results")
+    oneshot = dataclasses.replace(ASNI, variant="oneshot_global")
+    experiments.run(oneshot, store=store, device="cpu", progress=False)
+    dense = dataclasses.replace(ASNI, variant="dense")
+    assert select_runs(store, [oneshot.run_id]) == sorted([oneshot.run_id, ASNI.run_id, dense.run_id])
 
 
 # ---------------------------------------------------------------- command line

@@ -55,7 +55,8 @@ RUN_SCRIPT = """
         return original(self)
     MaskedTrainer.train_epoch = counting
     result = experiments.run(cfg, device="cpu", progress=False)
-    print("REUSED" if result.reused else "TRAINED", experiments.TRAINING_COUNTER["iterations"])
+    trained = experiments.ResultsStore().summary(result.run_id)["summary"]["trained_now"]
+    print("REUSED" if result.reused else "TRAINED", trained)
 """
 
 
@@ -89,14 +90,14 @@ def test_two_processes_on_one_config_train_once(tmp_path):
     assert store.is_complete(cfg.run_id) and store.completed_steps(cfg.run_id) == [0, 1, 2]
 
 
-def test_rerunning_a_finished_config_does_no_training(tmp_path):
+def test_rerunning_a_finished_config_does_no_training(trainings, tmp_path):
     store = ResultsStore(tmp_path)
     cfg = tiny(method="oneshot", iterations=1)
     first = experiments.run(cfg, store=store, device="cpu", progress=False)
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     again = experiments.run(cfg, store=store, device="cpu", progress=False)
     assert not first.reused and again.reused
-    assert experiments.TRAINING_COUNTER["iterations"] == before
+    assert trainings() == before
     pd.testing.assert_frame_equal(first.records, again.records)
 
 
@@ -132,10 +133,10 @@ def test_lottery_ticket_remaining_follows_the_documented_rounding(tmp_path):
 
 @pytest.mark.parametrize("overrides", [{"model": "transformer"}, {"p": 1.0, "q": 0.5}, {"train.epochs": 0},
                                        {"beta": 2.0}, {"iterations": -1}, {"method": "magic"}])
-def test_bad_configs_fail_before_any_training(tmp_path, overrides):
+def test_bad_configs_fail_before_any_training(trainings, tmp_path, overrides):
     store = ResultsStore(tmp_path)
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     with pytest.raises(ConfigError):
         experiments.run(tiny(**overrides), store=store, device="cpu", progress=False)
-    assert experiments.TRAINING_COUNTER["iterations"] == before
+    assert trainings() == before
     assert not any(tmp_path.iterdir())

@@ -205,7 +205,7 @@ def test_plot_concentration_one_axis_per_layer_and_panel():
     assert "sparsity" in fig.axes[0].get_title()
 
 
-def test_oneshot_runs_prune_the_dense_weights_to_the_asni_sparsity(tmp_path):
+def test_oneshot_runs_prune_the_dense_weights_to_the_asni_sparsity(trainings, tmp_path):
     """Figure 9's contrasts are runs: global keeps ASNI-I's survivor count under one threshold, layer-wise
     prunes every layer to S; they train nothing and the figure only reads their tensors."""
     from sparsity_lab import experiments
@@ -214,10 +214,10 @@ def test_oneshot_runs_prune_the_dense_weights_to_the_asni_sparsity(tmp_path):
     store = ResultsStore(tmp_path)
     params = pipeline.resolve("asni_concentration", "smoke", epochs=3)
     asni1 = _bases.asni_config(params, "asni1", 0)
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     for variant in ("oneshot_global", "oneshot_layer"):
         experiments.run(_bases.asni_config(params, variant, 0), store=store, device="cpu", progress=False)
-    assert experiments.TRAINING_COUNTER["iterations"] - before == 6  # asni1 and dense, 3 epochs each; one-shot: 0
+    assert trainings() - before == 6  # asni1 and dense, 3 epochs each; one-shot: 0
     asni_masks = {k[5:]: v.bool() for k, v in load_tensors(asni1.run_id, store=store).items() if k.startswith("mask.")}
     kept = sum(int(m.sum()) for m in asni_masks.values())
     glob = load_tensors(_bases.asni_config(params, "oneshot_global", 0).run_id, store=store)

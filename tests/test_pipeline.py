@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab.experiments import TRAINING_COUNTER
 from sparsity_lab.figures.params import ParameterError
 from sparsity_lab.figures.registry import all_figures, get_figure
 from sparsity_lab.report import pipeline
@@ -65,12 +64,12 @@ def test_every_offered_choice_works_rank_weights_best_val_with_val_size() -> Non
     assert {(c.rank_weights, c.val_size) for c in configs} == {("best_val", 100)}
 
 
-def test_every_figure_plans_at_every_profile_without_training(empty_store: ResultsStore) -> None:
-    before = TRAINING_COUNTER["iterations"]
+def test_every_figure_plans_at_every_profile_without_training(trainings, empty_store: ResultsStore) -> None:
+    before = trainings()
     for profile in ("smoke", "quick", "gpu", "paper"):
         planned = {spec.stem[:2]: runs for spec, _, runs in pipeline.plan([s.name for s in all_figures()], profile)}
         assert planned["07"] == [] and all(planned[k] for k in planned if k != "07"), profile
-    assert TRAINING_COUNTER["iterations"] == before
+    assert trainings() == before
     assert not empty_store.root.exists() or not any(empty_store.root.iterdir())
 
 
@@ -94,13 +93,13 @@ def test_figures_are_pure_readers() -> None:
             assert not [n for n in names if n.startswith(banned)], (path.name, names)
 
 
-def test_prefetched_runs_are_exactly_what_the_figure_reads(empty_store: ResultsStore) -> None:
+def test_prefetched_runs_are_exactly_what_the_figure_reads(trainings, empty_store: ResultsStore) -> None:
     """Plan, prefetch, then draw with train=False: nothing more trains and only planned runs are read."""
     (spec, params, runs), = pipeline.plan(["asni_schedule"], "smoke", {"epochs": 2})
     assert pipeline.prefetch([r.config for r in runs], devices=["cpu"], store=empty_store, progress=False) == []
-    before = TRAINING_COUNTER["iterations"]
+    before = trainings()
     result = pipeline.make_figure(spec, "smoke", store=empty_store, train=False, progress=False, epochs=2)
-    assert TRAINING_COUNTER["iterations"] == before
+    assert trainings() == before
     assert result.run_ids == [r.run_id for r in runs] and result.name == "08_asni_schedule"
     with pytest.raises(RuntimeError, match="no stored records"):
         pipeline.make_figure(spec, "smoke", store=empty_store, train=False, progress=False, epochs=3)

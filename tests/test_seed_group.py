@@ -102,12 +102,12 @@ def stored_masks(store: ResultsStore, run_id: str) -> list[dict[str, torch.Tenso
 
 # ---------------------------------------------------------------- batched == separate
 @pytest.mark.parametrize("method", ["sap", "lt"])
-def test_batched_group_records_equal_separate_runs(tmp_path, separate, engine_sizes, method):
+def test_batched_group_records_equal_separate_runs(trainings, tmp_path, separate, engine_sizes, method):
     store = ResultsStore(tmp_path)
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     results = run_seed_group(group(method), store=store, device="cpu", progress=False)
     assert engine_sizes == [len(SEEDS)] * (T + 1)  # every iteration trained all seeds in one engine
-    assert experiments.TRAINING_COUNTER["iterations"] - before == len(SEEDS) * (T + 1)
+    assert trainings() - before == len(SEEDS) * (T + 1)
     assert [r.run_id for r in results] == [c.run_id for c in group(method)]
     assert not any(r.reused for r in results)
     for config, result, alone in zip(group(method), results, separate(method)):
@@ -134,21 +134,21 @@ def test_group_masks_equal_separate_masks_and_rerun_reuses(tmp_path, tmp_path_fa
 
 
 # ---------------------------------------------------------------- partial groups
-def test_complete_member_is_reused_and_only_the_others_train(tmp_path, separate, engine_sizes):
+def test_complete_member_is_reused_and_only_the_others_train(trainings, tmp_path, separate, engine_sizes):
     store = ResultsStore(tmp_path)
     configs = group("sap")
     experiments.run(configs[1], store=store, device="cpu", progress=False)
     engine_sizes.clear()
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     results = run_seed_group(configs, store=store, device="cpu", progress=False)
     assert [r.reused for r in results] == [False, True, False]
-    assert experiments.TRAINING_COUNTER["iterations"] - before == 2 * (T + 1)
+    assert trainings() - before == 2 * (T + 1)
     assert engine_sizes == [2] * (T + 1)
     for result, alone in zip(results, separate("sap")):
         assert_same_records(result.records, alone)
 
 
-def test_interrupted_group_resumes_where_each_member_stopped(tmp_path, separate, engine_sizes, monkeypatch):
+def test_interrupted_group_resumes_where_each_member_stopped(trainings, tmp_path, separate, engine_sizes, monkeypatch):
     store = ResultsStore(tmp_path)
     configs = group("sap")
     real_finish = IterativeRun.finish_iteration
@@ -169,9 +169,9 @@ def test_interrupted_group_resumes_where_each_member_stopped(tmp_path, separate,
     assert all(store.completed_steps(c.run_id) == [0] for c in others)
     assert all(store.status(c.run_id) == "partial" for c in configs)  # not complete, locks released
     engine_sizes.clear()
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     results = run_seed_group(configs, store=store, device="cpu", progress=False)
-    assert experiments.TRAINING_COUNTER["iterations"] - before == 1 + 2 * 2  # only the missing iterations
+    assert trainings() - before == 1 + 2 * 2  # only the missing iterations
     assert engine_sizes == [2, 3]  # t = 1: the two laggards together; t = 2: all three
     for result, alone in zip(results, separate("sap")):
         assert not result.reused

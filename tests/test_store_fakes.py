@@ -41,6 +41,9 @@ class FakeConfig:
         diff = {k: v for k, v in self.to_dict().items() if default[k] != v}
         return self.kind + json.dumps(diff, sort_keys=True)
 
+    def dependencies(self) -> list[FakeConfig]:
+        return []
+
     @property
     def run_id(self) -> str:
         return f"{self.kind}_{hashlib.sha256(self.canonical().encode()).hexdigest()[:12]}"

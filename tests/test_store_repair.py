@@ -118,7 +118,7 @@ CASES: list[tuple[str, Callable[[Path], None], str, int]] = [
 
 @pytest.mark.parametrize(("rel", "damage", "reason", "lost"), CASES,
                          ids=[f"{c[1].__name__}-{c[0]}" for c in CASES])
-def test_damaged_complete_run_is_flagged_then_recomputes_only_the_lost_steps(store, template, capsys, caplog, rel,
+def test_damaged_complete_run_is_flagged_then_recomputes_only_the_lost_steps(trainings, store, template, capsys, caplog, rel,
                                                                              damage, reason, lost):
     run_id = CFG.run_id
     damage(store.run_dir(run_id) / rel)
@@ -136,10 +136,10 @@ def test_damaged_complete_run_is_flagged_then_recomputes_only_the_lost_steps(sto
     assert set(loaded["run_id"]) == {OTHER.run_id}  # never a partial trajectory of a complete-marked run
     assert f"run {run_id} left out, it is damaged ({rel}" in caplog.text
 
-    before = experiments.TRAINING_COUNTER["iterations"]
+    before = trainings()
     result = experiments.run(CFG, store=ResultsStore(store.root), device="cpu", progress=False)
     assert result.reused == (rel == "config.json")  # a rewritten config.json was all it took
-    assert experiments.TRAINING_COUNTER["iterations"] - before == lost
+    assert trainings() - before == lost
     assert not (store.run_dir(run_id) / "steps" / "0001" / "PWNED").exists()
     again = ResultsStore(store.root)
     assert again.status(run_id) == "complete" and again.check(run_id).problem is None

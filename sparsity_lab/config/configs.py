@@ -120,6 +120,13 @@ class ExperimentConfig:
         pass
 
 
+    def dependencies(self) -> list[ExperimentConfig]:
+        """The runs this one starts from, whose stored results its runner reads. The one answer to "what must
+        exist first": ``experiments.run`` runs them first, the sweep orders its jobs by them and a bundle
+        carries them along with the run."""
+        return []
+
+
 @dataclass(frozen=True)
 class IterativeConfig(ExperimentConfig):
     """Iterative pruning with rewinding (docs/methods.md §3): SAP, Lottery Ticket, One Shot and controls."""
@@ -194,6 +201,10 @@ class IterativeConfig(ExperimentConfig):
     def control_parent(self) -> IterativeConfig:
         """The run whose masks a random-ticket / random-reinit control copies."""
         return dataclasses.replace(self, method=self.control_base)
+
+    def dependencies(self) -> list[IterativeConfig]:
+        """A control starts from its parent's masks; every other iterative run from nothing."""
+        return [self.control_parent()] if self.is_control else []
 
 
 def _asni_default_train() -> TrainSettings:

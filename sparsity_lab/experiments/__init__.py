@@ -22,15 +22,10 @@ from sparsity_lab.errors import env_int
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.store import ResultsStore
 
-#: Trainings started by this process (one per pruning iteration or ASNI run); tests use it to prove reuse.
-TRAINING_COUNTER = {"iterations": 0}
-
 
 def _iterative(cfg: IterativeConfig, store: ResultsStore, device: torch.device, progress: bool) -> int:
     from sparsity_lab.experiments.iterative import IterativeRun
 
-    if cfg.is_control:
-        run(cfg.control_parent(), store=store, device=device, progress=progress)
     return IterativeRun(cfg, store, device, progress).execute()
 
 
@@ -38,8 +33,6 @@ def _asni(cfg: AsniConfig, store: ResultsStore, device: torch.device, progress: 
     from sparsity_lab.config.configs import ASNI_ONESHOT_VARIANTS
     from sparsity_lab.experiments.asni import AsniRun
 
-    for parent in cfg.dependencies():
-        run(parent, store=store, device=device, progress=progress)
     if cfg.variant in ASNI_ONESHOT_VARIANTS:
         from sparsity_lab.experiments.asni_oneshot import prune_dense_once
 
@@ -99,17 +92,18 @@ def run(config: ExperimentConfig, *, store: ResultsStore | None = None, device: 
         if store.is_complete(run_id):  # another process finished it while we waited
             return RunResult(run_id, store.records(run_id), reused=True)
         store.clear_failed(run_id)  # a failed run is retried
+        for parent in config.dependencies():  # their stored results are this run's inputs
+            run(parent, store=store, device=resolved, progress=progress)
         try:
             with cpu_threads(resolved):
                 trained = RUNNERS[config.kind](config, store, resolved, progress)
         except TrainingDiverged as err:
             store.mark_failed(run_id, str(err))
             raise
-        TRAINING_COUNTER["iterations"] += trained
         store.mark_complete(run_id, {"trained_now": trained})
         for name in RESUME_ONLY_ARTIFACTS[config.kind]:
             store.drop_artifact(run_id, name)
     return RunResult(run_id, store.records(run_id), reused=False)
 
 
-__all__ = ["RESUME_ONLY_ARTIFACTS", "RUNNERS", "RunResult", "TRAINING_COUNTER", "TrainingDiverged", "run"]
+__all__ = ["RESUME_ONLY_ARTIFACTS", "RUNNERS", "RunResult", "TrainingDiverged", "run"]

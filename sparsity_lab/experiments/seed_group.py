@@ -34,7 +34,7 @@ from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.base import has_conv
 from sparsity_lab.engine.batched import BatchedTrainer
 from sparsity_lab.engine.divergence import TrainingDiverged
-from sparsity_lab.experiments import TRAINING_COUNTER, run
+from sparsity_lab.experiments import run
 from sparsity_lab.experiments.common import RunResult, resolve_device
 from sparsity_lab.experiments.iterative import Evaluate, IterativeRun, load_run_data
 from sparsity_lab.experiments.protocol import step_together
@@ -217,7 +217,6 @@ class _GroupTraining:
             for i, masks in zip(cohort, next_masks):
                 position[i] = (t + 1, masks)
                 self.trained[i] += 1
-                TRAINING_COUNTER["iterations"] += 1
                 if t == T:
                     self._complete(i, position)
             bar.update(len(cohort))

@@ -43,7 +43,7 @@ def _resolve(store: ResultsStore, wanted: str, ids: list[str]) -> str:
 
 
 def _parents(info: Mapping[str, Any]) -> list[str]:
-    """Run ids a run's figures or runner read besides its own (asni1 parent, control parent)."""
+    """Run ids a run's runner reads besides its own (``ExperimentConfig.dependencies``)."""
     from sparsity_lab.config.fields import config_from_dict
 
     try:
@@ -51,11 +51,7 @@ def _parents(info: Mapping[str, Any]) -> list[str]:
     except Exception as err:  # noqa: BLE001 - an unreadable config has no known parents
         log.debug("no parents for %s (%s)", info.get("run_id"), err)
         return []
-    if getattr(cfg, "is_control", False):
-        return [cfg.control_parent().run_id]
-    if info.get("kind") == "asni" and cfg.variant not in ("asni1", "dense"):
-        return [cfg.schedule_parent().run_id]
-    return []
+    return [parent.run_id for parent in cfg.dependencies()]
 
 
 def select_runs(store: ResultsStore, run_ids: Iterable[str] = (), everything: bool = False,

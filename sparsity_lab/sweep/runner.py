@@ -65,14 +65,8 @@ def default_devices() -> list[str]:
 
 
 def _parents(config: Any) -> list[Any]:
-    """Runs that ``config``'s runner starts first (a control's mask source, an ASNI-II variant's ASNI-I run)."""
-    if callable(getattr(config, "dependencies", None)):
-        return list(config.dependencies())
-    if getattr(config, "is_control", False):
-        return [config.control_parent()]
-    if getattr(config, "kind", None) == "asni" and getattr(config, "variant", "asni1") not in ("asni1", "dense"):
-        return [config.schedule_parent()]
-    return []
+    """Runs that ``config``'s runner starts from (``ExperimentConfig.dependencies``)."""
+    return list(config.dependencies())
 
 
 def _depth(config: Any) -> int:
