@@ -92,3 +92,31 @@ def test_nested_lists_from_json_become_tuples_so_configs_stay_hashable():
     cfg = config_from_dict({"kind": "iterative", "train": {"lr_schedule": "step", "step_milestones": [2, 4]}})
     assert cfg.train.step_milestones == (2, 4)
     assert hash(cfg) == hash(config_from_dict(cfg.to_dict()))
+
+
+def _accepted(make) -> bool:
+    try:
+        make()
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("field, hyper, rule, values", [
+    ("prune_fraction", "fraction", "lt", (-0.1, 0.0, 0.5, 0.999, 1.0)),
+    ("prune_fraction", "fraction", "oneshot", (-0.1, 0.0, 0.5, 1.0)),
+    ("beta", "beta", "sap", (0.0, 0.5, 1.0, 1.5)),
+    ("eta_r", "eta_r", "sap", (-0.1, 0.0, 2.0)),
+    ("snip_batches", "num_batches", "snip", (0, 1, 4)),
+])
+def test_a_rule_field_is_bounded_once_by_its_rule(field, hyper, rule, values):
+    """The config accepts exactly what the rule that reads the field accepts, and names its own field."""
+    from sparsity_lab.rules import PRUNING_RULES
+
+    for value in values:
+        by_rule = _accepted(lambda: PRUNING_RULES[rule].make_hyper(**{hyper: value}))
+        by_config = _accepted(lambda: IterativeConfig(**{field: value}).validate())
+        assert by_rule == by_config, (field, value)
+        if not by_config:
+            with pytest.raises(ConfigError, match=f"invalid config field {field}="):
+                IterativeConfig(**{field: value}).validate()

@@ -16,16 +16,13 @@ from sparsity_lab.cli.checks import (
 from sparsity_lab.cli.cluster import sweep_on_cluster
 from sparsity_lab.cli.flags import BATCH_SEEDS, config_from_flags
 from sparsity_lab.engine.divergence import TrainingDiverged
+from sparsity_lab.rules.base import config_field_methods
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
-from sparsity_lab.store.query import run_state
+from sparsity_lab.store.query import column_name, run_state
 
 #: Config columns ``ls`` always shows when present; any other column that differs between runs is shown too.
 KEY_FIELDS = ("dataset", "model", "method", "variant", "config_scope", "config_p", "config_q", "seed")
 _RUN_META = ("run_id", "kind", "status", "steps", "size_bytes", "created", "problem")
-#: Config columns that mean something only for some methods: `ls` leaves them blank on other runs
-#: (an LT run's SAP p/q are defaults it never used).
-METHOD_ONLY = {"config_p": ("sap",), "config_q": ("sap",), "eta_r": ("sap",), "gamma": ("sap",), "beta": ("sap",),
-               "prune_fraction": ("lt", "oneshot")}
 
 
 def cmd_run(args: argparse.Namespace, store: ResultsStore) -> int:
@@ -96,10 +93,12 @@ def cmd_ls(args: argparse.Namespace, store: ResultsStore) -> int:
     table = runs[["run_id", "kind", "status", "steps"]].copy()
     table["size"] = runs["size_bytes"].map(human_bytes)
     table["created"] = runs["created"]
+    # a rule's field means nothing on another method's run (an LT run's SAP p/q are defaults it never used)
+    method_only = {column_name(f): methods for f, methods in config_field_methods().items()}
     for col in key_columns(runs):
         table[col] = runs[col]
-        if col in METHOD_ONLY and "method" in runs.columns:
-            table[col] = table[col].where(runs["method"].isin(METHOD_ONLY[col]))
+        if col in method_only and "method" in runs.columns:
+            table[col] = table[col].where(runs["method"].isin(method_only[col]))
     if runs["problem"].notna().any():  # damaged: the file and what is wrong; failed: the reason
         table["problem"] = runs["problem"]
     print(table.astype(object).fillna("").to_string(index=False))

@@ -17,7 +17,8 @@ from sparsity_lab.config.field_types import check_types, normalise, normalise_se
 from sparsity_lab.config.fields import _flatten, _jsonable, flat_fields
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.errors import ConfigError
-from sparsity_lab.rules import iterative_rules
+from sparsity_lab.rules import PRUNING_RULES, iterative_rules
+from sparsity_lab.rules.base import HyperparameterError
 
 SCOPES = ("global", "layer", "neuron")
 CONTROL_METHODS = ("random_ticket", "random_reinit")
@@ -170,16 +171,7 @@ class IterativeConfig(ExperimentConfig):
         _check(self.scope in SCOPES, "scope", self.scope, f"one of {SCOPES}")
         _check(0 <= self.iterations <= MAX_ITERATIONS, "iterations", self.iterations,
                f"an integer T in [0, {MAX_ITERATIONS}]")
-        _check(self.p > 0, "p", self.p, "0 < p < q")
-        _check(self.q > self.p, "q", self.q, f"q > p (p={self.p})")
-        _check(self.eta_r >= 0, "eta_r", self.eta_r, "eta_r >= 0")
-        _check(self.gamma >= 0, "gamma", self.gamma, "gamma >= 0")
-        _check(0 < self.beta <= 1, "beta", self.beta, "0 < beta <= 1")
-        _check(0 < self.prune_fraction < 1, "prune_fraction", self.prune_fraction, "0 < P < 1")
-        for pattern, rate in self.layer_rates:
-            _check(0 <= rate < 1, "layer_rates", (pattern, rate), "rates in [0, 1)")
-        _check(isinstance(self.snip_batches, int) and self.snip_batches >= 1, "snip_batches", self.snip_batches,
-               "an integer >= 1")
+        self._validate_rule_fields()
         _check(self.control_base in iterative_rules(), "control_base", self.control_base,
                f"one of {', '.join(iterative_rules())}")
         _check(self.rewind_epoch >= 0, "rewind_epoch", self.rewind_epoch, "an integer >= 0")
@@ -193,6 +185,16 @@ class IterativeConfig(ExperimentConfig):
         n_test = num_test_examples(self.dataset)
         _check(0 <= self.test_subset <= n_test, "test_subset", self.test_subset,
                f"an integer in [0, {n_test}] (0 = all; {self.dataset} has {n_test} test examples)")
+
+    def _validate_rule_fields(self) -> None:
+        """Each rule checks the fields it reads (its hyperparameters' ``config_fields``): a bound is stated
+        once, in the rule; the error names the config field."""
+        for rule in PRUNING_RULES.values():
+            mapping = getattr(rule.hyper, "config_fields", {})
+            try:
+                rule.hyper_from_config(self)
+            except HyperparameterError as err:
+                _check(False, mapping.get(err.name, err.name), err.value, err.allowed)
 
     @property
     def is_control(self) -> bool:

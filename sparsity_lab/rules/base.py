@@ -123,7 +123,25 @@ def register_rule(name: str, hyper: type, *, inputs: Sequence[str] = (), citatio
     return deco
 
 
+class HyperparameterError(ValueError):
+    """A rule's hyperparameter out of its bounds: its name, its value and what is allowed (one line)."""
+
+    def __init__(self, name: str, value: Any, allowed: str) -> None:
+        super().__init__(f"hyperparameter {name}={value!r} is invalid; it must be {allowed}")
+        self.name, self.value, self.allowed = name, value, allowed
+
+
 def check(name: str, ok: bool, value: Any, allowed: str) -> None:
-    """One-line error naming a hyperparameter, its value and what is allowed."""
+    """Where a rule states a bound of its hyperparameters: the one place that bound is checked (configs,
+    the command line and ``prune`` all ask the rule)."""
     if not ok:
-        raise ValueError(f"hyperparameter {name}={value!r} is invalid; it must be {allowed}")
+        raise HyperparameterError(name, value, allowed)
+
+
+def config_field_methods() -> dict[str, tuple[str, ...]]:
+    """Config field → the registered rules that read it (from each rule's ``config_fields``)."""
+    owners: dict[str, list[str]] = {}
+    for rule in PRUNING_RULES.values():
+        for config_field in getattr(rule.hyper, "config_fields", {}).values():
+            owners.setdefault(config_field, []).append(rule.name)
+    return {f: tuple(names) for f, names in owners.items()}

@@ -25,6 +25,9 @@ class LtHyper:
 
     def validate(self) -> None:
         check("fraction", 0 <= self.fraction < 1, self.fraction, "in [0, 1)")
+        pairs = self.layer_rates.items() if isinstance(self.layer_rates, Mapping) else (self.layer_rates or ())
+        for pattern, rate in pairs:
+            check("layer_rates", 0 <= rate < 1, (pattern, rate), "rates in [0, 1)")
 
 
 def layer_rates(names: Sequence[str], fraction: float, rates: Mapping[str, float]) -> dict[str, float]:

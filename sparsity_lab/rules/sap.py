@@ -31,6 +31,8 @@ class SapHyper:
     config_fields: ClassVar[dict[str, str]] = {"p": "p", "q": "q", "eta_r": "eta_r", "gamma": "gamma", "beta": "beta"}
 
     def validate(self) -> None:
+        check("p", self.p > 0, self.p, "0 < p < q")
+        check("q", self.q > self.p, self.q, f"greater than p={self.p} (0 < p < q)")
         validate_pq(self.p, self.q)
         check("eta_r", self.eta_r >= 0, self.eta_r, ">= 0")
         check("gamma", self.gamma >= 0, self.gamma, ">= 0")
