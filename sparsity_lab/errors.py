@@ -1,4 +1,4 @@
-"""The family of errors caused by what a user typed or set up (issue 9 §5).
+"""The family of errors caused by what a user typed or set up.
 
 Every bad input (a config value, a flag, a sweep file, an environment variable, a device, the data
 root) raises a subclass of :class:`UserError` whose message is one line naming the value and what is

@@ -1,4 +1,4 @@
-"""``sparsity-lab bundle export|import``: results bundles on the command line (store/bundle.py, issue #11 §4).
+"""``sparsity-lab bundle export|import``: results bundles on the command line (store/bundle.py).
 
     sparsity-lab bundle export gpu.tar.gz --dataset fashionmnist mnist        # complete runs matching
     sparsity-lab bundle export two.tar --runs iterative_8ac9 asni_12ab --tensors none

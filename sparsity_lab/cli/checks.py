@@ -1,4 +1,4 @@
-"""Checks the command line runs before it creates anything (issue 9 §5): flag values, devices,
+"""Checks the command line runs before it creates anything: flag values, devices,
 environment variables, the results root; and an argparse parser whose errors are one line.
 """
 

@@ -1,4 +1,4 @@
-"""``sparsity-lab verify [RUN_ID ...] [--repair]``: check every stored file against its manifest (issue 9 §3).
+"""``sparsity-lab verify [RUN_ID ...] [--repair]``: check every stored file against its manifest.
 
 Prints one line per run: its status and, for a damaged run, the file and what is wrong with it
 (store/verify.py). Exit status 1 if any run is damaged (with ``--repair``: still damaged after the

@@ -31,7 +31,7 @@ ASNI_VARIANTS = ("asni1", "asni2", "mask_init", "mask_random_init", "random_sign
 ASNI_ONESHOT_VARIANTS = ("oneshot_global", "oneshot_layer")
 
 
-#: Sane upper bounds (issue 9 §5): a typo such as ``--iterations 1000000000`` fails at once instead of
+#: Sane upper bounds: a typo such as ``--iterations 1000000000`` fails at once instead of
 #: planning years of training. The papers' largest settings are T = 30 iterations, 200 epochs, and
 #: ASNI's T = 160 epochs (docs/methods.md §3, §4).
 MAX_ITERATIONS = 1000

@@ -1,6 +1,6 @@
 """Type checks and number normalisation of config fields, driven by the fields' annotations.
 
-Issue 9 §5: a boolean where a number belongs (``iterations: true``), a string number (``p: "0.5"``)
+Refused with one line naming the field: a boolean where a number belongs (``iterations: true``), a string number (``p: "0.5"``)
 or a non-finite number anywhere (``--train.lr inf``) is refused with one line naming the field; an
 integer given for a float field (``p: 1``) becomes a float before hashing, so ``p: 1`` and ``p: 1.0``
 are one run (configs written with floats keep their run ids). Annotations are the strings of

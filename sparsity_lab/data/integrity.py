@@ -1,6 +1,6 @@
 """Checks of a dataset's local files and decoded labels against known checksums and class counts.
 
-Issue 9 §5: a corrupt or truncated ``.gz``, a zero-filled extracted file, or labels shifted by one
+Refused with one line naming the file: a corrupt or truncated ``.gz``, a zero-filled extracted file, or labels shifted by one
 must be named with how to fix them, never reported as a failed download or trained on silently.
 Archive md5s are torchvision's own (``resources``, ``tgz_md5``, ``train_list``/``test_list``); the
 md5s of the extracted MNIST/FashionMNIST files and of their label bytes were computed from the

@@ -122,7 +122,7 @@ def load_splits(name: str, root: str | os.PathLike | None = None) -> Splits:
 
 
 def _load_checked(key: str, load: Callable[[Path], Splits], base: Path) -> Splits:
-    """The source's splits after checking its local files (checksums) and decoded labels (issue 9 §5)."""
+    """The source's splits after checking its local files (checksums) and decoded labels."""
     check_local_files(key, base)
     splits = load(base)
     problem = check_labels(key, splits.train_y, splits.test_y)

@@ -1,7 +1,7 @@
 """An in-process memo of decoded datasets, so a persistent sweep worker reads each dataset once.
 
 ``load_splits`` reads the decoded-tensor cache file (``<root>/sparsity_lab_cache/<name>.pt``) and checks
-it (shapes, labels: issue 9 §5); ``load_dataset`` then copies the splits to the training device. A sweep
+it (shapes, labels); ``load_dataset`` then copies the splits to the training device. A sweep
 worker runs many configs one after another on one device, so both are remembered here: the checked CPU
 splits per (dataset, cache file), and their copies on each device. An entry is valid only while the cache
 file keeps the (mtime, size, inode) it had when it was read, so a cache rebuilt or damaged since is read

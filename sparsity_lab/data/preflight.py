@@ -1,4 +1,4 @@
-"""The data root checked before anything is read or created (issue 9 §5).
+"""The data root checked before anything is read or created.
 
 A data root that is a file or unreadable is named in one line; a root that did not exist and into
 which nothing could be downloaded is removed again (it only holds our lock files), so a failed

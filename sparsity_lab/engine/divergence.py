@@ -1,4 +1,4 @@
-"""Divergence detection for the trainers (issue 9 §4; README "Reliability").
+"""Divergence detection for the trainers (README "Reliability").
 
 Diverged training is a failed run, never a result. The step runner keeps, per unit (the model, or
 each member of a batched ensemble), the count of leading steps of the epoch after which the running

@@ -1,4 +1,4 @@
-"""Seed groups: the seeds of one iterative-pruning config trained together by the batched engine (issue #4).
+"""Seed groups: the seeds of one iterative-pruning config trained together by the batched engine.
 
 A *seed group* is a set of ``IterativeConfig``s equal except for ``seed`` (docs/methods.md §3 runs every
 config for several seeds). ``run_seed_group`` trains the members that sit at the same pruning

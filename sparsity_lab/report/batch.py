@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-#: Where the shipped results of the ``gpu`` profile live (issue 11), relative to the repository.
+#: Where the shipped results of the ``gpu`` profile live, relative to the repository.
 SHIPPED_GPU_DIR = Path("docs") / "gpu-results"
 
 

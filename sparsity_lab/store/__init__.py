@@ -1,4 +1,4 @@
-"""The content-addressed results store (README "Architecture" and "Stored records", issue #4).
+"""The content-addressed results store (README "Architecture" and "Stored records").
 
 ``ResultsStore`` keeps one directory per run id with atomic, checksummed checkpoints per pruning
 iteration / epoch; ``load_results`` gathers the tidy records of many runs for the notebooks.

@@ -1,4 +1,4 @@
-"""Results bundles: a portable archive of complete runs, importable into any store (issue #11 §4).
+"""Results bundles: a portable archive of complete runs, importable into any store.
 
 Format: a tar file (``.tar``, ``.tar.gz`` / ``.tgz``, ``.tar.xz`` or ``.tar.bz2``) holding::
 

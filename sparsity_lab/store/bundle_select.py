@@ -1,4 +1,4 @@
-"""Which runs a results bundle holds and which of their files it carries (issue #11 §4; store/bundle.py).
+"""Which runs a results bundle holds and which of their files it carries (store/bundle.py).
 
 Runs: the complete runs named by id (or unique prefix) or matching config filters (``dataset``,
 ``model``, ``kind``, ``method``, ``variant``), plus the parents their figures and runners read (the

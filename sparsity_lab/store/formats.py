@@ -1,4 +1,4 @@
-"""Cheap structural checks of the files the store writes (issue 9 §3; README "Reliability").
+"""Cheap structural checks of the files the store writes (README "Reliability").
 
 A checksum proves that a file is the one recorded in manifest.json, not that it can be read: a file
 replaced together with its manifest entry (or written by a buggy tool) may match and still not be

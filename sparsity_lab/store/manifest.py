@@ -2,7 +2,7 @@
 
 A step ``steps/<NNNN>/`` counts as completed only if its ``records.parquet`` is listed in the
 manifest and every file of the step exists with the listed size and sha256 (README "Stored
-records"; issue #4). Verification results are cached per (path, size, mtime, inode) so a process
+records"). Verification results are cached per (path, size, mtime, inode) so a process
 hashes each file once.
 """
 

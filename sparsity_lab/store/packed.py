@@ -1,4 +1,4 @@
-"""Bit-packed masks inside safetensors files: 1 bit per mask entry instead of 1 byte (issue #11 §3).
+"""Bit-packed masks inside safetensors files: 1 bit per mask entry instead of 1 byte.
 
 A run stores its masks (``bool``, or ``uint8`` holding only 0 and 1) at every pruning iteration; as
 bytes they dominate a run directory (a ``cnn`` run: 1.5 MB per step). ``pack`` replaces every such

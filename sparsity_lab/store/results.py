@@ -1,4 +1,4 @@
-"""``ResultsStore``: the content-addressed results store (README "Architecture", issue #4).
+"""``ResultsStore``: the content-addressed results store (README "Architecture").
 
 Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else ``./results``)::
 

@@ -1,4 +1,4 @@
-"""Whole-run verification and repair (issue 9 §3; README "Reliability").
+"""Whole-run verification and repair (README "Reliability").
 
 ``check_run`` verifies everything a run holds against its manifest.json: config.json (readable JSON
 naming the run), manifest.json itself, every step (sha256, size and file structure,

@@ -1,4 +1,4 @@
-"""Reading a sweep file into Python data, with one-line errors (issue 9 §5).
+"""Reading a sweep file into Python data, with one-line errors.
 
 A missing file, a directory, an empty file, YAML or JSON that does not parse (the line and column are
 named), or a top level that is neither a list nor a mapping is a ``SweepFileError`` (a ``UserError``:

@@ -1,4 +1,4 @@
-"""How sweep workers are started: from a fork server that has already imported the package (issue 12).
+"""How sweep workers are started: from a fork server that has already imported the package.
 
 A spawned worker imports torch and sparsity_lab itself (about 5 s on the GPU machines), one more fixed
 cost per sweep on top of the parent's own imports. Python's ``forkserver`` start method keeps one

@@ -10,7 +10,7 @@ Jobs are dispatched parents first, then longest first by ``costs.estimate_job_se
 the tail behind one long run), each to the next worker that reports back; a worker keeps the datasets it
 loaded (``data.memo``), so only its first run on a dataset reads and copies it.
 
-Seed groups (issue #4): configs equal but for ``seed`` are handed to one worker as one job and run by
+Seed groups: configs equal but for ``seed`` are handed to one worker as one job and run by
 ``experiments.seed_group.run_seed_group``, which trains the seeds together with the batched engine,
 when ``batch_seeds`` says so: ``"auto"`` (default) follows ``seed_group.should_batch`` (CUDA devices,
 no convolutions), ``True`` batches every batchable group (any device), ``False`` never batches.
