@@ -108,6 +108,15 @@ class FigureSpec:
             return hook(inputs, params, drawn)
         return inputs.raw if inputs.raw is not None else inputs.records
 
+    def claim_statements(self) -> dict[str, str]:
+        """Claim id (``"1.3"``) → the one-line statement the check tests, threshold included: what the
+        figure's notebook says it checks, and nothing else."""
+        if not self.claims:
+            return {}
+        from sparsity_lab.claims import CLAIMS
+
+        return dict(CLAIMS.get(self.number, {}))
+
     def check_claims(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> list[Any]:
         """Verdicts of ``sparsity_lab.claims.check_figure(number, claims_input)``; where the claims package
         lacks it, one "untestable: claims module not available" verdict (the pipeline still draws)."""
