@@ -6,6 +6,7 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.setup-stamp
 PROFILE    ?= quick
+TEST_WORKERS ?= auto
 NOTEBOOKS  ?=
 # The shipped results of the gpu profile: `make figures PROFILE=gpu` imports them (a no-op once imported) and
 # renders from them, training nothing. `GPU_BUNDLE=` (empty) on a GPU host trains the profile instead.
@@ -48,8 +49,10 @@ data:
 	  fi; \
 	done
 
+# The suite's files are independent: one pytest-xdist worker per core, each file on one worker (its module
+# fixtures built once). TEST_WORKERS=0 runs it in this process (e.g. with --pdb).
 test: setup data
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 figures: setup data
 	$(if $(and $(filter gpu,$(PROFILE)),$(wildcard $(GPU_BUNDLE))),$(PY) -m sparsity_lab bundle import $(GPU_BUNDLE))

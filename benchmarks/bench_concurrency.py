@@ -51,7 +51,7 @@ from pathlib import Path
 import torch
 from bench_engine import SHAPES, SIZES, git_sha, new_model, random_data, random_masks
 
-from sparsity_lab.train import EngineOptions, MaskedTrainer, TrainSettings
+from sparsity_lab.engine.trainer import EngineOptions, MaskedTrainer, TrainSettings
 
 QUICK_SIZES = {"cifar10": (64, 64)}
 MODES = ("eager", "compiled")

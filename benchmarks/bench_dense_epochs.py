@@ -25,11 +25,11 @@ from pathlib import Path
 import torch
 from bench_engine import git_sha
 
-from sparsity_lab.config import IterativeConfig
+from sparsity_lab.config.configs import IterativeConfig
+from sparsity_lab.engine.trainer import MaskedTrainer, TrainSettings
 from sparsity_lab.experiments.common import seeded_model
 from sparsity_lab.experiments.iterative import load_run_data
 from sparsity_lab.masks import MaskSet
-from sparsity_lab.train import MaskedTrainer, TrainSettings
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from bench_engine import QUICK_SIZES, SIZES, git_sha, new_model, random_data, random_masks
 
 from sparsity_lab.data import DeviceData, dataset_info, load_dataset
-from sparsity_lab.train import EngineOptions, MaskedTrainer, TrainSettings
+from sparsity_lab.engine.trainer import EngineOptions, MaskedTrainer, TrainSettings
 
 #: name -> (compile on, compile mode, cudnn.benchmark, inductor config overrides)
 VARIANTS = {
