@@ -281,7 +281,7 @@ def test_figures_draw_on_fake_records_with_a_full_caption(name, n_axes):
     drawn = spec.draw(inputs, params)
     assert len(drawn.figure.axes) == n_axes
     assert all(isinstance(t, pd.DataFrame) and not t.empty for t in drawn.tables.values())
-    for part in ("profile smoke", "T=4", "E=1", "seeds 0", "ranked: last", "training set: all images", "code "):
+    for part in ("profile smoke", "T=4", "E=1", "seeds 0", "ranked: last", "training set: all images"):
         assert part in drawn.caption, part
 
 
@@ -295,6 +295,7 @@ def test_sap_trajectories_smoke_end_to_end(tmp_path):
     for suffix in (".png", ".pdf", ".meta.json", "__claims.csv"):
         assert (tmp_path / "fig" / f"01_sap_trajectories{suffix}").is_file(), suffix
     assert len(result.run_ids) == 4 and result.verdicts
+    assert "drawn with code " in result.caption and "runs trained with code " in result.caption
     summary = result.tables["Trajectories (mean ± std over seeds)"]
     acc = summary[summary["panel"] == "remaining"]
     assert acc[acc["iteration"] == 0]["mean"].eq(100.0).all()  # nothing pruned before the first pruning

@@ -122,11 +122,11 @@ def test_annotate_phases_shades_three_segments() -> None:
     assert style.annotate_phases(ax, x, x) is None
 
 
-def test_caption_has_every_required_field_and_code_version() -> None:
+def test_caption_has_every_required_field() -> None:
     text = style.caption("quick", "fashionmnist", "mlp", 15, 2, [0, 1], "global", "final epoch",
                          extra={"p": 0.5})
     for part in ("profile quick", "dataset fashionmnist", "model mlp", "T=15", "E=2", "seeds 0, 1 (n=2)",
-                 "scope global", "ranked: final epoch", "p=0.5", f"code {code_version_text()}"):
+                 "scope global", "ranked: final epoch", "p=0.5"):
         assert part in text
     assert "seeds n=4" in style.caption("paper", "cifar10", "cnn", 30, 200, 4, "layer", "best val")
     assert "T=–" in style.caption("smoke", "x", None, None, None, None, None, None)

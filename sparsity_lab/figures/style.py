@@ -4,7 +4,7 @@
 * :func:`line_with_band` / :func:`band_stats`: mean ± std over seeds from a tidy frame.
 * :func:`annotate_phases` / :func:`detect_phases`: the three PQI phases (docs/methods.md §3).
 * :func:`caption` / :func:`add_caption`: what every figure must state (profile, dataset, model, T, E,
-  seeds, scope, which weights were ranked, code version).
+  seeds, scope, which weights were ranked; the report adds the code version).
 
 Writing files is the report's business (:mod:`sparsity_lab.report.files`): a figure draws and writes nothing.
 """
@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 
 from sparsity_lab.figures._bands import band_stats, line_with_band
 from sparsity_lab.figures._phases import Phases, annotate_phases, detect_phases
-from sparsity_lab.store.meta import code_version_text
 
 __all__ = [
     "Phases", "add_caption", "annotate_phases", "band_stats", "caption", "detect_phases", "line_with_band",
@@ -92,7 +91,8 @@ def caption(
     ranked: Any,
     extra: str | Mapping[str, Any] | None = None,
 ) -> str:
-    """One-line caption with every field docs/figures.md requires, plus the code version.
+    """One-line caption with every field docs/figures.md requires but the code version, which the report adds
+    (figures read nothing but their inputs).
 
     ``seeds`` may be a count (``n=4``) or the seeds themselves; ``None`` prints "–" (not
     applicable). ``extra`` (text or a mapping) is appended after the required fields.
@@ -105,7 +105,6 @@ def caption(
         parts.extend(f"{k}={_fmt(v)}" for k, v in extra.items())
     elif extra:
         parts.append(str(extra))
-    parts.append(f"code {code_version_text()}")
     return " · ".join(parts)
 
 

@@ -25,6 +25,7 @@ from sparsity_lab import _roots
 from sparsity_lab.figures.params import FigureParams, ParameterError
 from sparsity_lab.figures.params import resolve as _resolve
 from sparsity_lab.figures.registry import FigureSpec, Inputs, Run, get_figure
+from sparsity_lab.store.meta import code_version_text
 from sparsity_lab.sweep.costs import estimate_seconds, training_epochs
 
 __all__ = ["load", "make_figure", "notebook_figure", "plan", "plan_table", "prefetch", "provenance", "resolve",
@@ -154,7 +155,8 @@ def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store
     inputs = load(runs, store=store)
     drawn = spec.draw(inputs, params)
     verdicts = spec.check_claims(inputs, params, drawn)
-    text = " · ".join(filter(None, [drawn.caption, provenance(inputs.run_ids, store=store)]))
+    text = " · ".join(filter(None, [drawn.caption, provenance(inputs.run_ids, store=store),
+                                   f"drawn with code {code_version_text()}"]))
     style.add_caption(drawn.figure, text)
     result = FigureResult(figure=drawn.figure, caption=text, tables=dict(drawn.tables),
                           run_ids=inputs.run_ids, params=params.as_dict(), verdicts=verdicts, name=spec.stem)
