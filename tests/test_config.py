@@ -114,8 +114,8 @@ def test_a_rule_field_is_bounded_once_by_its_rule(field, hyper, rule, values):
     from sparsity_lab.rules import PRUNING_RULES
 
     for value in values:
-        by_rule = _accepted(lambda: PRUNING_RULES[rule].make_hyper(**{hyper: value}))
-        by_config = _accepted(lambda: IterativeConfig(**{field: value}).validate())
+        by_rule = _accepted(lambda v=value: PRUNING_RULES[rule].make_hyper(**{hyper: v}))
+        by_config = _accepted(lambda v=value: IterativeConfig(**{field: v}).validate())
         assert by_rule == by_config, (field, value)
         if not by_config:
             with pytest.raises(ConfigError, match=f"invalid config field {field}="):
