@@ -35,7 +35,7 @@ __all__ = ["BACK", "FLAG_RISE", "STOP_RISE", "EarlyWarning", "PQIMonitor", "Warn
 
 #: Fitted on the quick profile (docs/methods.md §6): relative rise of PQI above its running minimum that flags
 #: the compression phase, the rise at which the stop fires, and how many iterations the stop steps back.
-FLAG_RISE, STOP_RISE, BACK = 0.10, 0.50, 1
+FLAG_RISE, STOP_RISE, BACK = 0.10, 0.30, 1
 #: The claims 11.1-11.3 (docs/methods.md §6): collapse = accuracy this many pt below dense (as t_c of figure 1),
 #: "within 1 pt of dense", and the factor on the sparsest within-1-pt remaining fraction.
 COLLAPSE_PT, TOLERANCE_PT, WEIGHT_FACTOR = 10.0, 1.0, 2.0
