@@ -30,6 +30,9 @@ _EXPORTS: dict[str, str] = {
     "register_rule": "rules.prune",
     "RuleContext": "rules.prune",
     "asni_target_sparsity": "rules.asni_schedule",
+    # measures/early_warning.py: docs/methods.md §6
+    "early_warning": "measures.early_warning",
+    "early_warning_from_records": "measures.early_warning",
     # data, models, engine
     "load_dataset": "data",
     "create_model": "models",
