@@ -115,7 +115,7 @@ class FigureSpec:
         return dict(getattr(self.impl, "PLOT_OPTIONS", {}))
 
     def draw(self, inputs: Inputs, params: FigureParams, **options: Any) -> Drawn:
-        _check_names(options, self.plot_options(), f"plotting option of {self.stem}")
+        _check_names(options, self.plot_options(), "plotting option", self.stem)
         return self.impl.draw(inputs, params, **options)
 
     def panels(self) -> dict[str, str]:
@@ -124,7 +124,7 @@ class FigureSpec:
 
     def draw_panel(self, name: str, ax: Any, inputs: Inputs, params: FigureParams, **options: Any) -> Any:
         """Draw panel ``name`` on ``ax`` (the figure's ``draw_panel``); an unknown name lists the panels."""
-        _check_names({name: None}, self.panels(), f"panel of {self.stem}")
+        _check_names({name: None}, self.panels(), "panel", self.stem)
         return self.impl.draw_panel(name, ax, inputs, params, **options)
 
     def claims_input(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> Any:
@@ -157,7 +157,7 @@ class FigureSpec:
         return list(check_figure(self.number, self.claims_input(inputs, params, drawn)))
 
 
-def _check_names(given: Mapping[str, Any], allowed: Mapping[str, Any], what: str) -> None:
+def _check_names(given: Mapping[str, Any], allowed: Mapping[str, Any], what: str, figure: str) -> None:
     """Refuse, in one line, a name that is not in ``allowed`` (with the nearest one, if any)."""
     import difflib
 
@@ -165,7 +165,7 @@ def _check_names(given: Mapping[str, Any], allowed: Mapping[str, Any], what: str
         if name not in allowed:
             near = difflib.get_close_matches(name, list(allowed), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ParameterError(f"unknown {what} {name!r}{hint}: allowed {', '.join(allowed) or 'none'}")
+            raise ParameterError(f"unknown {what} {name!r} of {figure}{hint}: allowed {', '.join(allowed) or 'none'}")
 
 
 _REGISTRY: dict[str, FigureSpec] = {}
