@@ -21,14 +21,14 @@ SAP_CELLS: tuple[Cell, ...] = (
      "import seaborn as sns\n\n"
      'layers = records.query("metric == \'pqi\' and scope == \'layer\' and stage == \'retrained\' and p == 0.5 and q == 1")\n'
      'sns.relplot(data=layers, x="iteration", y="value", hue="group", col="label", row="family", kind="line",\n'
-     '            errorbar="sd", height=2.8, aspect=1.2).set_titles("{row_name} {col_name}").set_axis_labels(
-'
+     '            errorbar="sd", height=2.8, aspect=1.2).set_titles("{row_name} {col_name}").set_axis_labels(\n'
      '    "pruning iteration t", "layer PQI I₀.₅,₁");'),
     ("Any metric by the scope it was measured at: here the Gini index (edit `metric` to see another):",
      'metric = "gini"\n'
      'part = records.query("metric == @metric and stage == \'retrained\'")\n'
      'sns.relplot(data=part, x="iteration", y="value", hue="label", style="family", col="scope", kind="line",\n'
-     '            errorbar="sd", height=2.8, facet_kws={"sharey": False}).set_axis_labels("pruning iteration t", metric);'),
+     '            errorbar="sd", height=2.8, facet_kws={"sharey": False}).set_axis_labels(\n'
+     '    "pruning iteration t", metric);'),
 )
 
 #: Figures 8-10: ASNI records (iteration = epoch; stages epoch and final).
