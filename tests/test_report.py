@@ -13,7 +13,7 @@ import pytest
 from sparsity_lab.report.batch import UsageError, _parse_overrides, select
 
 OK_CELLS = [
-    "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n_seeds * 2)",
+    "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n_seeds * 2)\nprint('PUBLISH', publish)",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\n"
     "ax.plot([0, 1], [1, 0])\nplt.show()",
     "from sparsity_lab.report import files\n"
@@ -66,6 +66,7 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     streams = "".join(o.get("text", "") for c in ok_nb.cells for o in c.get("outputs", []))
     assert f"KERNEL {sys.executable}" in streams  # the kernel is this interpreter's environment
     assert "TWICE 42" in streams  # -p n 21 reached the notebook as an int
+    assert "PUBLISH True" in streams  # only the batch publishes
     injected = [c for c in ok_nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "profile = \"smoke\"" in injected[0].source
     assert str((out / "figures").resolve()) in injected[0].source
@@ -96,6 +97,14 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert (by_name[BAD]["error_name"], by_name[BAD]["error_message"]) == ("ValueError", "p must be < q")
     assert by_name[BAD]["html"] == f"{BAD}.html" and by_name[OK]["wall_s"] > 0
     assert status["profile"] == "smoke" and status["parameters"] == {"n_seeds": 21}
+
+    # --notebooks runs one notebook: its card is updated, the other registered notebook's card is kept
+    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", OK)
+    assert proc.returncode == 0 and BAD not in proc.stdout, proc.stdout + proc.stderr
+    cards = {n["name"]: n for n in json.loads((out / "index.json").read_text())["notebooks"]}
+    assert list(cards) == [OK, BAD] and cards[OK]["wall_s"] != by_name[OK]["wall_s"]
+    assert {k: v for k, v in cards[BAD].items()} == by_name[BAD]
+    assert "ValueError: p must be &lt; q" in (out / "index.html").read_text()
 
     # --render-only rebuilds HTML and index from the executed notebooks without running a kernel
     executed_mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")}
@@ -139,6 +148,8 @@ def test_parameter_overrides_are_parsed_as_yaml() -> None:
         "n": 3, "lr": 0.5, "seeds": [0, 1], "tag": "abc", "x": None}
     with pytest.raises(UsageError, match="--profile"):
         _parse_overrides([["profile", "paper"]])
+    with pytest.raises(UsageError, match="'publish' is set by the report"):
+        _parse_overrides([["publish", "false"]])
     with pytest.raises(UsageError, match="identifier"):
         _parse_overrides([["not-a-name", "1"]])
 

@@ -215,9 +215,16 @@ class PqiProperties:
         return []
 
     @staticmethod
+    def records(inputs: Inputs, p: PropertiesParams) -> pd.DataFrame:
+        """The sweep's tidy records (measure, fraction_zero, seed, value): this figure trains nothing."""
+        return sparsity_sweep(None, dim=p.dim, n_seeds=p.n_seeds, n_fractions=p.n_fractions, seed=p.seed)
+
+    @staticmethod
     def draw(inputs: Inputs, p: PropertiesParams) -> Drawn:
+        """The right panel draws ``inputs.records`` (the sweep, computed when empty); the left panel's
+        property checks are computed from the parameters."""
         checks = property_checks(None, check_dim=p.check_dim, n_trials=p.n_trials, seed=p.seed)
-        sweep = sparsity_sweep(None, dim=p.dim, n_seeds=p.n_seeds, n_fractions=p.n_fractions, seed=p.seed)
+        sweep = inputs.records if len(inputs.records) else PqiProperties.records(inputs, p)
         text = style.caption(
             p.profile, dataset=f"random vectors (checks: d={p.check_dim}, {p.n_trials} trials; "
                                f"sweep: N(0,1), d={p.dim})",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -26,8 +27,8 @@ from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["LAYER_REMAINING_METRICS", "SCOPE_ORDER", "PruningScopes", "ScopesParams", "accuracy_vs_remaining",
-           "draw_scopes", "layer_frame", "pick_layers"]
+__all__ = ["LAYER_REMAINING_METRICS", "PANELS", "SCOPE_ORDER", "PruningScopes", "ScopesParams",
+           "accuracy_vs_remaining", "draw_accuracy_panel", "draw_layer_panel", "draw_scopes", "layer_frame", "pick_layers"]
 
 SCOPE_ORDER = ("neuron", "layer", "global")
 SCOPE_TITLES = {"neuron": "neuron-wise", "layer": "layer-wise", "global": "global"}
@@ -79,34 +80,50 @@ def layer_frame(records: pd.DataFrame, label: str = LAYER_LABEL) -> pd.DataFrame
     return out[[*_KEYS, "layer", "panel", "value"]].reset_index(drop=True)
 
 
+#: The rows of the figure, one panel per scope each: name → what it shows.
+PANELS = {"accuracy": "(a) test accuracy vs own remaining weights, the methods",
+          "layer_remaining": f"(b) remaining weights of the first, middle and last layer, {LAYER_LABEL}",
+          "layer_pqi": f"(c) PQI of the first, middle and last layer, {LAYER_LABEL}"}
+
+
+def draw_accuracy_panel(ax: Any, acc: pd.DataFrame, scope: str, hue_order: Sequence[str], **line_kw: Any) -> Any:
+    """Row (a) for one scope: accuracy against the run's own remaining weights (log x, inverted)."""
+    style.line_with_band(ax, acc[acc["family"] == scope], "remaining", "accuracy", "label", by="iteration",
+                         hue_order=hue_order, palette=common.method_palette(list(hue_order)),
+                         **{"linewidth": 1.6, **line_kw})
+    ax.set_xscale("log")
+    common.plain_log_axis(ax.xaxis)
+    ax.invert_xaxis()
+    common.finish_axes(ax, xlabel="remaining weights (%, log scale, own run)", ylabel="test accuracy (%)",
+                       title=f"(a) {SCOPE_TITLES[scope]} pruning")
+    return ax
+
+
+def draw_layer_panel(ax: Any, layers: pd.DataFrame, scope: str, panel: str, **line_kw: Any) -> Any:
+    """Row (b) (``panel="remaining"``) or (c) (``"pqi"``) for one scope: the three layers vs iteration."""
+    names = list(dict.fromkeys(layers["layer"]))
+    part = layers[(layers["family"] == scope) & (layers["panel"] == panel)]
+    style.line_with_band(ax, part, "iteration", "value", "layer", hue_order=names,
+                         palette=common.palette(names, ordered=True), logy=panel == "remaining",
+                         **{"linewidth": 1.6, **line_kw})
+    ylabel = "layer remaining weights (%, log scale)" if panel == "remaining" else r"layer PQI $I_{0.5,1}$"
+    common.finish_axes(ax, xlabel="pruning iteration t", ylabel=ylabel,
+                       title=f"({'b' if panel == 'remaining' else 'c'}) {SCOPE_TITLES[scope]}, {LAYER_LABEL}")
+    common.integer_ticks(ax)
+    if panel == "remaining":
+        common.plain_log_axis(ax.yaxis)
+    return ax
+
+
 def draw_scopes(acc: pd.DataFrame, layers: pd.DataFrame, hue_order: Sequence[str],
                 scopes: Sequence[str] = SCOPE_ORDER) -> Figure:
     """3 rows (a, b, c) × one column per scope."""
     fig = Figure(figsize=(5.2 * len(scopes), 12), layout="constrained")
     axes = fig.subplots(3, len(scopes), squeeze=False)
-    colours = common.method_palette(list(hue_order))
-    layer_names = list(dict.fromkeys(layers["layer"]))
-    layer_colours = common.palette(layer_names, ordered=True)
     for col, scope in enumerate(scopes):
-        ax = axes[0][col]
-        style.line_with_band(ax, acc[acc["family"] == scope], "remaining", "accuracy", "label", by="iteration",
-                             hue_order=hue_order, palette=colours, linewidth=1.6)
-        ax.set_xscale("log")
-        common.plain_log_axis(ax.xaxis)
-        ax.invert_xaxis()
-        common.finish_axes(ax, xlabel="remaining weights (%, log scale, own run)", ylabel="test accuracy (%)",
-                           title=f"(a) {SCOPE_TITLES[scope]} pruning")
-        for row, panel, ylabel in ((1, "remaining", "layer remaining weights (%, log scale)"),
-                                   (2, "pqi", r"layer PQI $I_{0.5,1}$")):
-            ax = axes[row][col]
-            part = layers[(layers["family"] == scope) & (layers["panel"] == panel)]
-            style.line_with_band(ax, part, "iteration", "value", "layer", hue_order=layer_names,
-                                 palette=layer_colours, logy=panel == "remaining", linewidth=1.6)
-            common.finish_axes(ax, xlabel="pruning iteration t", ylabel=ylabel,
-                               title=f"({'bc'[row - 1]}) {SCOPE_TITLES[scope]}, {LAYER_LABEL}")
-            common.integer_ticks(ax)
-            if panel == "remaining":
-                common.plain_log_axis(ax.yaxis)
+        draw_accuracy_panel(axes[0][col], acc, scope, hue_order)
+        draw_layer_panel(axes[1][col], layers, scope, "remaining")
+        draw_layer_panel(axes[2][col], layers, scope, "pqi")
     axes[0][0].legend(loc="best", fontsize="x-small")
     axes[1][0].legend(loc="best", fontsize="x-small")
     return fig
@@ -127,6 +144,8 @@ class ScopesParams(SapParams):
 class PruningScopes:
     """Figure 2 (docs/figures.md item 2)."""
 
+    PANELS = PANELS
+
     @staticmethod
     def _methods(p: ScopesParams) -> list[str]:
         return list(p.methods) if LAYER_LABEL in p.methods else [LAYER_LABEL, *p.methods]
@@ -137,12 +156,28 @@ class PruningScopes:
         return [r for scope in p.scopes
                 for r in common.build_runs(p, common.method_variants(methods, family=scope, extra={"scope": scope}))]
 
+    PLOT_OPTIONS: dict[str, Any] = {"methods": None, "scopes": None}
+
     @classmethod
-    def draw(cls, inputs: Inputs, p: ScopesParams) -> Drawn:
-        hue_order = cls._methods(p)
+    def draw_panel(cls, name: str, ax: Any, inputs: Inputs, p: ScopesParams, scope: str = "global",
+                   methods: Sequence[str] | None = None, **line_kw: Any) -> Any:
+        """Panel ``name`` (``PANELS``) of the column ``scope``, alone on ``ax``, with its legend."""
+        if name == "accuracy":
+            draw_accuracy_panel(ax, accuracy_vs_remaining(inputs.records), scope, list(methods or cls._methods(p)),
+                                **line_kw)
+        else:
+            draw_layer_panel(ax, layer_frame(inputs.records), scope, name.removeprefix("layer_"), **line_kw)
+        ax.legend(fontsize="x-small")
+        return ax
+
+    @classmethod
+    def draw(cls, inputs: Inputs, p: ScopesParams, methods: Sequence[str] | None = None,
+             scopes: Sequence[str] | None = None) -> Drawn:
+        """``methods``: the curves of row (a), in legend order; ``scopes``: the columns (None: the parameters)."""
+        hue_order = list(methods or cls._methods(p))
         acc = accuracy_vs_remaining(inputs.records)
         layers = layer_frame(inputs.records)
-        fig = draw_scopes(acc, layers, hue_order, p.scopes)
+        fig = draw_scopes(acc, layers, hue_order, list(scopes or p.scopes))
         acc_table = acc.groupby(["family", "label", "iteration"], sort=False)[["remaining", "accuracy"]].agg(
             ["mean", "std"])
         acc_table.columns = [f"{a} {b}" for a, b in acc_table.columns]

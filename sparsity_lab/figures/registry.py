@@ -7,7 +7,11 @@ A figure is a class decorated with :func:`register_figure` that provides
 * ``draw(inputs, params) -> Drawn``: the matplotlib figure, its caption and its tables, from the
   :class:`Inputs` the orchestrator (:mod:`sparsity_lab.report.pipeline`) loaded from the store;
 * optionally ``claims_input(inputs, params, drawn)``: what the claims module checks (default: the
-  records exactly as ``load_results`` returns them, config columns included, without labels).
+  records exactly as ``load_results`` returns them, config columns included, without labels);
+* optionally ``records(inputs, params)`` (a figure that trains nothing computes its tidy records),
+  ``PLOT_OPTIONS`` (keyword → default that ``draw`` accepts) and ``PANELS`` (name → what it shows)
+  with ``draw_panel(name, ax, inputs, params, **options)``: what the figure's notebook calls
+  (docs/figures.md "Notebooks").
 
 Its claims are checked by ``sparsity_lab.claims.check_figure(number, claims_input)`` (docs/figures.md
 "Claims").
@@ -99,8 +103,29 @@ class FigureSpec:
     def runs(self, params: FigureParams) -> list[Run]:
         return list(self.impl.runs(params))
 
-    def draw(self, inputs: Inputs, params: FigureParams) -> Drawn:
-        return self.impl.draw(inputs, params)
+    def records(self, inputs: Inputs, params: FigureParams) -> pd.DataFrame:
+        """The tidy records the figure draws, labels included: what its notebook shows and hands back to
+        :meth:`draw` (default: the loaded records; a figure that trains nothing computes its own)."""
+        hook: Callable[..., Any] | None = getattr(self.impl, "records", None)
+        return hook(inputs, params) if hook else inputs.records
+
+    def plot_options(self) -> dict[str, Any]:
+        """The figure's own plotting options and their defaults (``PLOT_OPTIONS`` of its class), which
+        :meth:`draw` accepts as keywords: the editable arguments of the notebook's drawing cell."""
+        return dict(getattr(self.impl, "PLOT_OPTIONS", {}))
+
+    def draw(self, inputs: Inputs, params: FigureParams, **options: Any) -> Drawn:
+        _check_names(options, self.plot_options(), "plotting option", self.stem)
+        return self.impl.draw(inputs, params, **options)
+
+    def panels(self) -> dict[str, str]:
+        """Panel name → what it shows, for figures that can redraw one panel alone (``PANELS``)."""
+        return dict(getattr(self.impl, "PANELS", {}))
+
+    def draw_panel(self, name: str, ax: Any, inputs: Inputs, params: FigureParams, **options: Any) -> Any:
+        """Draw panel ``name`` on ``ax`` (the figure's ``draw_panel``); an unknown name lists the panels."""
+        _check_names({name: None}, self.panels(), "panel", self.stem)
+        return self.impl.draw_panel(name, ax, inputs, params, **options)
 
     def claims_input(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> Any:
         hook: Callable[..., Any] | None = getattr(self.impl, "claims_input", None)
@@ -130,6 +155,17 @@ class FigureSpec:
             return [untestable(f"{self.number}.*", f"the claims of figure {self.number}",
                                "claims module not available (sparsity_lab.claims.check_figure)")]
         return list(check_figure(self.number, self.claims_input(inputs, params, drawn)))
+
+
+def _check_names(given: Mapping[str, Any], allowed: Mapping[str, Any], what: str, figure: str) -> None:
+    """Refuse, in one line, a name that is not in ``allowed`` (with the nearest one, if any)."""
+    import difflib
+
+    for name in given:
+        if name not in allowed:
+            near = difflib.get_close_matches(name, list(allowed), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ParameterError(f"unknown {what} {name!r} of {figure}{hint}: allowed {', '.join(allowed) or 'none'}")
 
 
 _REGISTRY: dict[str, FigureSpec] = {}

@@ -26,8 +26,8 @@ from sparsity_lab.figures._phases import largest_rise
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "SapTrajectories", "TrajectoryParams", "draw_panels",
-           "endpoint_table", "largest_rise", "phases_table", "trajectory_frame"]
+__all__ = ["PANELS", "PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "SapTrajectories", "TrajectoryParams",
+           "draw_panel", "draw_panels", "endpoint_table", "largest_rise", "phases_table", "trajectory_frame"]
 
 KEYS = ["family", "label", "seed", "iteration"]
 #: The curve whose PQI phases are shaded: SAP(1, 2), the setting claim 1.1 tests (it prunes hard enough to
@@ -144,12 +144,14 @@ def endpoint_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def draw_panels(axes: Sequence[Any], frame: pd.DataFrame, panels: Sequence[Panel], hue_order: Sequence[str],
-                colours: Mapping[str, Any], *, title_prefix: str = "") -> None:
-    """One panel per axis: mean ± std over seeds of each label against iteration."""
+                colours: Mapping[str, Any], *, title_prefix: str = "", **line_kw: Any) -> None:
+    """One panel per axis: mean ± std over seeds of each label against iteration (``line_kw``: to
+    ``ax.plot``, e.g. ``linewidth``, ``marker``)."""
+    line_kw = {"linewidth": 1.6, **line_kw}
     for ax, panel in zip(axes, panels):
         part = frame[frame["panel"] == panel.key]
         style.line_with_band(ax, part, "iteration", "value", "label", hue_order=hue_order, palette=dict(colours),
-                             logy=panel.logy, linewidth=1.6)
+                             logy=panel.logy, **line_kw)
         common.finish_axes(ax, xlabel="pruning iteration t", ylabel=panel.ylabel,
                            title=f"{title_prefix}{panel.title}")
         common.integer_ticks(ax)
@@ -185,18 +187,41 @@ class TrajectoryParams(SapParams):
                                choices=METHOD_LABELS)
 
 
+PANELS = {p.key: p for p in PANELS_RETRAINED + PANELS_PRUNED}
+
+
+def draw_panel(ax: Any, records: pd.DataFrame, key: str, methods: Sequence[str], **line_kw: Any) -> Any:
+    """Panel ``key`` (a key of ``PANELS``) alone on ``ax``, from the labelled records, with a legend."""
+    panel = PANELS[key]
+    draw_panels([ax], trajectory_frame(records, [panel]), [panel], methods, common.method_palette(list(methods)),
+                **line_kw)
+    ax.legend(fontsize="x-small")
+    return ax
+
+
 @register_figure(number=1, name="sap_trajectories", params=TrajectoryParams)
 class SapTrajectories:
     """Figure 1 (docs/figures.md item 1)."""
+
+    PLOT_OPTIONS: dict[str, Any] = {"methods": None, "annotate": PHASE_LABEL}
+    PANELS = {k: p.title for k, p in PANELS.items()}
 
     @staticmethod
     def runs(p: TrajectoryParams) -> list[Run]:
         return common.build_runs(p, common.method_variants(p.methods))
 
     @staticmethod
-    def draw(inputs: Inputs, p: TrajectoryParams) -> Drawn:
+    def draw_panel(name: str, ax: Any, inputs: Inputs, p: TrajectoryParams, methods: Sequence[str] | None = None,
+                   **line_kw: Any) -> Any:
+        return draw_panel(ax, inputs.records, name, list(methods or p.methods), **line_kw)
+
+    @staticmethod
+    def draw(inputs: Inputs, p: TrajectoryParams, methods: Sequence[str] | None = None,
+             annotate: str | None = PHASE_LABEL) -> Drawn:
+        """``methods``: the curves drawn, in legend order (None: the parameter ``methods``); ``annotate``:
+        the label whose PQI phases are shaded (None: no shading)."""
         frame = trajectory_frame(inputs.records)
-        fig = draw_trajectories(frame, list(p.methods))
+        fig = draw_trajectories(frame, list(methods or p.methods), annotate=annotate)
         tables = {"PQI phases (mean global PQI)": phases_table(frame).drop(columns="family"),
                   "Endpoints (mean over seeds)": endpoint_table(frame).drop(columns="family"),
                   "Trajectories (mean ± std over seeds)": common.summarise(frame, ["panel", "label", "iteration"])}

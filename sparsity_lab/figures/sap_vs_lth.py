@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,8 @@ from sparsity_lab.figures._bases import ALL_METHOD_LABELS, SapParams, sap_captio
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
-__all__ = ["COMPARISON_METHODS", "ComparisonParams", "RANDOM_TICKET", "SapVsLth", "dense_accuracy", "draw_comparison",
-           "efficiency_frame", "sparsest_within"]
+__all__ = ["COMPARISON_METHODS", "PANELS", "RANDOM_TICKET", "ComparisonParams", "SapVsLth", "dense_accuracy",
+           "draw_comparison", "draw_efficiency_panel", "efficiency_frame", "sparsest_within"]
 
 RANDOM_TICKET = common.Variant("Random ticket (LT masks)", {"method": "random_ticket", "control_base": "lt"})
 COMPARISON_METHODS = ("SAP (p=0.5, q=1)", "LT (P=0.2)", "OS (P=0.2)")
@@ -84,25 +85,37 @@ def sparsest_within(frame: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+#: The two panels of a setup's row: name → (x column, x-axis label).
+PANELS = {"remaining": ("remaining", "remaining weights (%, log scale)"),
+          "speedup": ("speedup", "theoretical speedup (×, log scale)")}
+
+
+def draw_efficiency_panel(ax: Any, frame: pd.DataFrame, setup: str, x: str, hue_order: Sequence[str],
+                          **line_kw: Any) -> Any:
+    """Accuracy against ``x`` (``"remaining"`` or ``"speedup"``, log scale) for one setup, each curve against
+    its own runs' x values, with the dense line and the band within 1 point of it."""
+    dense = dense_accuracy(frame)
+    style.line_with_band(ax, frame[frame["family"] == setup], x, "accuracy", "label", by="iteration",
+                         hue_order=hue_order, palette=common.method_palette(list(hue_order)),
+                         **{"linewidth": 1.6, **line_kw})
+    ax.axhline(dense[setup], color="0.2", linestyle="--", linewidth=1, label="dense (iteration 0)")
+    ax.axhspan(dense[setup] - 1.0, dense[setup], color="0.5", alpha=0.1, linewidth=0,
+               label="within 1 point of dense")
+    ax.set_xscale("log")
+    common.plain_log_axis(ax.xaxis)
+    common.finish_axes(ax, xlabel=PANELS[x][1], ylabel="test accuracy (%)", title=setup)
+    if x == "remaining":
+        ax.invert_xaxis()
+    return ax
+
+
 def draw_comparison(frame: pd.DataFrame, setups: Sequence[str], hue_order: Sequence[str]) -> Figure:
     """One row per setup: accuracy vs remaining (%) and vs speedup, with the dense line."""
     fig = Figure(figsize=(13, 4.6 * len(setups)), layout="constrained")
     axes = fig.subplots(len(setups), 2, squeeze=False)
-    colours = common.method_palette(list(hue_order))
-    dense = dense_accuracy(frame)
     for row, setup in zip(axes, setups):
-        part = frame[frame["family"] == setup]
-        for ax, x, xlabel in ((row[0], "remaining", "remaining weights (%, log scale)"),
-                              (row[1], "speedup", "theoretical speedup (×, log scale)")):
-            style.line_with_band(ax, part, x, "accuracy", "label", by="iteration", hue_order=hue_order,
-                                 palette=colours, linewidth=1.6)
-            ax.axhline(dense[setup], color="0.2", linestyle="--", linewidth=1, label="dense (iteration 0)")
-            ax.axhspan(dense[setup] - 1.0, dense[setup], color="0.5", alpha=0.1, linewidth=0,
-                       label="within 1 point of dense")
-            ax.set_xscale("log")
-            common.plain_log_axis(ax.xaxis)
-            common.finish_axes(ax, xlabel=xlabel, ylabel="test accuracy (%)", title=setup)
-        row[0].invert_xaxis()
+        for ax, x in zip(row, PANELS):
+            draw_efficiency_panel(ax, frame, setup, x, hue_order)
     axes[0][0].legend(loc="lower left", fontsize="x-small")
     return fig
 
@@ -143,12 +156,26 @@ class SapVsLth:
         return [r for d, m in _setups(p)
                 for r in common.build_runs(p, cls._variants(p, setup_name(d, m)), dataset=d, model=m)]
 
+    PLOT_OPTIONS: dict[str, Any] = {"methods": None}
+    PANELS = {k: f"test accuracy vs {label}, one setup" for k, (_, label) in PANELS.items()}
+
     @classmethod
-    def draw(cls, inputs: Inputs, p: ComparisonParams) -> Drawn:
+    def draw_panel(cls, name: str, ax: Any, inputs: Inputs, p: ComparisonParams, setup: str | None = None,
+                   methods: Sequence[str] | None = None, **line_kw: Any) -> Any:
+        """Panel ``name`` of the row ``setup`` (``"<dataset> / <model>"``; None: the first setup) on ``ax``."""
+        setup = setup or setup_name(*_setups(p)[0])
+        hue_order = list(methods or [v.label for v in cls._variants(p, "")])
+        draw_efficiency_panel(ax, efficiency_frame(inputs.records), setup, name, hue_order, **line_kw)
+        ax.legend(loc="lower left", fontsize="x-small")
+        return ax
+
+    @classmethod
+    def draw(cls, inputs: Inputs, p: ComparisonParams, methods: Sequence[str] | None = None) -> Drawn:
+        """``methods``: the curves drawn, in legend order (None: the parameters' methods and the control)."""
         setups = _setups(p)
         frame = efficiency_frame(inputs.records)
         names = [setup_name(d, m) for d, m in setups]
-        hue_order = [v.label for v in cls._variants(p, "")]
+        hue_order = list(methods or [v.label for v in cls._variants(p, "")])
         fig = draw_comparison(frame, names, hue_order)
         stats = frame.groupby(["family", "label", "iteration"], sort=False)[["remaining", "speedup", "accuracy"]].agg(
             ["mean", "std"])

@@ -57,6 +57,8 @@ def _parse_overrides(pairs: list[list[str]] | None) -> dict[str, Any]:
             raise UsageError(f"parameter name {key!r} is not a Python identifier")
         if key in ("profile", "output_dir"):
             raise UsageError(f"set {key!r} with --{'profile' if key == 'profile' else 'out'}, not -p")
+        if key == "publish":
+            raise UsageError("'publish' is set by the report (it always publishes), not -p")
         try:
             overrides[key] = yaml.safe_load(raw)
         except yaml.YAMLError as err:

@@ -23,9 +23,11 @@ For each selected notebook (by figure number) it
 3. reads the notebook's sidecar ``<out>/<profile>/figures/<name>.meta.json``
    (:func:`sparsity_lab.report.files.write_meta`: run ids, caption, figure files).
 
-Then it writes ``<out>/<profile>/index.html`` (one card per notebook: thumbnail, status, the claims'
-verdicts, error, wall time, run ids, links) and ``index.json``, prints a summary table with a claims
-column, and exits 0 when every notebook ran (a notebook whose claims fail ran: "claims failed"),
+Each notebook runs with ``publish = True``: only the batch writes the report's files (a notebook run or
+edited interactively writes nothing there). Then it writes ``<out>/<profile>/index.html`` (one card per
+notebook: thumbnail, status, the claims' verdicts, error, wall time, run ids, links; the cards of the
+registered notebooks not run this time are kept from the previous ``index.json``) and ``index.json``,
+prints a summary table with a claims column, and exits 0 when every notebook ran (a notebook whose claims fail ran: "claims failed"),
 1 naming the failed ones, 2 on a usage error. ``SPARSITY_LAB_DATA`` / ``SPARSITY_LAB_RESULTS``
 default to the repository's ``data`` / ``results`` (``sparsity_lab._roots``).
 """
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         overrides = _parse_overrides(args.parameter)
-        chosen = select(discover(args.notebooks_dir), args.notebooks)
+        available = discover(args.notebooks_dir)
+        chosen = select(available, args.notebooks)
         if args.prefetch_workers < 0:
             raise UsageError(f"--prefetch-workers {args.prefetch_workers}: allowed 0 (off) or a positive integer")
         planned = _check_parameters(chosen, args.profile, overrides) if not args.render_only else []
@@ -167,21 +170,50 @@ def main(argv: list[str] | None = None) -> int:
             devices = [str(overrides["device"])] if overrides.get("device") else None
             for o in pipeline.prefetch(configs, workers_per_device=args.prefetch_workers, devices=devices):
                 print(f"prefetch: run {o.run_id} failed: {(o.error or '').strip().splitlines()[-1:]}", flush=True)
-        outcomes = _run_all(chosen, profile_dir, args, overrides, t0)
+        outcomes = _run_all(chosen, profile_dir, args, {**overrides, "publish": True}, t0)
+    ran, outcomes = outcomes, keep_other_cards(outcomes, available, profile_dir)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides, "render_only": args.render_only,
               "prefetch_workers": args.prefetch_workers, "shipped_gpu": shipped_gpu_link(args.out),
               "notebooks": [{k: v for k, v in asdict(o).items() if k != "thumbnail"} for o in outcomes]}
     (profile_dir / "index.json").write_text(json.dumps(record, indent=2, default=str))
     index = write_index_html(profile_dir / "index.html", outcomes, record)
-    print("\n" + _summary(outcomes))
+    print("\n" + _summary(ran))
     print(f"\nindex: {index}")
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in ran if o.status == "failed"]
     if failed:
         print("failed notebooks: " + "; ".join(f"{o.name} ({o.error_name}: {o.error_message})" for o in failed),
               file=sys.stderr)
         return 1
     return 0
+
+
+def keep_other_cards(outcomes: list[NotebookOutcome], registered: list[Path], profile_dir: Path
+                     ) -> list[NotebookOutcome]:
+    """``outcomes`` plus, for every registered notebook not run now, its card from the previous
+    ``index.json`` (thumbnail from its executed notebook), in figure order: ``--notebooks 07`` updates one
+    card and keeps the others (their files are still there)."""
+    from dataclasses import fields
+
+    from sparsity_lab.report.index_page import first_png_thumbnail
+
+    ran = {o.name: o for o in outcomes}
+    try:
+        previous = json.loads((profile_dir / "index.json").read_text()).get("notebooks", [])
+    except (OSError, ValueError, AttributeError):
+        previous = []
+    names = {f.name for f in fields(NotebookOutcome)}
+    kept = {e["name"]: e for e in previous if isinstance(e, dict) and e.get("name") not in ran}
+    merged = []
+    for path in registered:
+        if path.stem in ran:
+            merged.append(ran[path.stem])
+        elif path.stem in kept:
+            card = NotebookOutcome(**{k: v for k, v in kept[path.stem].items() if k in names})
+            executed = profile_dir / f"{path.stem}.ipynb"
+            card.thumbnail = first_png_thumbnail(executed) if executed.is_file() else None
+            merged.append(card)
+    return merged + [o for o in outcomes if o not in merged]
 
 
 #: Where the shipped results of the ``gpu`` profile live, relative to the repository.

@@ -1,6 +1,7 @@
 """What a figure notebook publishes for the report (``reports/<profile>/figures/``): the figure as PNG and PDF,
 the tables behind it as CSV, and a JSON sidecar that the index page reads (:mod:`sparsity_lab.report.batch`).
-Only the batch publishes (:meth:`sparsity_lab.report.result.FigureResult.publish`); exploring writes nothing."""
+Only the batch publishes (a notebook's ``publish`` parameter, or :meth:`sparsity_lab.report.notebook.FigureNotebook.publish`
+on request); exploring writes nothing."""
 
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ this module is the only one that calls the sweep layer for them:
 * :func:`prefetch` — train every missing run with ``sweep.run_many`` across all visible GPUs;
 * :func:`load` — records (with the runs' label columns) and named tensors from the store;
 * :func:`make_figure` — all of it for one figure, then the claims, the caption under the figure
-  and the files (PNG, PDF, CSV, ``<stem>.meta.json`` for the report's index).
+  and, with ``output_dir``, the files (PNG, PDF, CSV, ``<stem>.meta.json`` for the report's index).
+
+A figure notebook calls the same steps one cell at a time (:class:`sparsity_lab.report.notebook.FigureNotebook`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sparsity_lab.figures.registry import FigureSpec, Inputs, Run, get_figure
 from sparsity_lab.store.meta import code_version_text
 from sparsity_lab.sweep.costs import estimate_seconds, training_epochs
 
-__all__ = ["load", "make_figure", "notebook_figure", "plan", "plan_table", "prefetch", "provenance", "resolve",
+__all__ = ["figure_result", "inputs_with", "load", "make_figure", "plan", "plan_table", "prefetch", "provenance", "resolve",
            "split_overrides", "training_epochs", "with_labels"]
 
 _roots.use_repository_roots()
@@ -119,8 +121,8 @@ def load(runs: Sequence[Run], *, store: Any = None) -> Inputs:
     records = load_results(store=store, run_id=ids)
     missing = sorted(set(ids) - set(records.get("run_id", pd.Series(dtype=str))))
     if missing:
-        raise RuntimeError(f"no stored records for run(s) {missing}: train them first "
-                           "(make_figure(..., train=True) or report --prefetch-workers N)")
+        raise RuntimeError(f"no stored records for run(s) {missing}: train them first (nb.train() in a figure "
+                           "notebook, make_figure(..., train=True) or report --prefetch-workers N)")
     tensors = {f"{r.run_id}/{name}": load_tensors(r.run_id, name, store=store) for r in runs for name in r.tensors}
     return Inputs(records=with_labels(records, runs), runs=list(runs), tensors=tensors, raw=records)
 
@@ -134,14 +136,27 @@ def with_labels(records: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
     return records.drop(columns=[c for c in label_cols if c in records.columns]).merge(labels, on="run_id")
 
 
+#: The columns that identify one stored observation (docs/figures.md "Stored records").
+RECORD_KEYS = ("run_id", "iteration", "stage", "metric", "scope", "group", "p", "q", "bin_left", "bin_right")
+
+
+def inputs_with(inputs: Inputs, records: pd.DataFrame) -> Inputs:
+    """``inputs`` drawing ``records`` (say, a filtered copy of its own): the claims then read the unlabelled
+    records of the same observations, so a notebook's figure and claims always see the same rows."""
+    from dataclasses import replace
+
+    if records is inputs.records or inputs.raw is None:
+        return replace(inputs, records=records)
+    keys = [c for c in RECORD_KEYS if c in inputs.raw.columns and c in records.columns]
+    kept = records[keys].drop_duplicates()
+    return replace(inputs, records=records, raw=inputs.raw.merge(kept, on=keys, how="inner"))
+
+
 def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store: Any = None,
                 output_dir: str | Path | None = None, device: str | None = None, train: bool = True,
                 progress: bool = True, **overrides: Any) -> Any:
     """Plan, train what is missing (``train=False``: refuse instead), load, draw, check the claims and,
     with ``output_dir``, write the files and the report sidecar. Returns a :class:`FigureResult`."""
-    from sparsity_lab.figures import style
-    from sparsity_lab.report.result import FigureResult
-
     spec = get_figure(figure)
     params = resolve(spec, profile, **overrides)
     runs = spec.runs(params)
@@ -152,17 +167,27 @@ def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store
                           progress=progress)
         if failed:
             raise RuntimeError("runs failed: " + "; ".join(f"{o.run_id}: {o.error}" for o in failed))
-    inputs = load(runs, store=store)
-    drawn = spec.draw(inputs, params)
+    result = figure_result(spec, params, load(runs, store=store), store=store)
+    if output_dir is not None:
+        result.save(output_dir)
+    return result
+
+
+def figure_result(spec: FigureSpec, params: FigureParams, inputs: Inputs, *, store: Any = None,
+                  **options: Any) -> Any:
+    """Draw ``spec`` from ``inputs`` (its tidy records: :meth:`FigureSpec.records`) with plotting ``options``,
+    check the claims on the same records, caption it with the runs' provenance: a :class:`FigureResult`."""
+    from sparsity_lab.figures import style
+    from sparsity_lab.report.result import FigureResult
+
+    inputs = inputs_with(inputs, spec.records(inputs, params))
+    drawn = spec.draw(inputs, params, **options)
     verdicts = spec.check_claims(inputs, params, drawn)
     text = " · ".join(filter(None, [drawn.caption, provenance(inputs.run_ids, store=store),
                                    f"drawn with code {code_version_text()}"]))
     style.add_caption(drawn.figure, text)
-    result = FigureResult(figure=drawn.figure, caption=text, tables=dict(drawn.tables),
-                          run_ids=inputs.run_ids, params=params.as_dict(), verdicts=verdicts, name=spec.stem)
-    if output_dir is not None:
-        result.save(output_dir)
-    return result
+    return FigureResult(figure=drawn.figure, caption=text, tables=dict(drawn.tables), run_ids=inputs.run_ids,
+                        params=params.as_dict(), verdicts=verdicts, name=spec.stem)
 
 
 def provenance(run_ids: Sequence[str], *, store: Any = None) -> str:
@@ -185,21 +210,3 @@ def provenance(run_ids: Sequence[str], *, store: Any = None) -> str:
         return ""
     text = f"runs trained with code {', '.join(shas)}"
     return text + (f", imported from {'; '.join(bundles)}" if bundles else "")
-
-
-def notebook_figure(figure: str | int | FigureSpec, namespace: Mapping[str, Any]) -> Any:
-    """What a figure notebook calls: read ``profile``, ``output_dir``, ``device`` and the figure's
-    parameters from the notebook's ``namespace`` (its parameters cell), make the figure, write its files
-    and show the claims' verdicts, the figure, the caption and the tables."""
-    from sparsity_lab.figures import style
-    from sparsity_lab.figures.params import describe
-
-    spec = get_figure(figure)
-    names = [n for n, _, _ in describe(spec.params)]
-    overrides = {n: namespace.get(n) for n in names}
-    profile = namespace.get("profile", "quick")
-    output_dir = namespace.get("output_dir") or (_roots.repository_root() or Path.cwd()) / "reports" / str(profile) / "figures"
-    style.set_style()
-    result = make_figure(spec, profile, output_dir=output_dir, device=namespace.get("device"), **overrides)
-    result.show()
-    return result

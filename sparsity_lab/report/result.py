@@ -1,4 +1,5 @@
-"""What :func:`sparsity_lab.report.pipeline.make_figure` returns, so all ten notebooks publish it the same way."""
+"""What :func:`sparsity_lab.report.pipeline.make_figure` returns and a figure notebook publishes
+(:meth:`sparsity_lab.report.notebook.FigureNotebook.publish`): the figure, its tables, claims and files."""
 
 from __future__ import annotations
 
@@ -59,9 +60,9 @@ class FigureResult:
         return self.files
 
     def show(self) -> None:
-        """In a notebook: the claims' verdicts first, then the figure (as saved), its caption and tables,
-        rounded and short (the full tables are in the CSV files)."""
-        from IPython.display import Image, Markdown, display
+        """In a notebook: the claims' verdicts first, then the live figure (edit ``figure`` and show again),
+        its caption and tables, rounded and short (the full tables are in the CSV files)."""
+        from IPython.display import Markdown, display
 
         from sparsity_lab.claims.core import summary
 
@@ -71,8 +72,7 @@ class FigureResult:
             note = budget_note(self.params.get("profile"), self.verdicts)
             if note:
                 display(Markdown(note))
-        png = next((f for f in self.files if f.suffix == ".png"), None)
-        display(Image(filename=str(png)) if png else self.figure)
+        display(self.figure)
         display(Markdown(f"*{self.caption}*"))
         for title, table in self.tables.items():
             more = f" (first {SHOWN_ROWS} of {len(table)} rows; all in the CSV)" if len(table) > SHOWN_ROWS else ""
