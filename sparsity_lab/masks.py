@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as _st_save
 from torch import Tensor, nn
 from torch.nn.utils import prune as torch_prune
 
@@ -174,9 +174,14 @@ class MaskSet(dict):
 
     # ----------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write a safetensors file (uint8 0/1 tensors; parameter order kept in the metadata)."""
+        """Write a safetensors file (uint8 0/1 tensors; parameter order kept in the metadata); equal masks
+        always give the same bytes."""
+        from sparsity_lab.store.packed import sorted_metadata
+
         tensors = {n: m.detach().to("cpu", torch.uint8).contiguous() for n, m in self.items()}
-        save_file(tensors, os.fspath(path), metadata={"format": _FORMAT, "names": json.dumps(list(self))})
+        data = _st_save(tensors, metadata={"format": _FORMAT, "names": json.dumps(list(self))})
+        with open(path, "wb") as fh:
+            fh.write(sorted_metadata(data))
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: nn.Module | None = None) -> MaskSet:

@@ -244,3 +244,23 @@ def test_structural_checks_name_what_is_wrong(tmp_path, name, data, reason):
     path = tmp_path / name
     path.write_bytes(data)
     assert reason in content_problem(path)
+
+
+@pytest.mark.parametrize(("damage", "reason"), [(delete, "missing"), (zero_fill, "unreadable")])
+def test_manifest_rebuilt_by_running_again_covers_config_and_every_file(store, caplog, damage, reason):
+    run_id, root = CFG.run_id, store.root
+    run_dir = store.run_dir(run_id)
+    damage(run_dir / "manifest.json")
+    with caplog.at_level(logging.INFO, logger="sparsity_lab.store"):
+        experiments.run(CFG, store=ResultsStore(root), device="cpu", progress=False)
+    assert f"manifest.json: {reason}" in caplog.text and "interrupted write" not in caplog.text
+    assert ResultsStore(root).status(run_id) == "complete"
+    listed = set(read_json(run_dir / "manifest.json")["files"])
+    on_disk = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
+    assert listed == on_disk - {"manifest.json"} and "config.json" in listed
+    doc = read_json(run_dir / "config.json")
+    doc["created"] = "2000-01-01T00:00:00+00:00"  # an edit that keeps the run's id and config
+    atomic_write_json(run_dir / "config.json", doc)
+    fresh = ResultsStore(root)
+    assert fresh.status(run_id) == "damaged" and fresh.check(run_id).problem.file == "config.json"
+    assert cli.main(["--results", str(root), "verify", run_id]) == 1

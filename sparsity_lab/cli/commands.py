@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -16,6 +20,7 @@ from sparsity_lab.cli.checks import (
 from sparsity_lab.cli.cluster import sweep_on_cluster
 from sparsity_lab.cli.flags import BATCH_SEEDS, config_from_flags
 from sparsity_lab.engine.divergence import TrainingDiverged
+from sparsity_lab.errors import debug_enabled
 from sparsity_lab.rules.base import config_field_methods
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, varying_columns
 from sparsity_lab.store.query import column_name, run_state
@@ -62,16 +67,48 @@ def cmd_sweep(args: argparse.Namespace, store: ResultsStore) -> int:
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     preflight_devices(devices)
     preflight_data([c.dataset for c in configs])
-    outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
-                        progress=not args.no_progress,
-                        batch_seeds=BATCH_SEEDS[args.batch_seeds])
+    if any(not store.is_complete(rid) for rid in unique):
+        store.require_writable()  # as `run`: a read-only store that must train is one line, exit 2
+    with _failures_reported_here(args.debug or debug_enabled()):
+        outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
+                            progress=not args.no_progress, batch_seeds=BATCH_SEEDS[args.batch_seeds])
     done = pd.DataFrame([{"run_id": o.run_id, "status": o.status, "seconds": round(o.seconds, 1),
                           "error": (o.error or "").split("\n")[0]} for o in outcomes]).drop_duplicates("run_id")
     print(done.to_string(index=False))
     failed = {o.run_id: o for o in outcomes if o.status == "failed"}
     for o in failed.values():
-        print(f"\n{o.run_id} failed:\n{o.error}", file=sys.stderr)
+        print(_failure_report(o), file=sys.stderr)
     return 1 if failed else 0
+
+
+_DIVERGED = "TrainingDiverged: "
+
+
+def _failure_report(outcome: Any) -> str:
+    """One line for a run that failed without a bug (diverged training, a bad input or store: the same line as
+    `run` prints); a bug's error keeps its traceback summary."""
+    error = outcome.error or ""
+    if "\n" in error:
+        return f"\n{outcome.run_id} failed:\n{error}"
+    if error.startswith(_DIVERGED):
+        return (f"sparsity-lab sweep: run {outcome.run_id} failed: {error[len(_DIVERGED):]}; stored as failed "
+                "(running it again retries it)")
+    return f"sparsity-lab sweep: run {outcome.run_id} failed: {error}"
+
+
+@contextlib.contextmanager
+def _failures_reported_here(debug: bool) -> Iterator[None]:
+    """Leave out ``run_many``'s own log lines about failed runs (unless ``debug``): ``cmd_sweep`` reports each
+    failure itself, in one line where `run` would."""
+    def keep(record: logging.LogRecord) -> bool:
+        return debug or record.funcName != "run_many"
+
+    logger = logging.getLogger("sparsity_lab.sweep.runner")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def key_columns(runs: pd.DataFrame) -> list[str]:

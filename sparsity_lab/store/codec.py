@@ -59,7 +59,7 @@ def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
             raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
         out[str(key)] = value.detach().to("cpu").contiguous().clone()
     tensors_out, metadata = packed.pack(out)
-    return _st_save(tensors_out, metadata={**metadata, _ORDER_KEY: json.dumps(list(out))})
+    return packed.sorted_metadata(_st_save(tensors_out, metadata={**metadata, _ORDER_KEY: json.dumps(list(out))}))
 
 
 def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:

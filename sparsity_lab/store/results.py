@@ -84,6 +84,7 @@ class ResultsStore:
                "config": config.to_dict(), "code_version": code_version(), "created": utc_now()}
         path = run_dir / CONFIG_FILE
         self.require_writable()
+        verify.repair_lost_manifest(self, run_id)
         if path.exists() and (damage := verify.config_problem(run_dir, self._manifest(run_id), self._verifier)):
             log.warning("run %s: %s; rewriting it from the config being run", run_id, damage)
             path.unlink()
@@ -146,7 +147,11 @@ class ResultsStore:
                          drop: tuple[str, ...] = ()) -> None:
         """Read-modify-write of manifest.json under a short-lived lock of its own."""
         with self._locks.manifest_lock(run_id):
-            files = self._manifest(run_id)
+            files, lost = manifest.load_manifest(self.run_dir(run_id))
+            if lost is not None:  # a new manifest: with config.json if it is sound (store/verify.py)
+                if lost != "missing":
+                    log.warning("run %s: %s %s; starting a new one", run_id, manifest.MANIFEST, lost)
+                files = verify.sound_config_entry(self, run_id)
             if drop_steps_from is not None:
                 files = manifest.without_steps_from(files, drop_steps_from)
             for rel in drop:

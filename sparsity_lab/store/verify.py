@@ -193,9 +193,31 @@ def _rebuild_manifest(store: ResultsStore, run_id: str) -> None:
     (run_dir / COMPLETE_FILE).unlink(missing_ok=True)
     atomic.remove_tree(run_dir / manifest.STEPS)
     atomic.remove_tree(run_dir / ARTIFACTS)
-    files = {}
-    if config_problem(run_dir, {}, store._verifier) is None:
-        data = (run_dir / CONFIG_FILE).read_bytes()
-        files[CONFIG_FILE] = {"sha256": atomic.sha256_bytes(data), "size": len(data)}
     with store._locks.manifest_lock(run_id):
-        store._write_manifest(run_id, files)
+        store._write_manifest(run_id, sound_config_entry(store, run_id))
+
+
+def sound_config_entry(store: ResultsStore, run_id: str) -> dict[str, Any]:
+    """``{"config.json": entry}`` when config.json is sound (what a rebuilt manifest starts from), else ``{}``."""
+    run_dir = store.run_dir(run_id)
+    if config_problem(run_dir, {}, store._verifier) is not None:
+        return {}
+    data = (run_dir / CONFIG_FILE).read_bytes()
+    return {CONFIG_FILE: {"sha256": atomic.sha256_bytes(data), "size": len(data)}}
+
+
+def repair_lost_manifest(store: ResultsStore, run_id: str) -> None:
+    """Before a run is run again: if its manifest.json is missing or unreadable while it holds steps, artifacts
+    or COMPLETE, repair it now (``repair_run``: the lost manifest is logged as the reason, what it cannot verify is
+    discarded and the manifest rebuilt around config.json), before the runner writes anything; a write would
+    otherwise start a new manifest without config.json, and the files it did not list would be repaired later
+    as "interrupted write"s. Nothing is done while another process holds the run."""
+    run_dir = store.run_dir(run_id)
+    if manifest.load_manifest(run_dir)[1] is None:
+        return
+    holds = (run_dir / COMPLETE_FILE).exists() or any(
+        (run_dir / name).is_dir() and any((run_dir / name).iterdir()) for name in (manifest.STEPS, ARTIFACTS))
+    if holds:
+        with store._locks.exclusive(run_id) as may_repair:
+            if may_repair:
+                repair_run(store, run_id)

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sparsity_lab.errors import one_line
 from sparsity_lab.store import ResultsStore
 
 log = logging.getLogger("sparsity_lab.sweep.runner")  # the sweep's logger: worker errors read as sweep errors
@@ -24,13 +25,22 @@ Recorder = Callable[[Any, str, str | None, float, str | None], None]
 _TRACEBACK_FRAMES = 4
 
 
-def _error_summary(err: BaseException) -> str:
-    """``Type: message`` and the innermost frames of the traceback (only the message for a run that
-    failed because its training diverged: a result of the config, not a bug)."""
+def _expected(err: BaseException) -> bool:
+    """Whether ``err`` is a failure of the run, not a bug: its training diverged, a bad input (``UserError``)
+    or a store that cannot take it (``StoreError``, e.g. read-only); these are reported in one line, as by
+    ``sparsity-lab run``, never with a traceback."""
     from sparsity_lab.engine.divergence import TrainingDiverged
+    from sparsity_lab.errors import UserError
+    from sparsity_lab.store import StoreError
 
-    if isinstance(err, TrainingDiverged):
-        return f"TrainingDiverged: {err}"
+    return isinstance(err, (TrainingDiverged, UserError, StoreError)) or bool(getattr(err, "failures", None))
+
+
+def _error_summary(err: BaseException) -> str:
+    """``Type: message`` and the innermost frames of the traceback (only ``Type: message``, on one line, for
+    an expected failure (``_expected``): training that diverged is a result of the config, not a bug)."""
+    if _expected(err):
+        return f"{type(err).__name__}: {one_line(err)}"
     frames = traceback.format_tb(err.__traceback__)[-_TRACEBACK_FRAMES:]
     head = "".join(traceback.format_exception_only(type(err), err)).strip()
     return head + "\n" + "".join(frames).rstrip()
@@ -45,7 +55,8 @@ def _run_one(runner: Runner, config: Any, store: ResultsStore | str, device: str
         status = "reused" if getattr(result, "reused", False) else "done"
         return status, None, time.perf_counter() - t0
     except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
-        log.error("run %s failed on %s:\n%s", config.run_id, device, traceback.format_exc())
+        if not _expected(err):  # a bug: the whole traceback (run_many reports every failure in one line)
+            log.error("run %s failed on %s:\n%s", config.run_id, device, traceback.format_exc())
         return "failed", _error_summary(err), time.perf_counter() - t0
 
 
@@ -90,7 +101,8 @@ def _run_group(group_runner: GroupRunner, configs: Sequence[Any], store: Results
         seconds = time.perf_counter() - t0
         return [("reused" if getattr(r, "reused", False) else "done", None, seconds) for r in results]
     except Exception as err:  # noqa: BLE001 - one failed group must not stop the sweep
-        log.error("seed group %s failed on %s:\n%s", [c.run_id for c in configs], device, traceback.format_exc())
+        if not _expected(err):
+            log.error("seed group %s failed on %s:\n%s", [c.run_id for c in configs], device, traceback.format_exc())
         error, seconds = _error_summary(err), time.perf_counter() - t0
         own = getattr(err, "failures", {})  # SeedGroupFailed: each failed member's own reason
         return [("done", None, seconds) if store.is_complete(c.run_id) else
