@@ -24,7 +24,9 @@ from torch import Tensor, nn
 from torch.nn.utils import prune as torch_prune
 
 _FORMAT = "sparsity_lab.MaskSet/1"
-_PREFIXES = ("model.", "mask.")  # how the store's artifacts prefix weights and masks (experiments/common.py)
+#: How one tensor file holds a model's weights beside its masks (the store's "final" artifact).
+WEIGHT_PREFIX, MASK_PREFIX = "model.", "mask."
+_PREFIXES = (WEIGHT_PREFIX, MASK_PREFIX)
 _T = TypeVar("_T")
 
 
@@ -81,6 +83,20 @@ def in_model_order(tensors: Mapping[str, _T], model: nn.Module) -> dict[str, _T]
         return len(_PREFIXES) + 1, 0, name
 
     return {n: tensors[n] for n in sorted(tensors, key=key)}
+
+
+def weights_and_masks(weights: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """One flat tensor dict: ``model.<name>`` for each weight (a state dict), ``mask.<name>`` (uint8) per mask."""
+    flat = {f"{WEIGHT_PREFIX}{k}": v for k, v in weights.items()}
+    flat.update({f"{MASK_PREFIX}{k}": v.to(torch.uint8) for k, v in masks.items()})
+    return flat
+
+
+def split_weights_and_masks(tensors: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Inverse of :func:`weights_and_masks`: (weights by name, boolean masks by name); other keys are ignored."""
+    weights = {k[len(WEIGHT_PREFIX):]: v for k, v in tensors.items() if k.startswith(WEIGHT_PREFIX)}
+    masks = {k[len(MASK_PREFIX):]: v.bool() for k, v in tensors.items() if k.startswith(MASK_PREFIX)}
+    return weights, masks
 
 
 def _module_and_attr(model: nn.Module, name: str) -> tuple[nn.Module, str]:
@@ -176,8 +192,6 @@ class MaskSet(dict):
     def save(self, path: str | os.PathLike) -> None:
         """Write a safetensors file (uint8 0/1 tensors; parameter order kept in the metadata); equal masks
         always give the same bytes."""
-        from sparsity_lab.store.packed import sorted_metadata
-
         tensors = {n: m.detach().to("cpu", torch.uint8).contiguous() for n, m in self.items()}
         data = _st_save(tensors, metadata={"format": _FORMAT, "names": json.dumps(list(self))})
         with open(path, "wb") as fh:
@@ -226,3 +240,17 @@ class MaskSet(dict):
                     out[f"{mod_name}.{attr}" if mod_name else attr] = buf.detach().bool().clone()
         return out
 
+
+def sorted_metadata(data: bytes) -> bytes:
+    """The same safetensors bytes with the header's ``__metadata__`` keys in sorted order, so identical tensors
+    and metadata always give identical bytes: safetensors keeps the metadata in a Rust ``HashMap``, whose
+    order is random per map (not per ``PYTHONHASHSEED``). The tensor entries and the data are kept as they are;
+    the header is padded with spaces to a multiple of 8 bytes, as safetensors does."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    metadata = header.pop("__metadata__", None)
+    if metadata is not None:
+        header = {"__metadata__": dict(sorted(metadata.items())), **header}
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + size:]

@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 from sparsity_lab.config.configs import AsniConfig
 from sparsity_lab.data import load_dataset
 from sparsity_lab.engine.trainer import MaskedTrainer
-from sparsity_lab.experiments.common import cpu_state, masks_from_tensors, seeded_model, stored_state
+from sparsity_lab.experiments.common import cpu_state, seeded_model, stored_state
 from sparsity_lab.experiments.iterative import CONTROL_INIT_OFFSET
 from sparsity_lab.experiments.records import Records
 from sparsity_lab.experiments.state_codec import decode_state, encode_state
-from sparsity_lab.masks import MaskSet
+from sparsity_lab.masks import MaskSet, in_model_order
 from sparsity_lab.rules.asni_schedule import asni_prune_count, asni_target_sparsity
 from sparsity_lab.rules.prune import magnitude_prune
 from sparsity_lab.store import ResultsStore
@@ -75,12 +75,13 @@ class AsniRun:
         if cfg.variant in ("asni1", "dense"):
             return MaskSet.for_model(self.model)
         parent = cfg.schedule_parent()
-        final = stored_state(self.store.load_artifact(parent.run_id, "final"), self.model)
+        final = self.store.load_final(parent.run_id)
         init = stored_state(self.store.load_artifact(parent.run_id, "init"), self.model)
         if final is None or init is None:
             raise RuntimeError(f"ASNI variant {cfg.variant!r} needs the finished asni1 run {parent.run_id}")
-        masks = masks_from_tensors(final, self.device, self.model)
-        trained = {k[6:]: v.to(self.device) for k, v in final.items() if k.startswith("model.")}
+        weights, final_masks = final
+        masks = MaskSet({k: v.to(self.device) for k, v in final_masks.items()}).in_model_order(self.model)
+        trained = {k: v.to(self.device) for k, v in in_model_order(weights, self.model).items()}
         initial = {k: v.to(self.device) for k, v in init.items()}
         starts: dict[str, Callable[[], None]] = {
             "asni2": lambda: _two_level_init(self.model, masks, trained, level_values(trained, masks)),
@@ -166,9 +167,7 @@ class AsniRun:
     def _final(self, masks: MaskSet) -> None:
         """Store c±, the surviving-weight histograms per layer and the storage the learned init needs."""
         weights = {k: p.detach() for k, p in masks.parameters(self.model).items()}
-        final = {f"model.{k}": v for k, v in cpu_state(self.model).items()}
-        final.update({f"mask.{k}": v.to("cpu", torch.uint8) for k, v in masks.items()})
-        self.store.save_artifact(self.run_id, "final", final)
+        self.store.save_final(self.run_id, cpu_state(self.model), {k: v.cpu() for k, v in masks.items()})
         rec = Records()
         t = self.cfg.train.epochs - 1
         levels = level_values(weights, masks)

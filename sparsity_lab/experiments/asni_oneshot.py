@@ -23,8 +23,8 @@ from sparsity_lab.store import ResultsStore
 __all__ = ["prune_dense_once"]
 
 
-def _final(store: ResultsStore, cfg: AsniConfig) -> dict[str, torch.Tensor]:
-    final = store.load_artifact(cfg.run_id, "final")
+def _final(store: ResultsStore, cfg: AsniConfig) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    final = store.load_final(cfg.run_id)
     if final is None:
         raise RuntimeError(f"ASNI variant needs the finished {cfg.variant} run {cfg.run_id}")
     return final
@@ -33,9 +33,9 @@ def _final(store: ResultsStore, cfg: AsniConfig) -> dict[str, torch.Tensor]:
 def prune_dense_once(cfg: AsniConfig, store: ResultsStore) -> int:
     """Prune the dense run's final weights to ASNI-I's sparsity (``cfg.variant``'s scope); trains nothing."""
     asni, dense = cfg.dependencies()
-    asni_masks = {k[5:]: v.bool() for k, v in _final(store, asni).items() if k.startswith("mask.")}
-    dense_final = _final(store, dense)
-    weights = {k: dense_final[f"model.{k}"].float() for k in asni_masks}
+    _, asni_masks = _final(store, asni)
+    dense_weights, _ = _final(store, dense)
+    weights = {k: dense_weights[k].float() for k in asni_masks}
     full = MaskSet({k: torch.ones_like(w, dtype=torch.bool) for k, w in weights.items()})
     total = sum(w.numel() for w in weights.values())
     kept = sum(int(m.sum()) for m in asni_masks.values())
@@ -44,9 +44,7 @@ def prune_dense_once(cfg: AsniConfig, store: ResultsStore) -> int:
     else:
         fraction = 1 - kept / total
         masks = magnitude_prune(weights, full, "layer", {k: int(round(fraction * w.numel())) for k, w in weights.items()})
-    final = {k: v for k, v in dense_final.items() if k.startswith("model.")}
-    final.update({f"mask.{k}": m.to(torch.uint8) for k, m in masks.items()})
-    store.save_artifact(cfg.run_id, "final", final)
+    store.save_final(cfg.run_id, dense_weights, dict(masks.items()))
     largest = {k: w[~masks[k]].abs().max().item() if (~masks[k]).any() else math.nan for k, w in weights.items()}
     overall = max((v for v in largest.values() if math.isfinite(v)), default=math.nan)
     rec = Records()

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from sparsity_lab.errors import UserError
-from sparsity_lab.masks import MaskSet, in_model_order
+from sparsity_lab.masks import MASK_PREFIX, MaskSet, in_model_order, split_weights_and_masks
 from sparsity_lab.models import create_model
 
 
@@ -57,13 +57,13 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def mask_tensors(masks: MaskSet) -> dict[str, torch.Tensor]:
-    return {f"mask.{k}": v.to("cpu", torch.uint8).contiguous() for k, v in masks.items()}
+    return {f"{MASK_PREFIX}{k}": v.to("cpu", torch.uint8).contiguous() for k, v in masks.items()}
 
 
 def masks_from_tensors(tensors: Mapping[str, torch.Tensor], device: torch.device, model: nn.Module) -> MaskSet:
     """The ``mask.<name>`` tensors of a stored step or artifact as a MaskSet in ``model``'s parameter order."""
-    masks = MaskSet({k[len("mask."):]: v.to(device).bool() for k, v in tensors.items() if k.startswith("mask.")})
-    return masks.in_model_order(model)
+    _, masks = split_weights_and_masks(tensors)
+    return MaskSet({k: v.to(device) for k, v in masks.items()}).in_model_order(model)
 
 
 def stored_state(tensors: Mapping[str, torch.Tensor] | None, model: nn.Module) -> dict[str, torch.Tensor] | None:

@@ -189,8 +189,7 @@ class IterativeRun(IterativeProtocol):
     def save(self, t: int, rec: Records, masks: MaskSet, next_masks: MaskSet) -> None:
         """One atomic store step (records + m_{t+1}); at t = T also the final ticket w_T ⊙ m_T (docs/figures.md 9)."""
         if t == self.cfg.iterations:
-            final = {f"model.{k}": v for k, v in cpu_state(self.model).items()}
-            self.store.save_artifact(self.run_id, "final", {**final, **mask_tensors(masks)})
+            self.store.save_final(self.run_id, cpu_state(self.model), {k: v.cpu() for k, v in masks.items()})
         self.store.save_step(self.run_id, t, rec.frame(), mask_tensors(next_masks))
 
     def execute(self) -> int:  # type: ignore[override]

@@ -30,6 +30,7 @@ from sparsity_lab.figures._bases import AsniParams, asni_caption
 from sparsity_lab.figures.asni import VARIANT_LABELS, asni_runs, epoch_metric
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
+from sparsity_lab.masks import split_weights_and_masks
 
 __all__ = ["Asni2", "Asni2Params", "VARIANTS", "accuracy_table", "plot_asni2", "retraining_frame", "storage_table"]
 
@@ -164,7 +165,7 @@ class Asni2:
         frame = retraining_frame(records, p.variants)
         first = next(r for r in inputs.runs if r.config.variant == "asni1")
         final = inputs.tensor(first.run_id, "final")
-        masks = {k[5:]: v.bool() for k, v in final.items() if k.startswith("mask.")}
+        _, masks = split_weights_and_masks(final)
         dense = records[(records["metric"] == "dense_parameters") & (records["stage"] == "final")]["value"]
         storage = storage_table(masks, int(dense.iloc[0]))
         fig = plot_asni2(frame, storage)

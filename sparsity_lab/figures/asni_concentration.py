@@ -41,6 +41,7 @@ from sparsity_lab.figures._bases import AsniParams, asni_caption
 from sparsity_lab.figures.asni import asni_runs
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
+from sparsity_lab.masks import split_weights_and_masks
 
 __all__ = ["ASNI_PANEL", "AsniConcentration", "ConcentrationParams", "concentration_data", "last_threshold",
            "layer_claims_frame", "layers_to_draw", "panel_stats", "plot_concentration", "shared_edges",
@@ -121,8 +122,8 @@ def ticket_run(p: ConcentrationParams) -> Run | None:
 
 
 def _split(final: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    names = [k[5:] for k in final if k.startswith("mask.")]
-    return ({k: final[f"model.{k}"].float() for k in names}, {k: final[f"mask.{k}"].bool() for k in names})
+    weights, masks = split_weights_and_masks(final)
+    return {k: weights[k].float() for k in masks}, masks
 
 
 def _asni1(inputs: Inputs, seed: int) -> Run:

@@ -37,7 +37,8 @@ from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.imported import IMPORTED_FILE
 from sparsity_lab.store.manifest import MANIFEST
 from sparsity_lab.store.meta import code_version, utc_now
-from sparsity_lab.store.results import ResultsStore, _check_name
+from sparsity_lab.store.results import ResultsStore
+from sparsity_lab.store.run_files import check_name
 
 log = logging.getLogger("sparsity_lab.store")
 
@@ -126,7 +127,7 @@ def _bundle_doc(path: Path, member: tarfile.TarInfo | None, data: bytes) -> dict
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise StoreError(f"bundle {path.name}: {BUNDLE_JSON} is not {FORMAT} version {VERSION}")
     for rid in doc.get("runs") or {}:
-        _check_name("run id", rid)
+        check_name("run id", rid)
     return doc
 
 

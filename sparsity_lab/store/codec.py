@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
+from sparsity_lab.masks import sorted_metadata
 from sparsity_lab.store import packed
 from sparsity_lab.store.errors import StoreError
 
@@ -59,7 +60,7 @@ def tensors_to_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
             raise StoreError(f"tensor {key!r} is a {type(value).__name__}, not a torch.Tensor")
         out[str(key)] = value.detach().to("cpu").contiguous().clone()
     tensors_out, metadata = packed.pack(out)
-    return packed.sorted_metadata(_st_save(tensors_out, metadata={**metadata, _ORDER_KEY: json.dumps(list(out))}))
+    return sorted_metadata(_st_save(tensors_out, metadata={**metadata, _ORDER_KEY: json.dumps(list(out))}))
 
 
 def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:

@@ -23,6 +23,8 @@ MANIFEST = "manifest.json"
 STEPS = "steps"
 RECORDS_FILE = "records.parquet"
 TENSORS_FILE = "tensors.safetensors"
+#: The other files of a run directory (the layout: sparsity_lab/store/results.py).
+CONFIG_FILE, COMPLETE_FILE, FAILED_FILE, ARTIFACTS = "config.json", "COMPLETE", "FAILED", "artifacts"
 _STEP_RE = re.compile(r"^steps/(\d+)/([^/]+)$")
 
 

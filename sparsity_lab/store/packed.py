@@ -81,18 +81,3 @@ def safetensors_metadata(data: bytes) -> dict[str, str]:
     """The ``__metadata__`` of safetensors bytes (8-byte little-endian header length, JSON header)."""
     size = _header_size(data)
     return dict(json.loads(data[8:8 + size]).get("__metadata__") or {})
-
-
-def sorted_metadata(data: bytes) -> bytes:
-    """The same safetensors bytes with the header's ``__metadata__`` keys in sorted order, so identical tensors
-    and metadata always give identical bytes: safetensors keeps the metadata in a Rust ``HashMap``, whose
-    order is random per map (not per ``PYTHONHASHSEED``). The tensor entries and the data are kept as they are;
-    the header is padded with spaces to a multiple of 8 bytes, as safetensors does."""
-    size = _header_size(data)
-    header = json.loads(data[8:8 + size])
-    metadata = header.pop("__metadata__", None)
-    if metadata is not None:
-        header = {"__metadata__": dict(sorted(metadata.items())), **header}
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    text += b" " * (-len(text) % 8)
-    return len(text).to_bytes(8, "little") + text + data[8 + size:]

@@ -21,59 +21,26 @@ otherwise its status is "damaged" and running its config again repairs it.
 from __future__ import annotations
 
 import logging
-import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
-from sparsity_lab.store import atomic, codec, imported, manifest, verify
-from sparsity_lab.store.codec import RECORD_COLUMNS
+from sparsity_lab.store import atomic, imported, manifest, verify
 from sparsity_lab.store.errors import StoreError
-from sparsity_lab.store.locking import RunLocks
-from sparsity_lab.store.manifest import RECORDS_FILE, STEPS, TENSORS_FILE, step_name, step_rel
+from sparsity_lab.store.manifest import ARTIFACTS, COMPLETE_FILE, CONFIG_FILE, FAILED_FILE, STEPS
 from sparsity_lab.store.meta import code_version, json_safe, utc_now
+from sparsity_lab.store.run_files import ENV_VAR, RunFiles, check_name, file_entry
 
 log = logging.getLogger("sparsity_lab.store")
 
-ENV_VAR = "SPARSITY_LAB_RESULTS"
-CONFIG_FILE, COMPLETE_FILE, FAILED_FILE, ARTIFACTS = "config.json", "COMPLETE", "FAILED", "artifacts"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+__all__ = ["ARTIFACTS", "COMPLETE_FILE", "CONFIG_FILE", "ENV_VAR", "FAILED_FILE", "ResultsStore"]
 
 
-def _check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-        raise StoreError(f"invalid {kind} {name!r}: use letters, digits, '_', '-', '.' (not starting with '.')")
-    return name
-
-
-class ResultsStore:
+class ResultsStore(RunFiles):
     """One directory per run id with atomic, verified checkpoints. See the module docstring for the layout."""
-
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        chosen = root if root is not None else (os.environ.get(ENV_VAR) or "results")
-        self.root = Path(chosen).expanduser().absolute()
-        self._locks = RunLocks(self.root)
-        self._verifier = manifest.Verifier()
-
-    def __repr__(self) -> str:
-        return f"ResultsStore({str(self.root)!r})"
-
-    def run_dir(self, run_id: str) -> Path:
-        return self.root / _check_name("run id", run_id)
-
-    def require_writable(self) -> None:
-        """StoreError "results store <root> is not writable" unless runs can be created under the root."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StoreError(f"results store {self.root} is not writable ({err.strerror or err})") from None
-        if not os.access(self.root, os.W_OK | os.X_OK):
-            raise StoreError(f"results store {self.root} is not writable")
 
     # ---------------------------------------------------------------- config and locking
     def prepare(self, config: Any) -> Path:
@@ -84,7 +51,7 @@ class ResultsStore:
                "config": config.to_dict(), "code_version": code_version(), "created": utc_now()}
         path = run_dir / CONFIG_FILE
         self.require_writable()
-        verify.repair_lost_manifest(self, run_id)
+        self._repair_lost_manifest(run_id)
         if path.exists() and (damage := verify.config_problem(run_dir, self._manifest(run_id), self._verifier)):
             log.warning("run %s: %s; rewriting it from the config being run", run_id, damage)
             path.unlink()
@@ -96,7 +63,7 @@ class ResultsStore:
             return run_dir
         data = atomic.json_bytes(doc)
         atomic.atomic_write_bytes(path, data)
-        self._update_manifest(run_id, {CONFIG_FILE: _entry(data)})
+        self._update_manifest(run_id, {CONFIG_FILE: file_entry(data)})
         return run_dir
 
     def config(self, run_id: str) -> dict[str, Any]:
@@ -119,12 +86,6 @@ class ResultsStore:
         origin = imported.read_imported(self.run_dir(run_id))
         return doc if origin is None else {**doc, "imported_from": origin}
 
-    def _refuse_if_imported(self, run_id: str) -> None:
-        """Imported runs are read-only (store/imported.py)."""
-        origin = imported.read_imported(self.run_dir(run_id))
-        if origin is not None:
-            raise StoreError(imported.read_only_message(self.run_dir(run_id), origin))
-
     @contextmanager
     def lock(self, run_id: str, timeout: float | None = None) -> Iterator[Path]:
         """Hold the run's inter-process lock (re-entrant within this store); yields the run directory.
@@ -133,71 +94,10 @@ class ResultsStore:
         first releases; ``timeout`` (seconds) bounds the wait and raises ``filelock.Timeout``.
         """
         self.require_writable()
-        with self._locks.hold(_check_name("run id", run_id), timeout):
+        with self._locks.hold(check_name("run id", run_id), timeout):
             yield self.run_dir(run_id)
 
-    # ---------------------------------------------------------------- manifest
-    def _manifest(self, run_id: str) -> dict[str, dict[str, Any]]:
-        return manifest.read_manifest(self.run_dir(run_id))
-
-    def _write_manifest(self, run_id: str, files: dict[str, Any]) -> None:
-        atomic.atomic_write_json(self.run_dir(run_id) / manifest.MANIFEST, {"format": 1, "files": files})
-
-    def _update_manifest(self, run_id: str, add: Mapping[str, Any], drop_steps_from: int | None = None,
-                         drop: tuple[str, ...] = ()) -> None:
-        """Read-modify-write of manifest.json under a short-lived lock of its own."""
-        with self._locks.manifest_lock(run_id):
-            files, lost = manifest.load_manifest(self.run_dir(run_id))
-            if lost is not None:  # a new manifest: with config.json if it is sound (store/verify.py)
-                if lost != "missing":
-                    log.warning("run %s: %s %s; starting a new one", run_id, manifest.MANIFEST, lost)
-                files = verify.sound_config_entry(self, run_id)
-            if drop_steps_from is not None:
-                files = manifest.without_steps_from(files, drop_steps_from)
-            for rel in drop:
-                files.pop(rel, None)
-            files.update(add)
-            self._write_manifest(run_id, files)
-
-    # ---------------------------------------------------------------- steps
-    def save_step(self, run_id: str, step: int, records: pd.DataFrame,
-                  tensors: Mapping[str, torch.Tensor] | None = None) -> Path:
-        """Atomically publish ``steps/<NNNN>/`` (records, optional tensors) and record their checksums.
-
-        ``step`` must extend the stored steps (0, 1, 2, ...); re-saving step k discards steps >= k.
-        """
-        if not isinstance(step, int) or step < 0:
-            raise StoreError(f"invalid step {step!r}: an integer >= 0")
-        codec.check_records(records)
-        run_dir = self.run_dir(run_id)
-        self._refuse_if_imported(run_id)
-        if not (run_dir / CONFIG_FILE).exists():
-            raise StoreError(f"run {run_id} is not prepared: call store.prepare(config) first")
-        stored = manifest.manifest_steps(self._manifest(run_id))
-        next_step = max(stored) + 1 if stored else 0
-        if step > next_step:
-            raise StoreError(f"run {run_id}: saving step {step} would leave a gap (stored steps end at {next_step - 1})")
-        payload = {RECORDS_FILE: codec.records_to_bytes(records)}
-        if tensors:
-            payload[TENSORS_FILE] = codec.tensors_to_bytes(tensors)
-        tmp = atomic.temp_path(run_dir, f"step-{step_name(step)}")
-        tmp.mkdir()
-        try:
-            for name, data in payload.items():
-                atomic.write_bytes_durable(tmp / name, data)
-            atomic.fsync_dir(tmp)
-            if step < next_step:
-                log.warning("run %s: re-saving step %d discards stored steps %d..%d", run_id, step, step, next_step - 1)
-                self._discard_from(run_id, step)
-            (run_dir / STEPS).mkdir(exist_ok=True)
-            final = run_dir / STEPS / step_name(step)
-            _publish_dir(tmp, final)
-        except BaseException:
-            atomic.remove_tree(tmp)
-            raise
-        self._update_manifest(run_id, {step_rel(step, n): _entry(d) for n, d in payload.items()})
-        return final
-
+    # ---------------------------------------------------------------- verification and repair
     def completed_steps(self, run_id: str) -> list[int]:
         """The verified contiguous prefix 0..k of stored steps.
 
@@ -208,7 +108,7 @@ class ResultsStore:
         run_dir = self.run_dir(run_id)
         with self._locks.exclusive(run_id) as may_repair:
             if may_repair:
-                verify.repair_run(self, run_id)
+                self._repair(run_id)
             valid, problem = self._verifier.scan_steps(run_dir, self._manifest(run_id))
             if problem is not None:
                 log.warning("run %s: %s; not reading step %d or later (run locked by another process)",
@@ -217,113 +117,60 @@ class ResultsStore:
 
     def check(self, run_id: str) -> verify.RunCheck:
         """Verify everything the run holds (store/verify.py): status "ok" or "damaged" and the first problem."""
-        return verify.check_run(self, run_id)
+        return verify.check_run(self.run_dir(run_id), self._verifier)
 
     def repair(self, run_id: str) -> list[verify.RunProblem]:
         """Discard what fails verification so the next run of the config recomputes it (needs the lock)."""
         with self._locks.exclusive(run_id) as may_repair:
             if not may_repair:
                 raise StoreError(f"run {run_id} is locked by another process; not repairing it now")
-            return verify.repair_run(self, run_id)
+            return self._repair(run_id)
 
-    def _discard_from(self, run_id: str, first: int) -> None:
+    def _repair(self, run_id: str) -> list[verify.RunProblem]:
+        """Remove what cannot be trusted (store/verify.py names it); the caller holds the run's lock. Returns the
+        problems acted upon (a damaged config.json is reported, not repaired)."""
         run_dir = self.run_dir(run_id)
-        if (run_dir / STEPS).is_dir():
-            for d in (run_dir / STEPS).iterdir():
-                if d.name.isdigit() and int(d.name) >= first:
-                    atomic.remove_tree(d)
+        for leftover in [*atomic.remove_temporaries(run_dir), *atomic.remove_temporaries(run_dir / STEPS),
+                         *atomic.remove_temporaries(run_dir / ARTIFACTS)]:
+            log.info("run %s: removed leftover of an interrupted write %s", run_id, leftover.name)
+        problems = verify.find_problems(run_dir, self._verifier)
+        for p in problems:
+            level = logging.INFO if p.benign and p.discard_from is None else logging.WARNING  # work is lost: warn
+            log.log(level, "run %s: %s; %s", run_id, p, verify.action(p))
+        if any(p.file == manifest.MANIFEST for p in problems):  # nothing verifies: start again from config.json
+            (run_dir / COMPLETE_FILE).unlink(missing_ok=True)
+            atomic.remove_tree(run_dir / STEPS)
+            atomic.remove_tree(run_dir / ARTIFACTS)
+            with self._locks.manifest_lock(run_id):
+                self._write_manifest(run_id, verify.sound_config_entry(run_dir, self._verifier))
+            return problems
+        if not problems:
+            return []
+        for p in problems:
+            if p.drop is not None:
+                self._update_manifest(run_id, {}, drop=(p.drop,))
+                (run_dir / p.drop).unlink(missing_ok=True)
+        first = min((p.discard_from for p in problems if p.discard_from is not None), default=None)
+        if first is not None:
+            self._discard_from(run_id, first)
         (run_dir / COMPLETE_FILE).unlink(missing_ok=True)
-        self._update_manifest(run_id, {}, drop_steps_from=first, drop=(COMPLETE_FILE,))
+        self._update_manifest(run_id, {}, drop=(COMPLETE_FILE,))
+        return problems
 
-    def _verified_bytes(self, run_id: str, rel: str) -> bytes:
-        """The bytes of ``rel`` if they match manifest.json, else ``StoreError`` (never read silently)."""
-        entry = self._manifest(run_id).get(rel)
-        path = self.run_dir(run_id) / rel
-        if entry is None:
-            raise StoreError(f"run {run_id}: {rel} is not recorded in manifest.json")
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise StoreError(f"run {run_id}: {rel} is missing") from None
-        if len(data) != entry["size"] or atomic.sha256_bytes(data) != entry["sha256"]:
-            raise StoreError(f"run {run_id}: {rel} does not match manifest.json (corrupted or truncated)")
-        return data
-
-    def _verified_tensors(self, run_id: str, rel: str) -> dict[str, torch.Tensor]:
-        try:
-            return codec.tensors_from_bytes(self._verified_bytes(run_id, rel))
-        except StoreError:
-            raise
-        except Exception as err:  # noqa: BLE001 - safetensors raises SafetensorError and others on bad bytes
-            raise StoreError(f"run {run_id}: {rel} is not a readable safetensors file ({err})") from None
-
-    def load_step_tensors(self, run_id: str, step: int) -> dict[str, torch.Tensor]:
-        """The tensors saved with ``step`` (empty if none were), verified against the manifest."""
-        files = self._manifest(run_id)
-        if step_rel(step, RECORDS_FILE) not in files:
-            raise StoreError(f"run {run_id}: step {step} is not stored")
-        if step_rel(step, TENSORS_FILE) not in files:
-            origin = imported.read_imported(self.run_dir(run_id))
-            if origin is not None and step_rel(step, TENSORS_FILE) in origin.get("dropped", ()):
-                raise StoreError(imported.dropped_message(self.run_dir(run_id), origin, step_rel(step, TENSORS_FILE)))
-            return {}
-        return self._verified_tensors(run_id, step_rel(step, TENSORS_FILE))
-
-    def records(self, run_id: str) -> pd.DataFrame:
-        """All verified steps' records concatenated, with a leading ``run_id`` column."""
-        valid, problem = self._verifier.scan_steps(self.run_dir(run_id), self._manifest(run_id))
-        if problem is not None:
-            log.warning("run %s: %s; records of step %d and later are not read", run_id, problem, problem.step)
-        frames = [codec.records_from_bytes(self._verified_bytes(run_id, step_rel(s, RECORDS_FILE)))
-                  for s in valid]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(RECORD_COLUMNS))
-        frame.insert(0, "run_id", run_id)
-        return frame
-
-    # ---------------------------------------------------------------- artifacts
-    def save_artifact(self, run_id: str, name: str, tensors: Mapping[str, torch.Tensor], *,
-                      rebuildable: bool = False) -> Path:
-        """Atomically write ``artifacts/<name>.safetensors`` (e.g. theta_0) and record its checksum.
-
-        The manifest entry also records ``from_step`` (the steps stored so far): if the artifact is later
-        damaged, steps from there on are discarded with it, since they were computed from it, unless the
-        runner derives it again from the config alone (``rebuildable``, e.g. θ₀ from the seed).
-        """
-        rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
-        self._refuse_if_imported(run_id)
-        data = codec.tensors_to_bytes(tensors)
-        atomic.atomic_write_bytes(self.run_dir(run_id) / rel, data)
-        stored = manifest.manifest_steps(self._manifest(run_id))
-        entry = {**_entry(data), "from_step": max(stored) + 1 if stored else 0}
-        if rebuildable:
-            entry["rebuildable"] = True
-        self._update_manifest(run_id, {rel: entry})
-        return self.run_dir(run_id) / rel
-
-    def load_artifact(self, run_id: str, name: str) -> dict[str, torch.Tensor] | None:
-        """The artifact's tensors; None if absent or if it fails verification (logged, then recomputed)."""
-        rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
-        if not (self.run_dir(run_id) / rel).exists():
-            origin = imported.read_imported(self.run_dir(run_id))
-            if origin is not None and rel in origin.get("dropped", ()):
-                log.warning("%s", imported.dropped_message(self.run_dir(run_id), origin, rel))
-            return None
-        try:
-            return self._verified_tensors(run_id, rel)
-        except StoreError as err:
-            log.warning("%s; ignoring the artifact so it is recomputed", err)
-            return None
-
-    def drop_artifact(self, run_id: str, name: str) -> bool:
-        """Remove ``artifacts/<name>.safetensors`` and its manifest entry (manifest first, so a crash in
-        between leaves only an unlisted file); False if there was none."""
-        rel = f"{ARTIFACTS}/{_check_name('artifact name', name)}.safetensors"
-        path = self.run_dir(run_id) / rel
-        if not path.exists() and rel not in self._manifest(run_id):
-            return False
-        self._update_manifest(run_id, {}, drop=(rel,))
-        path.unlink(missing_ok=True)
-        return True
+    def _repair_lost_manifest(self, run_id: str) -> None:
+        """Before a run is run again: a manifest.json missing or unreadable while the run holds steps, artifacts
+        or COMPLETE is repaired now (the lost manifest logged as the reason, the manifest rebuilt around a sound
+        config.json), before the runner writes: a write would otherwise start a manifest without config.json.
+        Nothing is done while another process holds the run."""
+        run_dir = self.run_dir(run_id)
+        if manifest.load_manifest(run_dir)[1] is None:
+            return
+        holds = (run_dir / COMPLETE_FILE).exists() or any(
+            (run_dir / name).is_dir() and any((run_dir / name).iterdir()) for name in (STEPS, ARTIFACTS))
+        if holds:
+            with self._locks.exclusive(run_id) as may_repair:
+                if may_repair:
+                    self._repair(run_id)
 
     # ---------------------------------------------------------------- completion and status
     def mark_complete(self, run_id: str, summary: Mapping[str, Any]) -> None:
@@ -337,7 +184,7 @@ class ResultsStore:
         for leftover in [*atomic.remove_temporaries(run_dir), *atomic.remove_temporaries(run_dir / ARTIFACTS)]:
             log.info("run %s: removed leftover of an interrupted write %s", run_id, leftover.name)
         # manifest first: a reader never sees a COMPLETE marker that the manifest does not list yet
-        self._update_manifest(run_id, {COMPLETE_FILE: _entry(data)})
+        self._update_manifest(run_id, {COMPLETE_FILE: file_entry(data)})
         atomic.atomic_write_bytes(run_dir / COMPLETE_FILE, data)
         (run_dir / FAILED_FILE).unlink(missing_ok=True)
 
@@ -395,14 +242,3 @@ class ResultsStore:
         from sparsity_lab.store.query import list_runs
 
         return list_runs(self)
-
-
-def _entry(data: bytes) -> dict[str, Any]:
-    return {"sha256": atomic.sha256_bytes(data), "size": len(data)}
-
-
-def _publish_dir(tmp: Path, final: Path) -> None:
-    """Rename a fully written temp directory into place (the commit point of ``save_step``)."""
-    os.replace(tmp, final)
-    atomic.fsync_dir(final.parent)
-

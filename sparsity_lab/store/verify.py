@@ -3,9 +3,9 @@
 ``check_run`` verifies everything a run holds against its manifest.json: config.json (readable JSON
 naming the run), manifest.json itself, every step (sha256, size and file structure,
 ``manifest.Verifier``), every artifact, and the ``COMPLETE`` marker (checksum and step count). The
-first problem found names the file. ``repair_run`` (called with the run's lock held, by
-``ResultsStore.completed_steps`` when a runner opens the run, and by ``sparsity-lab verify --repair``)
-removes what cannot be trusted so the runner recomputes exactly that:
+first problem found names the file; ``find_problems`` lists them all, and the store's repair
+(``ResultsStore.repair``, with the run's lock held: when a runner opens the run, and ``sparsity-lab verify
+--repair``) removes what cannot be trusted so the runner recomputes exactly that:
 
 - a damaged step k: steps >= k are discarded (the verified prefix 0..k-1 is kept);
 - a damaged artifact: it is dropped; unless it was saved as ``rebuildable`` (the runner derives it
@@ -26,16 +26,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sparsity_lab.store import atomic, manifest
-
-if TYPE_CHECKING:
-    from sparsity_lab.store.results import ResultsStore
+from sparsity_lab.store.manifest import ARTIFACTS, COMPLETE_FILE, CONFIG_FILE
 
 log = logging.getLogger("sparsity_lab.store")
 
-CONFIG_FILE, COMPLETE_FILE, FAILED_FILE, ARTIFACTS = "config.json", "COMPLETE", "FAILED", "artifacts"
 _UNRECORDED = "not recorded in manifest.json"
 
 
@@ -105,10 +102,8 @@ def complete_problem(run_dir: Path, files: dict[str, Any], verifier: manifest.Ve
     return None if reason is None else RunProblem(COMPLETE_FILE, reason)
 
 
-def find_problems(store: ResultsStore, run_id: str) -> list[RunProblem]:
+def find_problems(run_dir: Path, verifier: manifest.Verifier) -> list[RunProblem]:
     """Every problem of the run, most severe first (config, manifest, steps, artifacts, COMPLETE)."""
-    run_dir = store.run_dir(run_id)
-    verifier = store._verifier
     files, manifest_reason = manifest.load_manifest(run_dir)
     problems = []
     if (p := config_problem(run_dir, files, verifier)) is not None:
@@ -138,46 +133,19 @@ class RunCheck:
     problem: RunProblem | None
 
 
-def check_run(store: ResultsStore, run_id: str) -> RunCheck:
+def check_run(run_dir: Path, verifier: manifest.Verifier) -> RunCheck:
     """Verify the whole run; "damaged" if anything but an interrupted write is wrong (in a run marked
     complete, an unrecorded step is damage too)."""
-    problems = find_problems(store, run_id)
-    marked = (store.run_dir(run_id) / COMPLETE_FILE).exists()
+    problems = find_problems(run_dir, verifier)
+    marked = (run_dir / COMPLETE_FILE).exists()
     # a kill's leftover step in a run marked complete cannot happen: there it is damage; an unrecorded
     # artifact file (drop_artifact killed between manifest and unlink) never is
     serious = [p for p in problems if not p.benign or (marked and p.discard_from is not None)]
     return RunCheck("damaged" if serious else "ok", serious[0] if serious else None)
 
 
-def repair_run(store: ResultsStore, run_id: str) -> list[RunProblem]:
-    """Remove what cannot be trusted (see the module docstring); the caller holds the run's lock.
-    Returns the problems acted upon (a damaged config.json is reported, not repaired)."""
-    run_dir = store.run_dir(run_id)
-    for leftover in [*atomic.remove_temporaries(run_dir), *atomic.remove_temporaries(run_dir / manifest.STEPS),
-                     *atomic.remove_temporaries(run_dir / ARTIFACTS)]:
-        log.info("run %s: removed leftover of an interrupted write %s", run_id, leftover.name)
-    problems = find_problems(store, run_id)
-    if not problems:
-        return []
-    for p in problems:
-        level = logging.INFO if p.benign and p.discard_from is None else logging.WARNING  # work is lost: warn
-        log.log(level, "run %s: %s; %s", run_id, p, _action(p))
-    if any(p.file == manifest.MANIFEST for p in problems):
-        _rebuild_manifest(store, run_id)
-        return problems
-    for p in problems:
-        if p.drop is not None:
-            store._update_manifest(run_id, {}, drop=(p.drop,))
-            (run_dir / p.drop).unlink(missing_ok=True)
-    first = min((p.discard_from for p in problems if p.discard_from is not None), default=None)
-    if first is not None:
-        store._discard_from(run_id, first)
-    (run_dir / COMPLETE_FILE).unlink(missing_ok=True)
-    store._update_manifest(run_id, {}, drop=(COMPLETE_FILE,))
-    return problems
-
-
-def _action(p: RunProblem) -> str:
+def action(p: RunProblem) -> str:
+    """What the store's repair does about ``p`` (logged with it)."""
     if p.file == CONFIG_FILE:
         return "run the config again to rewrite it"
     if p.file == manifest.MANIFEST:
@@ -187,37 +155,9 @@ def _action(p: RunProblem) -> str:
     return "removing it so it is recomputed" if p.drop else "withdrawing COMPLETE"
 
 
-def _rebuild_manifest(store: ResultsStore, run_id: str) -> None:
-    """No manifest: discard steps, artifacts and COMPLETE; record config.json again if it is sound."""
-    run_dir = store.run_dir(run_id)
-    (run_dir / COMPLETE_FILE).unlink(missing_ok=True)
-    atomic.remove_tree(run_dir / manifest.STEPS)
-    atomic.remove_tree(run_dir / ARTIFACTS)
-    with store._locks.manifest_lock(run_id):
-        store._write_manifest(run_id, sound_config_entry(store, run_id))
-
-
-def sound_config_entry(store: ResultsStore, run_id: str) -> dict[str, Any]:
+def sound_config_entry(run_dir: Path, verifier: manifest.Verifier) -> dict[str, Any]:
     """``{"config.json": entry}`` when config.json is sound (what a rebuilt manifest starts from), else ``{}``."""
-    run_dir = store.run_dir(run_id)
-    if config_problem(run_dir, {}, store._verifier) is not None:
+    if config_problem(run_dir, {}, verifier) is not None:
         return {}
     data = (run_dir / CONFIG_FILE).read_bytes()
     return {CONFIG_FILE: {"sha256": atomic.sha256_bytes(data), "size": len(data)}}
-
-
-def repair_lost_manifest(store: ResultsStore, run_id: str) -> None:
-    """Before a run is run again: if its manifest.json is missing or unreadable while it holds steps, artifacts
-    or COMPLETE, repair it now (``repair_run``: the lost manifest is logged as the reason, what it cannot verify is
-    discarded and the manifest rebuilt around config.json), before the runner writes anything; a write would
-    otherwise start a new manifest without config.json, and the files it did not list would be repaired later
-    as "interrupted write"s. Nothing is done while another process holds the run."""
-    run_dir = store.run_dir(run_id)
-    if manifest.load_manifest(run_dir)[1] is None:
-        return
-    holds = (run_dir / COMPLETE_FILE).exists() or any(
-        (run_dir / name).is_dir() and any((run_dir / name).iterdir()) for name in (manifest.STEPS, ARTIFACTS))
-    if holds:
-        with store._locks.exclusive(run_id) as may_repair:
-            if may_repair:
-                repair_run(store, run_id)
