@@ -16,8 +16,7 @@ import pytest
 import torch
 
 from sparsity_lab.cli import main as cli
-from sparsity_lab.config.configs import ConfigError, IterativeConfig
-from sparsity_lab.config.fields import config_from_dict
+from sparsity_lab.config.configs import ConfigError, IterativeConfig, config_from_dict
 from sparsity_lab.errors import UserError
 from sparsity_lab.report import batch as report
 

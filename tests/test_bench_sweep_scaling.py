@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsity_lab.config.fields import config_from_dict
+from sparsity_lab.config.configs import config_from_dict
 from sparsity_lab.sweep.runner import sweep_entries
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sweep_scaling.py"

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from sparsity_lab.config.configs import AsniConfig, ConfigError, IterativeConfig
-from sparsity_lab.config.fields import config_from_dict, config_with, flat_fields
+from sparsity_lab.config.configs import AsniConfig, ConfigError, IterativeConfig, config_from_dict
+from sparsity_lab.config.fields import config_with, flat_fields
 
 
 def test_default_config_has_empty_canonical_text_and_pinned_id():

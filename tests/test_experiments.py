@@ -42,7 +42,7 @@ def _child(script: str, store: Path, *args: str) -> subprocess.CompletedProcess:
 RUN_SCRIPT = """
     import json, os, signal, sys
     from sparsity_lab import experiments
-    from sparsity_lab.config.fields import config_from_dict
+    from sparsity_lab.config.configs import config_from_dict
     from sparsity_lab.engine.trainer import MaskedTrainer
     cfg = config_from_dict(json.loads(sys.argv[1]))
     kill_at = int(sys.argv[2]) if len(sys.argv) > 2 else -1

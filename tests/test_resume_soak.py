@@ -28,7 +28,7 @@ from sparsity_lab.store.manifest import RECORDS_FILE, read_manifest, step_rel
 CHILD = """
     import json, sys
     from sparsity_lab import experiments
-    from sparsity_lab.config.fields import config_from_dict
+    from sparsity_lab.config.configs import config_from_dict
     experiments.run(config_from_dict(json.loads(sys.argv[1])), device="cpu", progress=False)
 """
 

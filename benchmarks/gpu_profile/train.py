@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from sparsity_lab.config.fields import config_from_dict
+from sparsity_lab.config.configs import config_from_dict
 from sparsity_lab.report.pipeline import training_epochs
 from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep.runner import default_devices, run_many

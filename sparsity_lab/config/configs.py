@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from sparsity_lab.config.field_types import check_types, normalise, normalise_settings
-from sparsity_lab.config.fields import _flatten, _jsonable, flat_fields
+from sparsity_lab.config.fields import _flatten, _jsonable, config_with, flat_fields
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.errors import ConfigError
 from sparsity_lab.rules import PRUNING_RULES, iterative_rules
@@ -261,3 +261,21 @@ class AsniConfig(ExperimentConfig):
 
 
 CONFIG_TYPES: dict[str, type[ExperimentConfig]] = {"iterative": IterativeConfig, "asni": AsniConfig}
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Inverse of ``to_dict`` (missing fields take their defaults; unknown fields are an error)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of field names to values, got {type(data).__name__} {data!r}")
+    data = dict(data)
+    kind = data.pop("kind", None)
+    if kind not in CONFIG_TYPES:
+        raise ConfigError(f"invalid config field kind={kind!r}: allowed one of {sorted(CONFIG_TYPES)}")
+    data.pop("run_id", None)
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return config_with(CONFIG_TYPES[kind](), **flat)

@@ -65,26 +65,6 @@ def config_with(config: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
     return dataclasses.replace(config, **top)
 
 
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Inverse of ``to_dict`` (missing fields take their defaults; unknown fields are an error)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config must be a mapping of field names to values, got {type(data).__name__} {data!r}")
-    data = dict(data)
-    kind = data.pop("kind", None)
-    from sparsity_lab.config.configs import CONFIG_TYPES
-
-    if kind not in CONFIG_TYPES:
-        raise ConfigError(f"invalid config field kind={kind!r}: allowed one of {sorted(CONFIG_TYPES)}")
-    data.pop("run_id", None)
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            flat[key] = value
-    return config_with(CONFIG_TYPES[kind](), **flat)
-
-
 def _flatten(config: ExperimentConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(config):

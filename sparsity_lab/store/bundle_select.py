@@ -44,7 +44,7 @@ def _resolve(store: ResultsStore, wanted: str, ids: list[str]) -> str:
 
 def _parents(info: Mapping[str, Any]) -> list[str]:
     """Run ids a run's runner reads besides its own (``ExperimentConfig.dependencies``)."""
-    from sparsity_lab.config.fields import config_from_dict
+    from sparsity_lab.config.configs import config_from_dict
 
     try:
         cfg = config_from_dict(info["config"])

@@ -62,7 +62,7 @@ def _hashable(value: Any) -> Any:
 def _normalised(config: dict[str, Any]) -> dict[str, Any]:
     """The stored config re-read through ``config_from_dict`` so fields added since get their defaults."""
     try:
-        from sparsity_lab.config.fields import config_from_dict
+        from sparsity_lab.config.configs import config_from_dict
 
         return config_from_dict(config).to_dict()
     except Exception as err:  # noqa: BLE001 - any failure: fall back to the stored dict as written

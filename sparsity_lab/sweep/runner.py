@@ -241,8 +241,7 @@ def sweep_entries(data: Any) -> list[dict[str, Any]]:
 def load_sweep_file(path: str | os.PathLike[str], *, validate: bool = True) -> list[Any]:
     """Configs from a YAML or JSON sweep file (see ``sweep_entries``); each is validated unless ``validate=False``.
     Any problem is a one-line ``UserError`` naming the file (and the config, for a bad value)."""
-    from sparsity_lab.config.configs import ConfigError
-    from sparsity_lab.config.fields import config_from_dict
+    from sparsity_lab.config.configs import ConfigError, config_from_dict
     from sparsity_lab.sweep.files import SweepFileError, read_sweep_data
 
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from sparsity_lab.config.fields import config_from_dict
+from sparsity_lab.config.configs import config_from_dict
 from sparsity_lab.store import ResultsStore
 from sparsity_lab.sweep.cluster import states
 from sparsity_lab.sweep.cluster.jobs_file import JobEntry, SubmissionRecord, load_records
