@@ -15,7 +15,7 @@ import torch
 from test_store_fakes import FakeConfig, FakeTrain, fake_run, make_records, make_tensors
 
 from sparsity_lab.store import ResultsStore, StoreError, list_runs, load_results
-from sparsity_lab.store import results as results_module
+from sparsity_lab.store import run_files as run_files_module
 from sparsity_lab.store.atomic import file_digest
 
 
@@ -114,7 +114,7 @@ def test_crash_before_rename_leaves_no_visible_step(store, monkeypatch):
     def crash(tmp, final):
         raise OSError("simulated crash before rename")
 
-    monkeypatch.setattr(results_module, "_publish_dir", crash)
+    monkeypatch.setattr(run_files_module, "_publish_dir", crash)
     with pytest.raises(OSError, match="simulated"):
         store.save_step(run_id, 1, make_records(1), make_tensors(1))
     assert sorted(p.name for p in (store.run_dir(run_id) / "steps").iterdir()) == ["0000"]
@@ -207,7 +207,7 @@ def test_damage_is_found_even_with_unchanged_size_and_mtime_in_a_fresh_store(sto
 
 def test_gap_in_steps_keeps_only_the_contiguous_prefix(store):
     run_id = _stored(store, FakeConfig(), 4)
-    results_module.atomic.remove_tree(store.run_dir(run_id) / "steps" / "0002")
+    run_files_module.atomic.remove_tree(store.run_dir(run_id) / "steps" / "0002")
     assert store.completed_steps(run_id) == [0, 1]
     assert sorted(p.name for p in (store.run_dir(run_id) / "steps").iterdir()) == ["0000", "0001"]
 
