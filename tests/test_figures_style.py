@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from sparsity_lab._roots import repository_root
 from sparsity_lab.figures import style
 from sparsity_lab.report import files
 from sparsity_lab.store.meta import code_version_text
@@ -141,10 +142,8 @@ def test_write_meta_and_output_dir(tmp_path, monkeypatch) -> None:
     assert meta["caption"] == "cap" and meta["note"] == 1 and meta["code_version"] == code_version_text()
     with pytest.raises(ValueError, match="reserved"):
         files.write_meta(tmp_path, "07_x", extra={"run_ids": []})
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "notebooks").mkdir()
-    monkeypatch.chdir(tmp_path / "notebooks")
-    assert files.resolve_output_dir(None, "smoke") == tmp_path.resolve() / "reports" / "smoke" / "figures"
+    monkeypatch.chdir(tmp_path)  # the repository's reports/, whatever the working directory
+    assert files.resolve_output_dir(None, "smoke") == repository_root() / "reports" / "smoke" / "figures"
     assert files.resolve_output_dir("/abs/figs", "smoke").as_posix() == "/abs/figs"
 
 

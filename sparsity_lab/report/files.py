@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sparsity_lab import _roots
 from sparsity_lab.store.meta import code_version_text
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -26,20 +27,12 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _project_root(start: Path | None = None) -> Path:
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "pyproject.toml").is_file():
-            return candidate
-    return here
-
-
 def resolve_output_dir(output_dir: str | Path | None, profile: str) -> Path:
-    """The figure directory: ``output_dir`` if given (papermill passes an absolute one), else
-    ``<project root>/reports/<profile>/figures`` with the root found from the working directory."""
+    """The figure directory: ``output_dir`` if given, else ``<repository>/reports/<profile>/figures`` (the
+    checkout holding the package, whatever the working directory; outside a checkout, the working directory)."""
     if output_dir:
         return Path(output_dir)
-    return _project_root() / "reports" / profile / "figures"
+    return (_roots.repository_root() or Path.cwd()) / "reports" / profile / "figures"
 
 
 def save_figure(fig: Figure, output_dir: str | Path, name: str, *, dpi: int = 150) -> list[Path]:

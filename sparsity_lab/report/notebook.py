@@ -257,10 +257,9 @@ class FigureNotebook:
         """Write the report's files: the figure as the report draws it (all records, default options) as PNG and
         PDF, its tables as CSV and the index's sidecar, under ``output_dir`` (default: the parameter, else
         ``<repository>/reports/<profile>/figures``)."""
-        from sparsity_lab import _roots
+        from sparsity_lab.report.files import resolve_output_dir
 
-        target = output_dir or self.output_dir or (
-            (_roots.repository_root() or Path.cwd()) / "reports" / self.profile / "figures")
+        target = resolve_output_dir(output_dir or self.output_dir, self.profile)
         result = pipeline.figure_result(self.spec, self.params, self._loaded(), store=self.store)
         paths = result.save(target)
         _display(f"Published {len(paths)} files and `{self.spec.stem}.meta.json` to `{target}`.")
