@@ -145,7 +145,7 @@ class IterativeConfig(ExperimentConfig):
     eta_r: float = _help("SAP: eta_r >= 0, scales the kept count by (1+eta_r)^(-q/(q-p))", default=0.0)
     gamma: float = _help("SAP: gamma >= 0, multiplies the pruned fraction", default=1.0)
     beta: float = _help("SAP: beta in (0, 1], maximum fraction pruned per iteration", default=0.9)
-    prune_fraction: float = _help("LT / One Shot / SNIP: fraction P of surviving weights pruned per iteration, in (0, 1)", default=0.2)
+    prune_fraction: float = _help("LT / One Shot / SNIP: fraction P of surviving weights pruned per iteration, in [0, 1)", default=0.2)
     layer_rates: tuple[tuple[str, float], ...] = _help(
         "LT: per-layer rates as ((fnmatch pattern, rate), ...), e.g. (('fc3.*', 0.1),); implies layer-wise grouping",
         default=(),
