@@ -107,8 +107,8 @@ def draw_scopes(acc: pd.DataFrame, layers: pd.DataFrame, hue_order: Sequence[str
             common.integer_ticks(ax)
             if panel == "remaining":
                 common.plain_log_axis(ax.yaxis)
-    axes[0][0].legend(loc="best", fontsize="x-small")
-    axes[1][0].legend(loc="best", fontsize="x-small")
+    axes[0][0].legend(loc="best", fontsize=style.LEGEND_FONTSIZE)
+    axes[1][0].legend(loc="best", fontsize=style.LEGEND_FONTSIZE)
     return fig
 
 

@@ -103,7 +103,7 @@ def draw_comparison(frame: pd.DataFrame, setups: Sequence[str], hue_order: Seque
             common.plain_log_axis(ax.xaxis)
             common.finish_axes(ax, xlabel=xlabel, ylabel="test accuracy (%)", title=setup)
         row[0].invert_xaxis()
-    axes[0][0].legend(loc="lower left", fontsize="x-small")
+    axes[0][0].legend(loc="lower left", fontsize=style.LEGEND_FONTSIZE)
     return fig
 
 

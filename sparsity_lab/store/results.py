@@ -1,6 +1,6 @@
 """``ResultsStore``: the content-addressed results store (README "Architecture").
 
-Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else ``./results``)::
+Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else the checkout's ``results/``: ``_roots``)::
 
     <run_id>/config.json                 {"run_id", "kind", "canonical", "config": to_dict(), "code_version", "created"}
     <run_id>/steps/<NNNN>/records.parquet  tidy rows of one pruning iteration (iterative) or epoch (ASNI)
@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from sparsity_lab import _roots
 from sparsity_lab.store import atomic, codec, imported, manifest, verify
 from sparsity_lab.store.codec import RECORD_COLUMNS
 from sparsity_lab.store.errors import StoreError
@@ -55,7 +56,7 @@ class ResultsStore:
     """One directory per run id with atomic, verified checkpoints. See the module docstring for the layout."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        chosen = root if root is not None else (os.environ.get(ENV_VAR) or "results")
+        chosen = root if root is not None else _roots.results_root()
         self.root = Path(chosen).expanduser().absolute()
         self._locks = RunLocks(self.root)
         self._verifier = manifest.Verifier()
