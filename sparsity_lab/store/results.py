@@ -2,7 +2,8 @@
 
 Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else the checkout's ``results/``: ``_roots``)::
 
-    <run_id>/config.json                 {"run_id", "kind", "canonical", "config": to_dict(), "code_version", "created"}
+    <run_id>/config.json                 {"run_id", "kind", "canonical", "config": to_dict(), "code_version",
+                                          "environment" (device, torch, cuda, host), "created"}
     <run_id>/steps/<NNNN>/records.parquet  tidy rows of one pruning iteration (iterative) or epoch (ASNI)
     <run_id>/steps/<NNNN>/tensors.safetensors  masks, optionally weights / optimizer state
     <run_id>/artifacts/<name>.safetensors  e.g. theta_0
@@ -37,7 +38,7 @@ from sparsity_lab.store.codec import RECORD_COLUMNS
 from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.locking import RunLocks
 from sparsity_lab.store.manifest import RECORDS_FILE, STEPS, TENSORS_FILE, step_name, step_rel
-from sparsity_lab.store.meta import code_version, json_safe, utc_now
+from sparsity_lab.store.meta import code_version, json_safe, run_environment, utc_now
 
 log = logging.getLogger("sparsity_lab.store")
 
@@ -77,12 +78,14 @@ class ResultsStore:
             raise StoreError(f"results store {self.root} is not writable")
 
     # ---------------------------------------------------------------- config and locking
-    def prepare(self, config: Any) -> Path:
-        """Create the run directory and write ``config.json``; an existing one must describe the same config."""
+    def prepare(self, config: Any, device: Any = None) -> Path:
+        """Create the run directory and write ``config.json`` (with ``environment``: the ``device`` it trains
+        on, torch/CUDA, host; ``meta.run_environment``); an existing one must describe the same config."""
         run_id = config.run_id
         run_dir = self.run_dir(run_id)
         doc = {"run_id": run_id, "kind": config.kind, "canonical": config.canonical(),
-               "config": config.to_dict(), "code_version": code_version(), "created": utc_now()}
+               "config": config.to_dict(), "code_version": code_version(), "environment": run_environment(device),
+               "created": utc_now()}
         path = run_dir / CONFIG_FILE
         self.require_writable()
         if path.exists() and (damage := verify.config_problem(run_dir, self._manifest(run_id), self._verifier)):
