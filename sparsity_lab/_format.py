@@ -10,3 +10,13 @@ def human_bytes(n: float) -> str:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return f"{n:,.1f} GiB"
+
+
+def points_gap(value: float, reference: float, what: str = "") -> str:
+    """How far ``value`` lies from ``reference`` in percentage points, in words: ``"2.7 pt below dense"``,
+    ``"0.4 pt above dense"``, ``"level with dense"`` (never a sign before "below"); ``what`` names the reference."""
+    gap = round(value - reference, 1)
+    tail = f" {what}" if what else ""
+    if gap == 0:
+        return f"level with{tail}" if what else "level"
+    return f"{abs(gap):.1f} pt {'below' if gap < 0 else 'above'}{tail}"

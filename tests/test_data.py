@@ -139,7 +139,7 @@ def test_missing_data_gives_one_clear_error(tmp_path: Path, monkeypatch: pytest.
 
 def test_data_root_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SPARSITY_LAB_DATA", raising=False)
-    assert data_root() == Path("data")
+    assert data_root() == Path(__file__).resolve().parents[1] / "data"  # the checkout's, from any directory
     monkeypatch.setenv("SPARSITY_LAB_DATA", str(tmp_path))
     assert data_root() == tmp_path
     assert data_root("elsewhere") == Path("elsewhere")

@@ -57,7 +57,8 @@ def test_labels_name_what_differs_and_bands_average_the_seeds(store: ResultsStor
 
 def test_explorer_panel_filters_runs_and_redraws(store: ResultsStore) -> None:
     panel = explorer(store)
-    menus, controls, out = panel.children
+    _, menus, controls, _, _ = panel.children
+    assert panel.profile.value == "none (own runs)"  # digits mlp runs: no figure's plan holds them
     method = next(m for m in menus.children if m.description == "method")
     metric = next(c for c in controls.children if c.description == "metric")
     assert set(method.options) == {"sap", "lt"} and "pqi" in metric.options
@@ -100,6 +101,65 @@ def test_explore_notebook_runs_under_papermill(store: ResultsStore, tmp_path) ->
     outputs = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join("".join(o.get("text", "")) for o in outputs)
-    assert f"4 runs in {store.root}" in text
+    assert f"4 complete runs in {store.root}" in text and "no stored runs of figure 1 yet" in text
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the two plots made in code
+
+
+# ---------------------------------------------------------------- a large store (quick + gpu runs, synthetic)
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory: pytest.TempPathFactory) -> ResultsStore:
+    import explore_store
+
+    store = ResultsStore(tmp_path_factory.mktemp("big"))
+    assert len(explore_store.build(store, max_steps=4)) >= 100
+    return store
+
+
+def test_catalogue_names_each_runs_figures_and_profiles(big_store: ResultsStore) -> None:
+    from sparsity_lab.report.explore import run_catalogue
+    from sparsity_lab.report.pipeline import plan
+
+    runs = run_catalogue(big_store)
+    fig1_quick = {r.run_id for _, _, rs in plan([1], "quick") for r in rs}
+    chosen = runs[runs["profiles"].map(lambda p: "quick" in p) & runs["figures"].map(lambda f: "01_sap_trajectories" in f)]
+    assert set(chosen["run_id"]) == fig1_quick
+
+
+def test_explorer_starts_on_one_figure_at_one_profile_with_a_labelled_plot(big_store: ResultsStore) -> None:
+    panel = explorer(big_store)
+    assert panel.profile.value in ("quick", "gpu") and panel.figure_menu.value.startswith("01_")
+    assert 0 < len(panel.loaded) < 40  # records of the chosen figure's runs only, not the whole store
+    ax = panel.figure.axes[0]
+    assert ax.get_ylabel() == "accuracy (%)" and ax.get_legend() is not None
+    assert all(30 < y <= 100 for line in ax.get_lines() for y in line.get_ydata())
+    panel.profile.value = "gpu" if panel.profile.value == "quick" else "quick"
+    assert panel.message is None and panel.figure is not None
+
+
+def test_labels_leave_out_another_methods_fields(store: ResultsStore) -> None:
+    records = load_results(store=store)
+    frame = metric_frame(records, "accuracy", stage="retrained")
+    frame["config_p"] = [{("sap", 0): 0.5, ("sap", 1): 0.25}.get((m, s), 0.7 + s) for m, s in zip(frame["method"], frame["seed"])]
+    assert set(run_labels(frame)) == {"method=sap, p=0.5", "method=sap, p=0.25", "method=lt"}  # LT's p: unused
+
+
+@pytest.mark.slow
+def test_explore_notebook_on_a_store_of_148_runs_takes_under_a_minute(big_store: ResultsStore, tmp_path) -> None:
+    import json
+    import time
+    from pathlib import Path
+
+    import papermill as pm
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "explore.ipynb"
+    start = time.perf_counter()
+    pm.execute_notebook(str(root / "notebooks" / "explore_results.ipynb"), str(out), kernel_name="python3",
+                        parameters={"results": str(big_store.root)}, cwd=str(root / "notebooks"), progress_bar=False,
+                        execution_timeout=120)
+    assert time.perf_counter() - start < 60
+    nb = json.loads(out.read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # figure 1's runs at one profile, in code
+    assert out.stat().st_size < 2_000_000

@@ -366,3 +366,20 @@ def test_concentration_ticket_panel_is_an_lt_run_of_the_same_data_and_model():
     assert (c.method, c.prune_fraction, c.iterations, c.dataset, c.model, c.train.epochs) == (
         "lt", 0.2, 20, "mnist", "lenet300_100", 5)
     assert ticket.tensors == ("final",) and 0.8 ** 20 < 0.02  # as sparse as ASNI-I's S_max = 98 %
+
+
+def test_panel_a_spreads_the_compared_lines_over_its_height():
+    """Near-equal finals at ~98 % and a random init at chance in epoch 0: the axis starts just under the
+    lines after epoch 0, not 25 points under them (which squashed them into the top of the panel)."""
+    from sparsity_lab.figures import style
+
+    rows = []
+    for i, variant in enumerate(asni2.VARIANTS):
+        for t in range(5):
+            acc = 0.1 if t == 0 else 0.97 + 0.002 * t - 0.001 * i
+            rows.append({**_row(t, "accuracy", acc), "seed": 0, "variant": variant})
+    frame = asni2.retraining_frame(pd.DataFrame(rows))
+    assert 95 < asni2._accuracy_floor(frame) < 97
+    fig = asni2.plot_asni2(frame, asni2.storage_table({"w": torch.ones(3, 3, dtype=torch.bool)}, 20))
+    assert fig.axes[0].get_ylim()[0] == pytest.approx(asni2._accuracy_floor(frame))
+    assert fig.axes[0].get_legend().get_texts()[0].get_fontsize() == style.LEGEND_FONTSIZE >= 9

@@ -163,3 +163,10 @@ def test_budget_note_points_cpu_profiles_with_unmet_claims_to_the_shipped_gpu_fi
     assert budget_note("quick", [holds("1.1", "s", "r")]) == ""  # every claim holds: nothing to excuse
     assert budget_note("gpu", [fails("6.1", "s", "r")]) == ""  # the full budget: a failure is a finding
     assert (Path(__file__).resolve().parents[1] / GPU_RESULTS).is_file()
+
+
+def test_points_gap_words_the_direction_without_a_sign() -> None:
+    from sparsity_lab._format import points_gap
+
+    assert points_gap(90.0, 92.7, "dense") == "2.7 pt below dense"
+    assert points_gap(93.1, 92.7) == "0.4 pt above" and points_gap(92.7, 92.7, "dense") == "level with dense"

@@ -37,8 +37,8 @@ def test_root_from_argument_env_and_default(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSITY_LAB_RESULTS", str(tmp_path / "env"))
     assert ResultsStore().root == (tmp_path / "env").absolute()
     monkeypatch.delenv("SPARSITY_LAB_RESULTS")
-    monkeypatch.chdir(tmp_path)
-    assert ResultsStore().root == tmp_path / "results"
+    monkeypatch.chdir(tmp_path)  # the checkout's results/, whatever the working directory (_roots.py)
+    assert ResultsStore().root == Path(__file__).resolve().parents[1] / "results"
 
 
 def test_run_ids_cannot_escape_the_root(store):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sparsity_lab._format import points_gap
 from sparsity_lab.claims import _curves as c
 from sparsity_lab.claims.core import Verdict
 
@@ -118,7 +119,7 @@ def _graceful(records: pd.DataFrame) -> c.Part:
     dense = float(acc.loc[0])
     ok = acc_T >= dense - LT_TOLERANCE_PT
     return c.Part("holds" if ok else "fails", f"LT: acc {acc_T:.1f} at T={T} vs dense {dense:.1f} "
-                  f"({dense - acc_T:+.1f} pt below)", {"LT acc at T": acc_T, "LT dense acc": dense, "T": T,
+                  f"({points_gap(acc_T, dense)})", {"LT acc at T": acc_T, "LT dense acc": dense, "T": T,
                                                         "seeds": c.seeds(frame)})
 
 

@@ -44,7 +44,7 @@ def add_bundle_parser(sub: Any) -> None:
     imp = actions.add_parser("import", help="import the runs of a bundle into the store (complete runs are kept)")
     imp.add_argument("file", metavar="FILE", help="bundle written by `bundle export`")
     imp.add_argument("--results", metavar="STORE", default=argparse.SUPPRESS,
-                     help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
+                     help="results store root (default: $SPARSITY_LAB_RESULTS, else the checkout's results/)")
 
 
 def cmd_bundle(args: argparse.Namespace, store: ResultsStore) -> int:

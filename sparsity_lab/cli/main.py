@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="sparsity-lab", description=__doc__.split("\n\n")[0],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", metavar="DIR", default=None,
-                        help="results store root (default: $SPARSITY_LAB_RESULTS, else ./results)")
+                        help="results store root (default: $SPARSITY_LAB_RESULTS, else the checkout's results/)")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also: SPARSITY_LAB_DEBUG=1)")
     parser.add_argument("--compile", choices=("auto", "on", "off"), default=None,

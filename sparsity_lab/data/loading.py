@@ -1,6 +1,6 @@
 """`load_dataset`: data root resolution, the decoded-tensor cache, validation split and subsets.
 
-Data root: the `root` argument, else $SPARSITY_LAB_DATA, else ./data. After the first decode of a
+Data root: the `root` argument, else $SPARSITY_LAB_DATA, else the checkout's data/ (_roots.py). After the first decode of a
 downloadable dataset, its uint8 tensors are cached as <root>/sparsity_lab_cache/<name>.pt
 (torch.save of plain tensors, read back with weights_only=True); delete that folder to force a
 re-decode. A cache that cannot be read or does not match the dataset's shape is rebuilt.
@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
+from sparsity_lab import _roots
+
 from .device_data import DeviceData, canonical_device
 from .info import SYNTHETIC_PREFIX, DatasetUnavailableError, canonical_name, dataset_info
 from .integrity import check_labels, check_local_files
@@ -36,10 +38,10 @@ CACHE_DIR = "sparsity_lab_cache"
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: `root` if given, else $SPARSITY_LAB_DATA, else ./data."""
+    """The data root: `root` if given, else $SPARSITY_LAB_DATA, else the checkout's data/ (``_roots``)."""
     if root is not None:
         return Path(root)
-    return Path(os.environ.get(DATA_ENV) or "data")
+    return _roots.data_root()
 
 
 def cache_path(name: str, root: str | os.PathLike | None = None) -> Path:

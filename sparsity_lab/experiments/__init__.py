@@ -87,7 +87,7 @@ def run(config: ExperimentConfig, *, store: ResultsStore | None = None, device: 
     resolved = resolve_device(device)  # bad devices, env vars and data fail before the run directory exists
     cpu_thread_count()
     ensure_available(config.dataset)
-    store.prepare(config)
+    store.prepare(config, device=resolved)
     with store.lock(run_id):
         if store.is_complete(run_id):  # another process finished it while we waited
             return RunResult(run_id, store.records(run_id), reused=True)

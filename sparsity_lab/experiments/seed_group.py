@@ -151,7 +151,7 @@ def run_seed_group(configs: Sequence[IterativeConfig], *, store: ResultsStore | 
         if store.is_complete(c.run_id):
             results[c.run_id] = RunResult(c.run_id, store.records(c.run_id), reused=True)
         else:
-            store.prepare(c)
+            store.prepare(c, device=dev)
             todo.append(c)
     alone: list[IterativeConfig] = []
     with ExitStack() as locks:

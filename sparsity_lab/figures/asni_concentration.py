@@ -92,7 +92,7 @@ def plot_concentration(hist: pd.DataFrame, stats: pd.DataFrame) -> Figure:
             ax.set_xlabel("weight value" if r == len(layers) - 1 else "")
             ax.set_ylabel("count" if c == 0 else "")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), fontsize="small")
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), fontsize=style.LEGEND_FONTSIZE)
     return fig
 
 

@@ -96,7 +96,7 @@ def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float |
         left.axhline(s_max, color="0.5", linestyle=":", linewidth=1, label=f"S_max = {s_max:g} %")
     left.set(xlabel="epoch t (pruned after the epoch)", ylabel="sparsity (% of prunable weights = 0)",
              title="(a) target s(t) vs realised sparsity", ylim=(-2, 102))
-    left.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize="x-small")  # the sigmoid leaves it empty
+    left.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize=style.LEGEND_FONTSIZE)  # the sigmoid leaves it empty
     acc = accuracy.assign(value=100 * accuracy["value"])
     style.line_with_band(right, acc, "epoch", "value", palette=[style.OKABE_ITO["blue"]], marker="o")
     right.set(xlabel="epoch t", ylabel="test accuracy after pruning (%)",

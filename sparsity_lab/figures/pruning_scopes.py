@@ -124,8 +124,8 @@ def draw_scopes(acc: pd.DataFrame, layers: pd.DataFrame, hue_order: Sequence[str
         draw_accuracy_panel(axes[0][col], acc, scope, hue_order)
         draw_layer_panel(axes[1][col], layers, scope, "remaining")
         draw_layer_panel(axes[2][col], layers, scope, "pqi")
-    axes[0][0].legend(loc="best", fontsize="x-small")
-    axes[1][0].legend(loc="best", fontsize="x-small")
+    axes[0][0].legend(loc="best", fontsize=style.LEGEND_FONTSIZE)
+    axes[1][0].legend(loc="best", fontsize=style.LEGEND_FONTSIZE)
     return fig
 
 
@@ -167,7 +167,7 @@ class PruningScopes:
                                 **line_kw)
         else:
             draw_layer_panel(ax, layer_frame(inputs.records), scope, name.removeprefix("layer_"), **line_kw)
-        ax.legend(fontsize="x-small")
+        ax.legend(fontsize=style.LEGEND_FONTSIZE)
         return ax
 
     @classmethod

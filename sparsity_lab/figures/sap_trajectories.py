@@ -195,7 +195,7 @@ def draw_panel(ax: Any, records: pd.DataFrame, key: str, methods: Sequence[str],
     panel = PANELS[key]
     draw_panels([ax], trajectory_frame(records, [panel]), [panel], methods, common.method_palette(list(methods)),
                 **line_kw)
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize=style.LEGEND_FONTSIZE)
     return ax
 
 

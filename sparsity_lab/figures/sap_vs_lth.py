@@ -116,7 +116,7 @@ def draw_comparison(frame: pd.DataFrame, setups: Sequence[str], hue_order: Seque
     for row, setup in zip(axes, setups):
         for ax, x in zip(row, PANELS):
             draw_efficiency_panel(ax, frame, setup, x, hue_order)
-    axes[0][0].legend(loc="lower left", fontsize="x-small")
+    axes[0][0].legend(loc="lower left", fontsize=style.LEGEND_FONTSIZE)
     return fig
 
 
@@ -166,7 +166,7 @@ class SapVsLth:
         setup = setup or setup_name(*_setups(p)[0])
         hue_order = list(methods or [v.label for v in cls._variants(p, "")])
         draw_efficiency_panel(ax, efficiency_frame(inputs.records), setup, name, hue_order, **line_kw)
-        ax.legend(loc="lower left", fontsize="x-small")
+        ax.legend(loc="lower left", fontsize=style.LEGEND_FONTSIZE)
         return ax
 
     @classmethod

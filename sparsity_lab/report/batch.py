@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, default=Path("reports"), help="reports root (default: reports)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
                     help="extra notebook parameter (VALUE parsed as YAML); repeatable")
-    ap.add_argument("--timeout", type=float, default=None, help="per-cell execution timeout in seconds")
+    ap.add_argument("--timeout", type=float, default=None, help="per-cell execution timeout in seconds (default by profile: notebook_run.CELL_TIMEOUT_S)")
     ap.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     ap.add_argument("--prefetch-workers", type=int, default=0, metavar="N",
                     help="first train every run the chosen notebooks need with N worker processes per device "

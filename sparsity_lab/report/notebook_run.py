@@ -67,10 +67,45 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+#: Per-cell execution timeout (seconds) by profile when ``report --timeout`` is not given: generous (a
+#: figure's cell trains its missing runs), but a lost kernel reply can no longer hang ``make figures``.
+CELL_TIMEOUT_S = {"smoke": 900, "quick": 4 * 3600, "gpu": 4 * 3600, "paper": 72 * 3600}
+
+
+def ipc_kernel_manager() -> type:
+    """A kernel manager whose kernel talks over local IPC sockets, not TCP: nothing listens on a port, and
+    ipykernel has no reason to warn that the connection is unencrypted (it does so for every TCP kernel)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IpcKernelManager
+
+
+def _timed_out_cell(executed: Path) -> str:
+    """``cell N (`first line`)``: the last cell papermill started in ``executed``, numbered from 1 among the
+    notebook's own cells (papermill's injected parameters cell not counted); ``cell ?`` if unreadable."""
+    try:
+        cells = json.loads(executed.read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return "cell ?"
+    own = [c for c in cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    started = [i for i, c in enumerate(own) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return "cell ?"
+    source = "".join(own[started[-1]].get("source", "")).strip().splitlines()
+    return f"cell {started[-1] + 1}" + (f" (`{_clip(source[0], 60)}`)" if source else "")
+
+
 def run_notebook(nb_path: Path, profile_dir: Path, profile: str, overrides: dict[str, Any],
                  *, kernel: str = "python3", timeout: float | None = None) -> NotebookOutcome:
-    """Execute, render and collect one notebook; never raises for a notebook's own failure."""
+    """Execute, render and collect one notebook; never raises for a notebook's own failure. ``timeout``:
+    seconds per cell (None: :data:`CELL_TIMEOUT_S` of the profile); a cell past it fails the notebook
+    with one line naming the notebook and the cell."""
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
 
     name = nb_path.stem
     out = NotebookOutcome(name=name)
@@ -81,12 +116,17 @@ def run_notebook(nb_path: Path, profile_dir: Path, profile: str, overrides: dict
     executed = profile_dir / f"{name}.ipynb"
     executed.unlink(missing_ok=True)
     params = {"profile": profile, "output_dir": str(figures_dir.resolve()), **overrides}
+    timeout = timeout if timeout is not None else CELL_TIMEOUT_S.get(profile, max(CELL_TIMEOUT_S.values()))
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(nb_path), str(executed), parameters=params, kernel_name=kernel,
                             cwd=str(nb_path.parent), progress_bar=False, log_output=False,
-                            execution_timeout=timeout)
+                            execution_timeout=timeout, kernel_manager_class=ipc_kernel_manager())
         out.status = "ok"
+    except CellTimeoutError:
+        out.error_name = "CellTimeoutError"
+        out.error_message = (f"{name}.ipynb: {_timed_out_cell(executed)} ran past the per-cell timeout of "
+                             f"{timeout:g} s (report --timeout S)")
     except Exception as exc:  # the notebook's failure is reported, not raised
         # papermill's PapermillExecutionError carries the cell's exception class and message
         out.error_name = getattr(exc, "ename", None) or type(exc).__name__

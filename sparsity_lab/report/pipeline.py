@@ -191,22 +191,29 @@ def figure_result(spec: FigureSpec, params: FigureParams, inputs: Inputs, *, sto
 
 
 def provenance(run_ids: Sequence[str], *, store: Any = None) -> str:
-    """Where the runs a figure read were made: the code version(s) that trained them and, for runs
-    imported from a results bundle, the bundle and its note (e.g. the device); "" for no runs."""
+    """Where the runs a figure read were made: the code version(s) that trained them, the device, torch and
+    CUDA each run recorded (``store.meta.run_environment``) and, for runs imported from a results bundle, the
+    bundle; its note only for runs that recorded no environment (older bundles); "" for no runs."""
     from sparsity_lab.store import ResultsStore
+    from sparsity_lab.store.meta import environment_text
 
     store = store if store is not None else ResultsStore()
     shas: dict[str, None] = {}
+    machines: dict[str, None] = {}
     bundles: dict[str, None] = {}
     for rid in run_ids:
         info = store.run_info(rid)
         sha = (info.get("code_version") or {}).get("git") or "unknown"
         shas[sha[:7]] = None
+        machine = environment_text(info.get("environment"))
+        if machine:
+            machines[machine] = None
         origin = info.get("imported_from")
         if origin:
-            note = origin.get("note") or ""
+            note = (origin.get("note") or "") if not machine else ""
             bundles[f"{origin.get('bundle')}{f' ({note})' if note else ''}"] = None
     if not shas:
         return ""
     text = f"runs trained with code {', '.join(shas)}"
+    text += f" on {'; '.join(machines)}" if machines else ""
     return text + (f", imported from {'; '.join(bundles)}" if bundles else "")

@@ -1,10 +1,14 @@
-"""Small metadata helpers for stored runs: code version, timestamps, JSON-safe summaries."""
+"""Small metadata helpers for stored runs: code version, the machine a run trained on, timestamps, JSON-safe
+summaries (README "Stored records": a run's ``config.json``)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
 import math
+import os
+import platform
+import socket
 import subprocess
 from collections.abc import Mapping
 from importlib import metadata
@@ -44,6 +48,30 @@ def code_version_text(version: Mapping[str, Any] | None = None) -> str:
     if not sha:
         return f"{version.get('sparsity_lab')}+nogit"
     return f"{version.get('sparsity_lab')}+{sha[:7]}{'.dirty' if version.get('dirty') else ''}"
+
+
+def run_environment(device: Any = None) -> dict[str, Any]:
+    """Where a run trains: ``device`` (the GPU's name, or ``"CPU (<n> cores)"``), ``device_type``, the
+    ``torch`` and ``cuda`` versions (cuda None on a CPU-only build) and the ``host`` name. Stored in the run's
+    ``config.json`` beside :func:`code_version` (not part of the canonical text: run ids do not change);
+    :func:`environment_text` is its short form for captions."""
+    import torch
+
+    dev = torch.device(device if device is not None else "cpu")
+    if dev.type == "cuda" and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(dev)
+    else:
+        name = f"{dev.type.upper() if dev.type == 'cpu' else dev.type} ({os.cpu_count()} cores)"
+    return {"device": name, "device_type": dev.type, "torch": torch.__version__, "cuda": torch.version.cuda,
+            "host": socket.gethostname(), "platform": platform.platform(terse=True)}
+
+
+def environment_text(environment: Mapping[str, Any] | None) -> str:
+    """``"NVIDIA H100 80GB HBM3, torch 2.5.1, CUDA 12.4"`` / ``"CPU (2 cores), torch 2.5.1"``; "" if unknown."""
+    if not environment or not environment.get("device"):
+        return ""
+    cuda = f", CUDA {environment['cuda']}" if environment.get("device_type") == "cuda" and environment.get("cuda") else ""
+    return f"{environment['device']}, torch {environment.get('torch')}{cuda}"
 
 
 def utc_now() -> str:

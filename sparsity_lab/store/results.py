@@ -1,8 +1,9 @@
 """``ResultsStore``: the content-addressed results store (README "Architecture").
 
-Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else ``./results``)::
+Layout under the root (argument, else ``$SPARSITY_LAB_RESULTS``, else the checkout's ``results/``: ``_roots``)::
 
-    <run_id>/config.json                 {"run_id", "kind", "canonical", "config": to_dict(), "code_version", "created"}
+    <run_id>/config.json                 {"run_id", "kind", "canonical", "config": to_dict(), "code_version",
+                                          "environment" (device, torch, cuda, host), "created"}
     <run_id>/steps/<NNNN>/records.parquet  tidy rows of one pruning iteration (iterative) or epoch (ASNI)
     <run_id>/steps/<NNNN>/tensors.safetensors  masks, optionally weights / optimizer state
     <run_id>/artifacts/<name>.safetensors  e.g. theta_0
@@ -31,7 +32,7 @@ import pandas as pd
 from sparsity_lab.store import atomic, imported, manifest, verify
 from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.manifest import ARTIFACTS, COMPLETE_FILE, CONFIG_FILE, FAILED_FILE, STEPS
-from sparsity_lab.store.meta import code_version, json_safe, utc_now
+from sparsity_lab.store.meta import code_version, json_safe, run_environment, utc_now
 from sparsity_lab.store.run_files import ENV_VAR, RunFiles, check_name, file_entry
 
 log = logging.getLogger("sparsity_lab.store")
@@ -43,12 +44,14 @@ class ResultsStore(RunFiles):
     """One directory per run id with atomic, verified checkpoints. See the module docstring for the layout."""
 
     # ---------------------------------------------------------------- config and locking
-    def prepare(self, config: Any) -> Path:
-        """Create the run directory and write ``config.json``; an existing one must describe the same config."""
+    def prepare(self, config: Any, device: Any = None) -> Path:
+        """Create the run directory and write ``config.json`` (with ``environment``: the ``device`` it trains
+        on, torch/CUDA, host; ``meta.run_environment``); an existing one must describe the same config."""
         run_id = config.run_id
         run_dir = self.run_dir(run_id)
         doc = {"run_id": run_id, "kind": config.kind, "canonical": config.canonical(),
-               "config": config.to_dict(), "code_version": code_version(), "created": utc_now()}
+               "config": config.to_dict(), "code_version": code_version(), "environment": run_environment(device),
+               "created": utc_now()}
         path = run_dir / CONFIG_FILE
         self.require_writable()
         self._repair_lost_manifest(run_id)

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from sparsity_lab import _roots
 from sparsity_lab.masks import split_weights_and_masks, weights_and_masks
 from sparsity_lab.store import atomic, codec, imported, manifest, verify
 from sparsity_lab.store.codec import RECORD_COLUMNS
@@ -43,16 +44,17 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
 def check_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise StoreError(f"invalid {kind} {name!r}: allowed letters, digits, '_', '.', '-' (not starting with '.')")
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        raise StoreError(f"invalid {kind} {name!r}: use letters, digits, '_', '-', '.' (not starting with '.')")
     return name
 
 
 class RunFiles:
-    """Verified files of the runs under ``root`` (argument, else ``$SPARSITY_LAB_RESULTS``, else ``./results``)."""
+    """Verified files of the runs under ``root`` (argument, else ``$SPARSITY_LAB_RESULTS``, else the checkout's
+    ``results/``: ``_roots.results_root``)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        chosen = root if root is not None else (os.environ.get(ENV_VAR) or "results")
+        chosen = root if root is not None else _roots.results_root()
         self.root = Path(chosen).expanduser().absolute()
         self._locks = RunLocks(self.root)
         self._verifier = manifest.Verifier()
