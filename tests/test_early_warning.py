@@ -202,7 +202,7 @@ def test_iterative_pruning_stops_where_the_offline_rule_says_and_keeps_that_iter
     params = masks.parameters(model)
     assert all(bool((params[n].detach()[~m] == 0).all()) for n, m in masks.items())
     # and the model holds the weights trained at the stop: its PQI is the recorded one
-    from sparsity_lab.measures import measure_model
+    from sparsity_lab.measures.sparsity import measure_model
     rec = measure_model(model, masks, scopes=("global",), pq_pairs=((0.5, 1.0),), measures=("pqi",))
     assert [r["value"] for r in rec if r["metric"] == "pqi"][0] == pytest.approx(y[offline.stop])
 

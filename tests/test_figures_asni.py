@@ -59,7 +59,7 @@ def test_caption_names_every_required_field_from_the_params_that_made_the_runs()
     params = pipeline.resolve("asni2", "smoke", epochs=4, kappa=0.5, tau=0.3)
     text = _bases.asni_caption(params, "note")
     for part in ("profile smoke", "dataset digits", "model lenet300_100", "T=4 epochs", "seeds 0 (n=1)",
-                 "scope global (ASNI)", "ranked: n/a (one run)", "S_max=90 %", "κ=0.5", "τ=0.3", "note", "code "):
+                 "scope global (ASNI)", "ranked: n/a (one run)", "S_max=90 %", "κ=0.5", "τ=0.3", "note"):
         assert part in text
     assert {r.config.tau for r in asni2.Asni2.runs(params)} == {0.3}  # the caption's τ is the runs' τ
 

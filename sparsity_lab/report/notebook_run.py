@@ -10,6 +10,8 @@ of the report's index. :mod:`sparsity_lab.report.batch` runs the batch and write
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,10 +78,17 @@ def ipc_kernel_manager() -> type:
     """A kernel manager whose kernel talks over local IPC sockets, not TCP: nothing listens on a port, and
     ipykernel has no reason to warn that the connection is unencrypted (it does so for every TCP kernel)."""
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     class IpcKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            # Each kernel's sockets in a folder of their own: jupyter_client's default ("kernel-ipc" in the
+            # working directory when no connection file is named yet) makes two kernels started at once in one
+            # directory (two report batches, two test workers) pick the same socket files.
+            return os.path.join(tempfile.mkdtemp(prefix="sparsity-lab-kernel-"), "ipc")
 
     return IpcKernelManager
 
