@@ -4,7 +4,7 @@ From one ASNI-I run's stored records and ``final`` artifact and from the contras
 ``final`` tensors of the one-shot runs): the
 per-layer histograms on shared bin edges, c⁻/c⁺, θ, sparsity, survivor counts and the peak of each lobe.
 All panels of one layer share the stored ASNI-I bins, extended by whole bins to cover every panel's
-range (and merged k-to-1 when that would exceed ``max_bins``). :mod:`.concentration` draws them.
+range (and merged k-to-1 when that would exceed ``max_bins``). ``figures.asni_concentration`` draws them.
 """
 
 from __future__ import annotations

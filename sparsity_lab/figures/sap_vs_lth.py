@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sparsity_lab.claims import sap_vs_lth as claims
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
 from sparsity_lab.figures._bases import ALL_METHOD_LABELS, SapParams, sap_caption
@@ -129,7 +130,7 @@ def _setups(p: ComparisonParams) -> list[tuple[str, str]]:
     return [(str(d), str(m)) for d, m in p.setups]
 
 
-@register_figure(number=6, name="sap_vs_lth", params=ComparisonParams)
+@register_figure(number=6, name="sap_vs_lth", params=ComparisonParams, claims=claims.CLAIMS)
 class SapVsLth:
     """Figure 6 (docs/figures.md item 6)."""
 
