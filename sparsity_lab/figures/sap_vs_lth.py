@@ -63,7 +63,8 @@ def dense_accuracy(frame: pd.DataFrame) -> pd.Series:
 
 
 def sparsest_within(frame: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
-    """Per (family, label): the lowest mean remaining (%) whose mean accuracy ≥ dense − ``tolerance``.
+    """Per (family, label): the lowest mean remaining (%) whose mean accuracy ≥ dense − ``tolerance``, by
+    claim 6.1's rule (:func:`sparsity_lab.claims.sap_vs_lth.sparsest_iteration`).
 
     Means are over seeds per iteration. NaN where no iteration qualifies.
     """
@@ -72,12 +73,13 @@ def sparsest_within(frame: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame
         ["accuracy", "remaining", "speedup"]].mean().reset_index()
     rows = []
     for (family, label), part in means.groupby(["family", "label"], sort=False):
-        ok = part[part["accuracy"] >= dense[family] - tolerance]
+        curves = part.set_index("iteration")
+        t = claims.sparsest_iteration(curves["remaining"], curves["accuracy"], dense[family], tolerance)
         row = {"setup": family, "method": label, "dense accuracy (%)": dense[family],
                "sparsest remaining (%)": np.nan, "accuracy there (%)": np.nan, "iteration": np.nan,
                "compression (×)": np.nan, "speedup (×)": np.nan}
-        if not ok.empty:
-            best = ok.loc[ok["remaining"].idxmin()]
+        if t is not None:
+            best = part[part["iteration"] == t].iloc[0]
             row.update({"sparsest remaining (%)": best["remaining"], "accuracy there (%)": best["accuracy"],
                         "iteration": int(best["iteration"]), "compression (×)": 100.0 / best["remaining"],
                         "speedup (×)": best["speedup"]})
