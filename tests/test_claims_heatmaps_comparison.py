@@ -7,7 +7,8 @@ import math
 import pandas as pd
 from claims_records import iterative_run
 
-from sparsity_lab.claims import comparison, heatmaps
+from sparsity_lab.claims import pq_heatmaps as heatmaps
+from sparsity_lab.claims import sap_vs_lth as comparison
 
 T = 6
 

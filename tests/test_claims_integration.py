@@ -1,22 +1,27 @@
-"""Every figure's claim check on real records: tiny digits runs through sparsity_lab.experiments (seconds)."""
+"""Every figure's registered claims on real records (tiny digits runs through sparsity_lab.experiments, seconds),
+and the registration itself: one owner per claim, the docs' list equal to the checked one."""
 
 from __future__ import annotations
 
-import pandas as pd
+import re
+from pathlib import Path
+
 import pytest
 
 from sparsity_lab import experiments
-from sparsity_lab.claims import CHECKS, CLAIMS, Verdict, check_figure
-from sparsity_lab.claims.concentration import table_from_run
+from sparsity_lab.claims import ClaimSet, Verdict
+from sparsity_lab.claims.asni_concentration import table_from_run
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig
 from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.figures.pqi_properties import property_checks
+from sparsity_lab.figures.registry import all_figures, get_figure
 from sparsity_lab.store import ResultsStore, load_results
 
 TINY = TrainSettings(epochs=1, batch_size=256)
 ADAM = TrainSettings(optimizer="adam", lr=1e-3, nesterov=False, weight_decay=0.0, epochs=3, batch_size=256,
                      lr_schedule="constant", grad_clip=None)
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "figures.md"
 
 
 @pytest.fixture(scope="module")
@@ -32,25 +37,60 @@ def store(tmp_path_factory):
     return store
 
 
-def test_every_figure_returns_every_claim_on_real_records(store):
+def test_every_figure_returns_every_registered_claim_on_real_records(store):
     iterative, asni = load_results(store=store, kind="iterative"), load_results(store=store, kind="asni")
     one = asni[asni["variant"] == "asni1"]
     table = table_from_run(one, store.load_artifact(str(one["run_id"].iloc[0]), "final"))
     inputs = {1: iterative, 2: iterative, 3: iterative, 4: iterative, 5: iterative, 6: iterative,
               7: property_checks(check_dim=16, n_trials=2), 8: asni, 9: table, 10: asni}
-    for number in CHECKS:
-        verdicts = check_figure(number, inputs[number])
+    by = {}
+    for spec in all_figures():
+        verdicts = spec.claims(inputs[spec.number])
         assert all(isinstance(v, Verdict) for v in verdicts)
-        assert [v.claim for v in verdicts] == list(CLAIMS[number]), number
+        assert {v.claim: v.statement for v in verdicts} == spec.claim_statements(), spec.stem
         assert all(v.reason for v in verdicts)
+        by.update({v.claim: v for v in verdicts})
     # What these records can decide, they decide:
-    by = {v.claim: v for n in (5, 8, 9) for v in check_figure(n, inputs[n])}
     assert by["5.1"].status == "holds"  # the measure is monotone in p and q on real weights
     assert by["8.1"].status == "holds", by["8.1"].reason  # the runner follows the schedule exactly
     assert by["9.1"].status == "holds", by["9.1"].reason
-    assert {v.claim: v.status for v in check_figure(1, iterative)}["1.1"] == "untestable"  # T = 2
+    assert by["1.1"].status == "untestable"  # T = 2
+
+
+def test_each_figure_owns_its_claims_under_its_one_name():
+    """The registered set is the ``CLAIMS`` of ``sparsity_lab.claims.<figure name>``, ids numbered by the figure."""
+    import importlib
+
+    for spec in all_figures():
+        module = importlib.import_module(f"sparsity_lab.claims.{spec.name}")
+        assert spec.claims is module.CLAIMS and isinstance(spec.claims, ClaimSet), spec.stem
+        assert spec.claim_statements() == dict(module.STATEMENTS)
+        assert all(re.fullmatch(rf"{spec.number}\.\d+", k) for k in spec.claim_statements()), spec.stem
+
+
+def test_the_docs_list_exactly_the_checked_claims():
+    """docs/figures.md "Claims every figure checks" states a claim ("- N.M ...") only where a check tests it."""
+    text = DOCS.read_text()
+    section = text[text.index("## Claims every figure checks"):]
+    section = section[:section.index("### Where the claims live")]
+    stated = re.findall(r"^- (\d+\.\d+) ", section, flags=re.M)
+    checked = [c for spec in all_figures() for c in spec.claim_statements()]
+    assert stated == checked
+
+
+def test_a_check_that_strays_from_its_registration_is_refused():
+    statements = {"1.1": "one", "1.2": "two"}
+    good = ClaimSet(statements, lambda _: [Verdict("1.1", "one", "holds", "r"), Verdict("1.2", "two", "fails", "r")])
+    assert [v.status for v in good(None)] == ["holds", "fails"]
+    for verdicts in ([Verdict("1.1", "one", "holds", "r")],  # a registered claim not checked
+                     [Verdict("1.1", "one", "holds", "r"), Verdict("1.2", "two", "holds", "r"),
+                      Verdict("1.3", "three", "holds", "r")],  # a claim checked but not registered
+                     [Verdict("1.1", "one", "holds", "r"), Verdict("1.2", "2", "holds", "r")]):  # another statement
+        with pytest.raises(ValueError, match="registered"):
+            ClaimSet(statements, lambda _, v=verdicts: v)(None)
+    assert [v.status for v in good.untestable("no records")] == ["untestable", "untestable"]
 
 
 def test_unknown_figure_is_refused():
-    with pytest.raises(ValueError, match="figure 11 has no claims"):
-        check_figure(11, pd.DataFrame())
+    with pytest.raises(ValueError, match="unknown figure 11"):
+        get_figure(11)

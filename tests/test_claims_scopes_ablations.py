@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 from claims_records import iterative_run
 
-from sparsity_lab.claims import ablations, scopes
+from sparsity_lab.claims import _ablation as ablation
+from sparsity_lab.claims import eta_gamma_ablation, pq_ablation
+from sparsity_lab.claims import pruning_scopes as scopes
 
 T = 10
 SAP_REM = [0.7 ** t for t in range(T + 1)]
@@ -68,21 +70,21 @@ COLLAPSE = [90, 90, 90, 89, 88, 87, 80, 50, 30, 15, 12]
 
 def test_pq_ablation_hold_fail_untestable():
     good = ablation_records({0.2: 0.1, 0.5: 0.3, 0.8: 0.5}, {1.2: 0.2, 2.0: 0.6}, PHASES, COLLAPSE)
-    v = {x.claim: x for x in ablations.check_pq(good)}
+    v = {x.claim: x for x in pq_ablation.check(good)}
     assert [x.status for x in v.values()] == ["holds"] * 3, [x.reason for x in v.values()]
     assert "0.5: 30%" in v["3.1"].reason
     bad = ablation_records({0.2: 0.1, 0.5: 0.3, 0.8: 0.3}, {1.2: 0.6, 2.0: 0.2}, [0.2] * (T + 1))
-    v = {x.claim: x for x in ablations.check_pq(bad)}
+    v = {x.claim: x for x in pq_ablation.check(bad)}
     assert [x.status for x in v.values()] == ["fails"] * 3
     one = ablation_records({0.5: 0.3}, {}, PHASES[:3], [90, 90, 90])
-    v = {x.claim: x for x in ablations.check_pq(one)}
+    v = {x.claim: x for x in pq_ablation.check(one)}
     assert [x.status for x in v.values()] == ["untestable"] * 3
     assert "only p = 0.5 with q = 1" in v["3.1"].reason and "no SAP runs with p = 1" in v["3.2"].reason
 
 
 def test_fraction_pruned_falls_back_to_retrained_remaining():
     frame = iterative_run([90, 90], remaining=[1.0, 0.6], pruned=False, method="sap")
-    assert abs(ablations.fraction_pruned_first(frame) - 0.4) < 1e-12
+    assert abs(ablation.fraction_pruned_first(frame) - 0.4) < 1e-12
 
 
 def eta_gamma_records(eta_rem, gamma_rem):
@@ -94,9 +96,43 @@ def eta_gamma_records(eta_rem, gamma_rem):
 
 
 def test_eta_gamma_hold_fail_untestable():
-    v = ablations.check_eta_gamma(eta_gamma_records({0.0: 0.3, 0.1: 0.3, 1.0: 0.1}, {3.0: 0.2, 9.0: 0.05}))
+    v = eta_gamma_ablation.check(eta_gamma_records({0.0: 0.3, 0.1: 0.3, 1.0: 0.1}, {3.0: 0.2, 9.0: 0.05}))
     assert [x.status for x in v] == ["holds", "holds"], [x.reason for x in v]
-    v = ablations.check_eta_gamma(eta_gamma_records({0.0: 0.3, 0.1: 0.2, 1.0: 0.25}, {3.0: 0.3, 9.0: 0.3}))
+    v = eta_gamma_ablation.check(eta_gamma_records({0.0: 0.3, 0.1: 0.2, 1.0: 0.25}, {3.0: 0.3, 9.0: 0.3}))
     assert [x.status for x in v] == ["fails", "fails"]  # a rise; equal ends (not strictly smaller)
-    v = ablations.check_eta_gamma(eta_gamma_records({0.0: 0.3}, {}))
+    v = eta_gamma_ablation.check(eta_gamma_records({0.0: 0.3}, {}))
     assert [x.status for x in v] == ["untestable", "untestable"] and "only eta_r = 0" in v[0].reason
+
+
+FOUR = ({"method": "sap", "p": 0.5, "q": 1.0}, {"method": "sap", "p": 1.0, "q": 2.0}, {"method": "lt"},
+        {"method": "oneshot"})
+
+
+def global_records(global_acc=None, global_rem=None):
+    """The four methods at the three scopes, every scope the same curve unless the global one is given."""
+    parts = []
+    for fields in FOUR:
+        for scope in ("neuron", "layer", "global"):
+            acc, rem = _acc(LT_REM, 1.0), LT_REM
+            if scope == "global" and fields == FOUR[1]:
+                acc, rem = global_acc or acc, global_rem or rem
+            parts.append(iterative_run(acc, remaining=rem, scope=scope, **fields))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_global_scope_best_holds_fails_untestable():
+    v = {x.claim: x for x in scopes.check(global_records())}["2.3"]
+    assert v.status == "holds" and v.numbers["LT global-layer min acc gap"] == 0.0, v.reason
+    # SAP(1,2) global collapses at t = 8 (the gpu profile's finding): fails, the reason says where and by how much
+    collapse = _acc(LT_REM, 1.0)[:8] + [10.0] * 3
+    v = {x.claim: x for x in scopes.check(global_records(global_acc=collapse))}["2.3"]
+    assert v.status == "fails"
+    assert v.reason.startswith("SAP(1,2), global vs neuron: global is 78.2 pt less accurate at t=8 (10.0 vs 88.2")
+    # 0.4 pt below at equal remaining holds (threshold 0.5 pt); keeping 2x the weights fails
+    v = {x.claim: x for x in scopes.check(global_records(global_acc=[a - 0.4 for a in _acc(LT_REM, 1.0)]))}["2.3"]
+    assert v.status == "holds", v.reason
+    v = {x.claim: x for x in scopes.check(global_records(global_rem=[1.0] + [2 * r for r in LT_REM[1:]]))}["2.3"]
+    assert v.status == "fails" and "global keeps 2x the weights" in v.reason
+    no_neuron = global_records()
+    v = {x.claim: x for x in scopes.check(no_neuron[no_neuron["config_scope"] != "neuron"])}["2.3"]
+    assert v.status == "untestable" and "not in these runs" in v.reason

@@ -1,4 +1,4 @@
-"""Claims 1.1-1.4 (figure 1) on synthetic records built to hold, to fail and to be untestable."""
+"""Claims 1.1-1.5 (figure 1) on synthetic records built to hold, to fail and to be untestable."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from claims_records import iterative_run, iterative_seeds
 
-from sparsity_lab.claims import trajectories
+from sparsity_lab.claims import sap_trajectories as trajectories
 
 # Three phases with a collapse: trough t=2, peak t=6, drop and collapse from t=7 (t_c = 6).
 PQI_3 = [0.20, 0.15, 0.12, 0.14, 0.20, 0.30, 0.40, 0.25, 0.15, 0.12, 0.10]
@@ -16,7 +16,10 @@ FLAT_ACC = [90] * 11
 HALVING = [0.5 ** t for t in range(11)]
 
 
-def records(sap12=(PQI_3, ACC_3), os=(PQI_3, ACC_3), lt_acc=(90,) * 10 + (87,), seeds=1):
+FASTER = [0.7 ** t for t in range(11)]  # SAP(0.5,1) pruning faster than LT / One Shot's 0.8^t
+
+
+def records(sap12=(PQI_3, ACC_3), os=(PQI_3, ACC_3), lt_acc=(90,) * 10 + (87,), seeds=1, sap05=(FLAT_ACC, FASTER)):
     parts = []
     if sap12:
         parts.append(iterative_seeds(seeds, sap12[1], pqi=sap12[0], remaining=HALVING, method="sap", p=1.0, q=2.0))
@@ -24,13 +27,14 @@ def records(sap12=(PQI_3, ACC_3), os=(PQI_3, ACC_3), lt_acc=(90,) * 10 + (87,), 
         parts.append(iterative_seeds(seeds, os[1], pqi=os[0], method="oneshot"))
     if lt_acc:
         parts.append(iterative_seeds(seeds, list(lt_acc), pqi=FLAT_PQI, method="lt"))
-    parts.append(iterative_run(FLAT_ACC, pqi=FLAT_PQI, method="sap", p=0.5, q=1.0))  # a bystander
+    if sap05:
+        parts.append(iterative_run(list(sap05[0]), remaining=list(sap05[1]), pqi=FLAT_PQI, method="sap", p=0.5, q=1.0))
     return pd.concat(parts, ignore_index=True)
 
 
 def verdicts(frame):
     out = {v.claim: v for v in trajectories.check(frame)}
-    assert list(out) == ["1.1", "1.2", "1.3", "1.4"]
+    assert list(out) == ["1.1", "1.2", "1.3", "1.4", "1.5"]
     return out
 
 
@@ -89,3 +93,37 @@ def test_runs_of_two_configs_are_not_averaged():
 def test_mixed_setups_are_untestable():
     frame = pd.concat([records(), iterative_run(ACC_3, pqi=PQI_3, method="lt", model="linear")])
     assert all("mix 2 setups" in x.reason for x in verdicts(frame).values())
+
+
+def test_sap_compresses_more_holds_fails_and_says_why():
+    v = verdicts(records())["1.5"]  # SAP(0.5,1): 0.7^10 = 2.8% vs 0.8^10 = 10.7% at T, acc 90 vs LT 87, OS 12
+    assert v.status == "holds" and "SAP(0.5,1) keeps 2.82% at T=10 vs LT 10.7%" in v.reason
+    slower = verdicts(records(sap05=(FLAT_ACC, [0.9 ** t for t in range(11)])))["1.5"]  # the gpu profile's finding
+    assert slower.status == "fails"
+    assert slower.reason.startswith("SAP(0.5,1) keeps more weights than LT at T=10 (34.9% vs 10.7%, 3.25x)")
+    assert slower.numbers["vs LT: SAP remaining at T"] > slower.numbers["vs LT: LT remaining at T"]
+    worse = verdicts(records(sap05=([90] * 10 + [85.5], FASTER)))["1.5"]  # 1.5 pt below LT's 87 at T
+    assert worse.status == "fails" and "SAP(0.5,1) is 1.5 pt less accurate than LT at T" in worse.reason
+    assert "One Shot" in worse.reason  # the part against One Shot (acc 12 at T) holds and is reported too
+    assert verdicts(records(sap05=None))["1.5"].status == "untestable"
+
+
+def test_runs_that_differ_only_in_lr_are_not_averaged():
+    """Any config column but the seed tells runs apart (no hand-kept list): lr, batch size, val_size, ..."""
+    lr = pd.concat([records(), iterative_run(ACC_3, pqi=PQI_3, method="lt", seed=1, **{"train.lr": 0.5})])
+    v = verdicts(lr)
+    assert v["1.4"].status == "untestable" and "train_lr" in v["1.4"].reason
+    assert v["1.3"].status == "holds"  # SAP(1,2) is one configuration still
+    seeds = pd.concat([records(), iterative_run(list(ACC_3), pqi=PQI_3, method="lt", seed=1)])
+    assert verdicts(seeds)["1.4"].status != "untestable"  # a second seed of the same config is averaged
+
+
+def test_the_claims_know_the_stores_record_columns():
+    from sparsity_lab.claims import _curves
+    from sparsity_lab.store.codec import RECORD_COLUMNS
+
+    assert set(_curves.RECORD_COLUMNS) == set(RECORD_COLUMNS)
+    frame = records()
+    cols = _curves.config_columns(frame)
+    assert "seed" not in cols and "run_id" not in cols and not set(cols) & set(RECORD_COLUMNS)
+    assert {"train_lr", "train_batch_size", "val_size", "test_subset", "snip_batches", "prune_fraction"} <= set(cols)

@@ -14,6 +14,7 @@ import torch
 from sparsity_lab.claims import concentration_data as _concentration_data
 from sparsity_lab.figures import _bases, asni, asni2, asni_schedule
 from sparsity_lab.figures import asni_concentration as concentration
+from sparsity_lab.masks import split_weights_and_masks
 from sparsity_lab.report import pipeline
 
 S_MAX, KAPPA, T, N_LAYER = 90.0, 1.0, 6, {"fc1.weight": 600, "fc2.weight": 300, "fc3.weight": 100}
@@ -218,7 +219,7 @@ def test_oneshot_runs_prune_the_dense_weights_to_the_asni_sparsity(trainings, tm
     for variant in ("oneshot_global", "oneshot_layer"):
         experiments.run(_bases.asni_config(params, variant, 0), store=store, device="cpu", progress=False)
     assert trainings() - before == 6  # asni1 and dense, 3 epochs each; one-shot: 0
-    asni_masks = {k[5:]: v.bool() for k, v in load_tensors(asni1.run_id, store=store).items() if k.startswith("mask.")}
+    _, asni_masks = split_weights_and_masks(load_tensors(asni1.run_id, store=store))
     kept = sum(int(m.sum()) for m in asni_masks.values())
     glob = load_tensors(_bases.asni_config(params, "oneshot_global", 0).run_id, store=store)
     layer = load_tensors(_bases.asni_config(params, "oneshot_layer", 0).run_id, store=store)

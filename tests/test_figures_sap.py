@@ -144,30 +144,27 @@ def test_trajectory_frame_percent_and_per_seed_differences():
     assert gap0["mean"] == pytest.approx(20.0) and gap0["std"] == pytest.approx(math.sqrt(200.0))
 
 
-def test_phases_table_detects_down_up_down_only_where_present():
-    down_up_down = [0.20, 0.15, 0.18, 0.25, 0.30, 0.10]
-    records = labelled([("a", "", SAP, 0, {"pqi": down_up_down, "T": 5}),
-                        ("b", "", LT, 0, {"pqi": [0.1 + 0.01 * t for t in range(6)], "T": 5})])
+def test_phases_table_is_the_claims_rule():
+    """The phase table reports what claim 1.1's rule finds (claims.pqi_phases.find_phases), nothing else:
+    a rise and a small late drop without a collapse (the gpu profile's LT) is not "three phases"."""
+    from sparsity_lab.claims.pqi_phases import find_phases
+
+    pqi = [0.20, 0.15, 0.12, 0.14, 0.20, 0.30, 0.40, 0.25, 0.15, 0.12, 0.10]
+    collapse = [0.90, 0.90, 0.90, 0.89, 0.88, 0.87, 0.80, 0.50, 0.30, 0.15, 0.12]
+    small_drop = [0.20, 0.12, 0.10, 0.09, 0.09, 0.10, 0.11, 0.12, 0.13, 0.14, 0.133]
+    records = labelled([("a", "", SAP, 0, {"pqi": pqi, "acc": collapse, "T": 10}),
+                        ("b", "", LT, 0, {"pqi": small_drop, "acc": [0.9] * 11, "T": 10})])
     table = trajectories.phases_table(trajectories.trajectory_frame(records)).set_index("label")
-    assert table.loc[SAP, "trough_iteration"] == 1 and table.loc[SAP, "peak_iteration"] == 4
-    assert bool(table.loc[SAP, "three_phases"]) and not bool(table.loc[LT, "three_phases"])
-    assert table.loc[SAP, "rise_from"] == 1 and table.loc[SAP, "rise_to"] == 4
-    assert table.loc[SAP, "rise"] == pytest.approx(0.15) and table.loc[SAP, "drop_after"] == pytest.approx(0.20)
-    assert table.loc[LT, "rise"] == pytest.approx(0.05) and table.loc[LT, "drop_after"] == pytest.approx(0.0)
-    start_high = labelled([("c", "", SAP, 0, {"pqi": [0.16, 0.05, 0.15, 0.0, 0.0], "T": 4})])
-    row = trajectories.phases_table(trajectories.trajectory_frame(start_high)).iloc[0]
-    # PQI starting at its highest value: the phases are still found, from the largest rise
-    assert row["three_phases"] and (row["trough_iteration"], row["peak_iteration"]) == (1, 2)
-    assert (row["rise_from"], row["rise_to"]) == (1, 2) and row["fall_before"] == pytest.approx(0.11)
-    assert row["rise"] == pytest.approx(0.10) and row["drop_after"] == pytest.approx(0.15)
-
-
-def test_largest_rise_closed_cases():
-    assert trajectories.largest_rise(np.array([3.0, 2.0, 1.0])) == (0, 0, 0.0, 0.0, 2.0)  # no rise
-    i, j, fall, rise, drop = trajectories.largest_rise(np.array([1.0, 5.0, 0.0, 3.0, 2.0]))
-    assert (i, j, fall, rise, drop) == (0, 1, 0.0, 4.0, 5.0)  # 1 -> 5 beats 0 -> 3
-    with pytest.raises(ValueError):
-        trajectories.largest_rise(np.array([]))
+    sap = table.loc[SAP]
+    assert (sap["trough_iteration"], sap["peak_iteration"], sap["drop_iteration"]) == (2, 6, 7)
+    assert sap["three_phases"] and sap["reached"] == "three phases"
+    rule = find_phases(pd.Series(pqi), 100 * pd.Series(collapse))
+    assert sap["finding"] == rule.text and (rule.t_min, rule.t_max, rule.t_3) == (2, 6, 7)
+    lt = table.loc[LT]
+    assert not lt["three_phases"] and lt["reached"] == "no drop" and math.isnan(lt["drop_iteration"])
+    short = labelled([("c", "", SAP, 0, {"pqi": [0.2, 0.1, 0.3], "T": 2})])
+    row = trajectories.phases_table(trajectories.trajectory_frame(short)).iloc[0]
+    assert row["reached"] == "untestable" and "too short" in row["finding"]
 
 
 def test_endpoint_table_reads_last_iteration():

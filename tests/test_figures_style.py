@@ -80,47 +80,28 @@ def test_save_figure_writes_png_at_150_dpi_and_pdf(tmp_path) -> None:
         files.save_figure(fig, tmp_path, "../escape")
 
 
-def _three_phase(noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    x = np.arange(31.0)
-    y = np.interp(x, [0, 5, 25, 30], [0.15, 0.10, 0.45, 0.20])
-    return x, y + np.random.default_rng(seed).normal(0, noise, x.size)
+def _three_phase() -> tuple[pd.Series, pd.Series]:
+    t = np.arange(31)
+    pqi = pd.Series(np.interp(t, [0, 5, 25, 30], [0.15, 0.10, 0.45, 0.20]), index=t)
+    acc = pd.Series(np.where(t < 27, 90.0, 20.0), index=t)
+    return pqi, acc
 
 
-def test_phases_detected_on_synthetic_three_phase_curve() -> None:
-    assert style.detect_phases(*_three_phase()) == style.Phases(trough=5.0, peak=25.0)
-    noisy = style.detect_phases(*_three_phase(noise=0.002))
-    assert noisy is not None and noisy.complete
-    assert abs(noisy.trough - 5) <= 1 and abs(noisy.peak - 25) <= 1
-    # order of the points and NaNs do not matter
-    x, y = _three_phase()
-    y[10] = np.nan
-    assert style.detect_phases(x[::-1], y[::-1]) == style.Phases(trough=5.0, peak=25.0)
-
-
-def test_phases_not_detected_or_partial() -> None:
-    x = np.arange(20.0)
-    assert style.detect_phases(x, 0.1 + 0.01 * x) is None  # only increases
-    assert style.detect_phases(x, 0.5 - 0.01 * x) is None  # only decreases
-    flat = 0.2 + np.random.default_rng(1).normal(0, 0.0005, x.size)
-    assert style.detect_phases(x, flat) is None  # wiggles below min_change
-    up_down = np.interp(x, [0, 15, 19], [0.1, 0.4, 0.2])
-    assert style.detect_phases(x, up_down) == style.Phases(trough=None, peak=15.0)
-    down_up = np.interp(x, [0, 4, 19], [0.2, 0.1, 0.4])
-    assert style.detect_phases(x, down_up) == style.Phases(trough=4.0, peak=None)
-    assert style.detect_phases(x[:2], x[:2]) is None
-
-
-def test_annotate_phases_shades_three_segments() -> None:
+def test_annotate_phases_shades_what_the_claims_rule_finds() -> None:
     fig = Figure()
     ax = fig.subplots()
-    x, y = _three_phase()
-    ax.plot(x, y)
-    phases = style.annotate_phases(ax, x, y)
-    assert phases is not None and phases.complete
-    labels = sorted(t.get_text() for t in ax.texts)
-    assert labels == ["1: decrease", "2: increase", "3: drop"]
+    pqi, acc = _three_phase()
+    phases = style.annotate_phases(ax, pqi, acc)
+    assert phases is not None and phases.complete and (phases.t_min, phases.t_max) == (5, 25)
+    assert phases == style.find_phases(pqi, acc)  # the rule claim 1.1 tests
+    assert sorted(t.get_text() for t in ax.texts) == ["1: decrease", "2: increase", "3: drop"]
     assert len(ax.patches) == 3
-    assert style.annotate_phases(ax, x, x) is None
+    ax = fig.subplots()
+    no_collapse = style.annotate_phases(ax, pqi, pd.Series(90.0, index=pqi.index))  # drop without collapse
+    assert no_collapse is not None and not no_collapse.complete and no_collapse.reached == "no collapse"
+    up = pd.Series(0.1 + 0.01 * np.arange(20.0))
+    assert style.annotate_phases(fig.subplots(), up, pd.Series(90.0, index=up.index)) is None  # no decrease
+    assert style.annotate_phases(fig.subplots(), up[:3], pd.Series(90.0, index=up.index[:3])) is None  # too short
 
 
 def test_caption_has_every_required_field() -> None:
@@ -147,21 +128,17 @@ def test_write_meta_and_output_dir(tmp_path, monkeypatch) -> None:
     assert files.resolve_output_dir("/abs/figs", "smoke").as_posix() == "/abs/figs"
 
 
-def test_phases_detected_when_pqi_starts_at_its_highest() -> None:
-    """The quick-profile shape: PQI starts highest, falls, climbs back part of the way, then drops."""
-    x = np.arange(16.0)
-    y = np.interp(x, [0, 4, 9, 15], [0.16, 0.04, 0.12, 0.02])
-    assert style.detect_phases(x, y) == style.Phases(trough=4.0, peak=9.0)
-
-
-def test_budget_note_points_cpu_profiles_with_unmet_claims_to_the_shipped_gpu_figures():
+def test_budget_note_appears_wherever_a_claim_does_not_hold():
     from sparsity_lab.claims import fails, holds, untestable
     from sparsity_lab.report.result import GPU_RESULTS, budget_note
 
     assert GPU_RESULTS in budget_note("quick", [holds("1.1", "s", "r"), fails("1.2", "s", "r")])
     assert GPU_RESULTS in budget_note("smoke", [untestable("1.2", "s", "r")])
     assert budget_note("quick", [holds("1.1", "s", "r")]) == ""  # every claim holds: nothing to excuse
-    assert budget_note("gpu", [fails("6.1", "s", "r")]) == ""  # the full budget: a failure is a finding
+    gpu = budget_note("gpu", [holds("6.2", "s", "r"), fails("6.1", "s", "r")])
+    assert "6.1 fails" in gpu and "6.2" not in gpu and "GPU budget" in gpu and "finding" in gpu  # every profile
+    assert "1.2 untestable" in budget_note("paper", [untestable("1.2", "s", "r")])
+    assert budget_note("gpu", [holds("6.2", "s", "r")]) == ""
     assert (Path(__file__).resolve().parents[1] / GPU_RESULTS).is_file()
 
 

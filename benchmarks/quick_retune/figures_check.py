@@ -12,8 +12,8 @@ import time
 
 from search import record  # same directory
 
-from sparsity_lab.claims import check_figure
 from sparsity_lab.experiments import run
+from sparsity_lab.figures.registry import get_figure
 from sparsity_lab.report import pipeline
 from sparsity_lab.store import ResultsStore, load_results
 
@@ -50,7 +50,7 @@ def main() -> None:
                   f"gamma={cfg.gamma} seed={cfg.seed}: {cpu_times[cfg.run_id]}s cpu", flush=True)
         records = load_results(store=store, run_id=[c.run_id for c in cfgs])
         record(a.out, {"figure": n, **{k: v for k, v in vars(a).items() if k not in ("figures", "store", "out")},
-                       "runs": len(cfgs), "run_cpu_seconds": cpu_times}, check_figure(n, records))
+                       "runs": len(cfgs), "run_cpu_seconds": cpu_times}, get_figure(n).claims(records))
 
 
 if __name__ == "__main__":

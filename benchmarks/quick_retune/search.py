@@ -15,10 +15,10 @@ import argparse
 import json
 import time
 
-from sparsity_lab.claims import check_figure
 from sparsity_lab.config.configs import IterativeConfig
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.experiments import run
+from sparsity_lab.figures.registry import get_figure
 from sparsity_lab.store import ResultsStore, load_results
 
 METHODS = {
@@ -84,7 +84,7 @@ def main() -> None:
               f"{' (reused)' if res.reused else ''}", flush=True)
     ids = [c.run_id for c in configs(a)]
     records = load_results(store=store, run_id=ids)
-    verdicts = check_figure(1, records) if set(a.methods) == set(METHODS) else []
+    verdicts = get_figure(1).claims(records) if set(a.methods) == set(METHODS) else []
     record(a.out, {"model": a.model, "dataset": a.dataset, "subset": a.subset, "E": a.epochs, "T": a.iterations,
                    "lr": a.lr, "test_subset": a.test_subset, "batch": a.batch, "scope": a.scope, "seeds": a.seeds,
                    "run_seconds": times, "run_cpu_seconds": cpu_times}, verdicts)

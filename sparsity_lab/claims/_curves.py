@@ -3,7 +3,8 @@
 * :class:`NoData` is raised by a helper when the records cannot test a claim; :func:`evaluate` turns
   it into an *untestable* part with the reason.
 * :func:`runs_of` picks a method's runs by **config** columns (never by display labels) and refuses
-  records where several configurations would be averaged together.
+  records where several configurations would be averaged together: runs count as one configuration
+  only when every config column but the seed agrees (:func:`config_columns`).
 * :func:`curve` is a mean-over-seeds curve per iteration (one run = one seed); records store accuracy
   and remaining weights as fractions, claims speak in percentage points (:data:`PT`).
 * :func:`t_collapse`, :func:`interp_log` and :func:`overlap_gap` implement t_c and the comparison of two
@@ -27,10 +28,11 @@ PT = 100.0
 #: t_c(X): first iteration whose accuracy is at least this many pt below the dense (t = 0) accuracy.
 COLLAPSE_PT = 10.0
 
-#: Config columns (as load_results names them) that identify one configuration apart from its seed.
-IDENTITY_COLUMNS = ("dataset", "model", "method", "config_scope", "iterations", "config_p", "config_q", "eta_r",
-                    "gamma", "beta", "prune_fraction", "layer_rates", "control_base", "rewind_epoch", "rank_weights",
-                    "train_subset", "train_epochs", "variant", "s_max", "kappa", "tau")
+#: The record format's own columns (``store.codec.RECORD_COLUMNS``, which a test holds equal). In the frame
+#: ``load_results`` returns, every other column but ``run_id`` is a config column, one value per run.
+RECORD_COLUMNS = ("iteration", "stage", "metric", "scope", "group", "p", "q", "value")
+#: The config column that tells the seeds of one configuration apart (the runs a mean is taken over).
+SEED_COLUMN = "seed"
 
 
 class NoData(Exception):
@@ -84,12 +86,22 @@ def where(records: pd.DataFrame, **filters: Any) -> pd.DataFrame:
     return records[records["run_id"].isin(runs["run_id"])]
 
 
+def config_columns(frame: pd.DataFrame) -> list[str]:
+    """The config columns of ``frame`` that identify a configuration: every column but ``run_id``, the
+    record format's (:data:`RECORD_COLUMNS`) and the seed. Taken from the frame, not from a list of
+    fields, so a config field added later (an optimiser setting, a rule's hyperparameter) counts too."""
+    skip = {"run_id", SEED_COLUMN, *RECORD_COLUMNS}
+    return [col for col in frame.columns if col not in skip]
+
+
 def one_config(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    """``frame`` if it is one configuration (seeds aside); NoData naming the differing columns otherwise."""
+    """``frame`` if its runs are one configuration (seeds aside): no config column (:func:`config_columns`)
+    differs between them; NoData naming the differing columns otherwise (runs that differ in, say, the
+    learning rate are never averaged together)."""
     if frame.empty:
         raise NoData(f"{label} not in these runs")
     runs = frame.drop_duplicates("run_id") if "run_id" in frame.columns else frame  # config columns: one per run
-    differ = [c for c in IDENTITY_COLUMNS if c in runs.columns and runs[c].astype(str).nunique() > 1]
+    differ = [col for col in config_columns(runs) if runs[col].astype(str).nunique(dropna=False) > 1]
     if differ:
         raise NoData(f"{label}: the runs differ in {differ}, so no single mean curve")
     return frame
@@ -186,13 +198,15 @@ def evaluate(label: str, fn: Callable[[], Part]) -> Part:
 
 
 def combine(claim: str, statement: str, parts: Sequence[Part]) -> Verdict:
-    """One verdict from its parts: fails if any part fails, else untestable if any is, else holds."""
+    """One verdict from its parts: fails if any part fails, else untestable if any is, else holds. The reason
+    names the parts that decided the status first (the failing ones of a failing claim), then the rest."""
     statuses = [p.status for p in parts]
     status: Status = "fails" if "fails" in statuses else "untestable" if "untestable" in statuses else "holds"
     numbers: dict[str, Any] = {}
     for p in parts:
         numbers.update(p.numbers)
-    return Verdict(claim, statement, status, "; ".join(p.text for p in parts), numbers)
+    ordered = [p for p in parts if p.status == status] + [p for p in parts if p.status != status]
+    return Verdict(claim, statement, status, "; ".join(p.text for p in ordered), numbers)
 
 
 def single(claim: str, statement: str, fn: Callable[[], Part]) -> Verdict:

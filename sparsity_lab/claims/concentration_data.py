@@ -4,7 +4,7 @@ From one ASNI-I run's stored records and ``final`` artifact and from the contras
 ``final`` tensors of the one-shot runs): the
 per-layer histograms on shared bin edges, c⁻/c⁺, θ, sparsity, survivor counts and the peak of each lobe.
 All panels of one layer share the stored ASNI-I bins, extended by whole bins to cover every panel's
-range (and merged k-to-1 when that would exceed ``max_bins``). :mod:`.concentration` draws them.
+range (and merged k-to-1 when that would exceed ``max_bins``). ``figures.asni_concentration`` draws them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import torch
+
+from sparsity_lab.masks import split_weights_and_masks
 
 __all__ = ["ASNI_PANEL", "GLOBAL_PANEL", "LAYER_PANEL", "concentration_data", "last_threshold",
            "panel_stats", "shared_edges", "stored_histograms"]
@@ -120,7 +122,7 @@ def concentration_data(records: pd.DataFrame, asni_final: Mapping[str, torch.Ten
     count on per-layer shared edges) and stats (:func:`panel_stats`, with ASNI-I's c± and θ taken from the
     records, plus ``mode⁻`` / ``mode⁺``, the bin centres of each side's peak)."""
     stored = stored_histograms(records)
-    masks = {k[5:]: v.bool() for k, v in asni_final.items() if k.startswith("mask.")}
+    _, masks = split_weights_and_masks(asni_final)
     theta = last_threshold(records)
     levels = records[(records["stage"] == "final") & records["metric"].isin(["c_minus", "c_plus"])]
     final = levels.set_index(["metric", "group"])["value"].astype(float)

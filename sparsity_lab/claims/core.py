@@ -8,7 +8,7 @@ the figure's claims module; they are never tuned to make a claim hold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ import pandas as pd
 Status = Literal["holds", "fails", "untestable"]
 STATUSES: tuple[Status, ...] = ("holds", "fails", "untestable")
 
-__all__ = ["STATUSES", "Status", "Verdict", "fails", "holds", "summary", "untestable", "verdict_table"]
+__all__ = ["STATUSES", "ClaimSet", "Status", "Verdict", "fails", "holds", "summary", "untestable", "verdict_table"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,32 @@ class Verdict:
         """JSON-ready form (``index.json``): numbers as plain floats/strings."""
         return {"claim": self.claim, "statement": self.statement, "status": self.status,
                 "reason": self.reason, "numbers": {k: _plain(v) for k, v in self.numbers.items()}}
+
+
+@dataclass(frozen=True)
+class ClaimSet:
+    """The claims of one figure, registered with the figure (``register_figure(claims=...)``, docs/figures.md
+    "Claims every figure checks"): ``statements`` maps each claim id (``"1.3"``) to its one-line statement,
+    threshold included; ``check(inputs)`` returns one verdict per statement, in that order.
+
+    Calling the set runs the check and refuses a verdict list that does not match the statements one to
+    one (an unregistered claim, a missing one, or a statement that differs from the registered one): what
+    a notebook says it checks is exactly what is checked."""
+
+    statements: Mapping[str, str]
+    check: Callable[..., list[Verdict]]
+
+    def __call__(self, inputs: Any, **kw: Any) -> list[Verdict]:
+        verdicts = list(self.check(inputs, **kw))
+        got = [(v.claim, v.statement) for v in verdicts]
+        if got != list(self.statements.items()):
+            raise ValueError(f"claim check {getattr(self.check, '__module__', '?')} returned {got}, "
+                             f"registered {list(self.statements.items())}")
+        return verdicts
+
+    def untestable(self, reason: str) -> list[Verdict]:
+        """Every claim of the set untestable for one reason (e.g. no records at all)."""
+        return [Verdict(c, s, "untestable", reason, {}) for c, s in self.statements.items()]
 
 
 def holds(claim: str, statement: str, reason: str, **numbers: Any) -> Verdict:

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sparsity_lab._format import human_bytes
+from sparsity_lab.claims import asni2 as claims
 from sparsity_lab.figures import style
 from sparsity_lab.figures._bases import AsniParams, asni_caption
 from sparsity_lab.figures.asni import VARIANT_LABELS, asni_runs, epoch_metric
@@ -157,7 +158,7 @@ class Asni2Params(AsniParams):
     variants: list[str] = param("curves drawn (ASNI variants)", default=list(VARIANTS), choices=VARIANTS)
 
 
-@register_figure(number=10, name="asni2", params=Asni2Params)
+@register_figure(number=10, name="asni2", params=Asni2Params, claims=claims.CLAIMS)
 class Asni2:
     """Figure 10 (docs/figures.md item 10): ASNI-I, ASNI-II and the controls for every seed."""
 

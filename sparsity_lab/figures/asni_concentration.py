@@ -11,7 +11,8 @@ Deep models (ResNet-18: 21 prunable layers) would give a figure metres tall, so 
 rows are drawn (evenly spaced in model order, first and last included; the caption says which); the
 tables always cover every layer.
 
-The histogram and level computations live in :mod:`._concentration_data` (re-exported here).
+The histogram and level computations live in :mod:`sparsity_lab.claims.concentration_data` (re-exported
+here); the per-layer table the claims check is the claims' own :func:`~sparsity_lab.claims.asni_concentration.table_from_run`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from sparsity_lab.claims import asni_concentration as claims
+from sparsity_lab.claims.asni_concentration import table_from_run
 from sparsity_lab.claims.concentration_data import (
     ASNI_PANEL,
     GLOBAL_PANEL,
@@ -131,25 +134,15 @@ def _asni1(inputs: Inputs, seed: int) -> Run:
 
 
 def layer_claims_frame(inputs: Inputs) -> pd.DataFrame:
-    """Per (layer, seed) of the ASNI-I networks: θ (the last threshold), the smallest surviving |w|,
-    the counts of positive / negative survivors and c⁻ / c⁺ (what claims 9.1-9.2 test)."""
-    rows = []
-    for run in (r for r in inputs.runs if getattr(r.config, "variant", "") == "asni1"):
-        records = inputs.records[inputs.records["run_id"] == run.run_id]
-        theta = last_threshold(records)
-        final = records[(records["stage"] == "final")].set_index(["metric", "group"])["value"]
-        weights, masks = _split(inputs.tensor(run.run_id, "final"))
-        for layer, w in weights.items():
-            alive = w[masks[layer]]
-            rows.append({"layer": layer, "seed": run.config.seed, "theta": theta,
-                         "min_abs_survivor": alive.abs().min().item() if alive.numel() else float("nan"),
-                         "n_pos": int((alive > 0).sum()), "n_neg": int((alive < 0).sum()),
-                         "c_minus": float(final.get(("c_minus", layer), float("nan"))),
-                         "c_plus": float(final.get(("c_plus", layer), float("nan")))})
-    return pd.DataFrame(rows)
+    """Per (layer, seed) of the ASNI-I networks, what claims 9.1-9.2 test: the claims' own table
+    (:func:`sparsity_lab.claims.asni_concentration.table_from_run`) of every ASNI-I run."""
+    tables = [table_from_run(inputs.records[inputs.records["run_id"] == run.run_id], inputs.tensor(run.run_id, "final"),
+                             seed=run.config.seed)
+              for run in inputs.runs if getattr(run.config, "variant", "") == "asni1"]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(claims.COLUMNS))
 
 
-@register_figure(number=9, name="asni_concentration", params=ConcentrationParams)
+@register_figure(number=9, name="asni_concentration", params=ConcentrationParams, claims=claims.CLAIMS)
 class AsniConcentration:
     """Figure 9 (docs/figures.md item 9). Pure reader: the contrasts are runs (``oneshot_global``,
     ``oneshot_layer``: the dense run's final weights pruned once to ASNI-I's sparsity)."""

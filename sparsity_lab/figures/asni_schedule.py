@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from sparsity_lab.claims import asni_schedule as claims
 from sparsity_lab.figures import style
 from sparsity_lab.figures._bases import AsniParams, asni_caption
 from sparsity_lab.figures.asni import asni_runs, epoch_metric
@@ -112,7 +113,7 @@ def plot_schedule(frame: pd.DataFrame, accuracy: pd.DataFrame, *, s_max: float |
     return fig
 
 
-@register_figure(number=8, name="asni_schedule", params=AsniParams)
+@register_figure(number=8, name="asni_schedule", params=AsniParams, claims=claims.CLAIMS)
 class AsniSchedule:
     """Figure 8 (docs/figures.md item 8): ASNI-I for every seed, and the dense run of the same budget
     (claim 8.2 compares their final accuracies; figures 9 and 10 read the same runs)."""

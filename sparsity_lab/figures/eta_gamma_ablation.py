@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sparsity_lab.claims import eta_gamma_ablation as claims
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures.ablations import AblationParams, draw_rows
 from sparsity_lab.figures.params import param
@@ -39,7 +40,7 @@ class EtaGammaParams(AblationParams):
     pq: list[float] = param("SAP's (p, q)", default=[0.5, 1.0])
 
 
-@register_figure(number=4, name="eta_gamma_ablation", params=EtaGammaParams)
+@register_figure(number=4, name="eta_gamma_ablation", params=EtaGammaParams, claims=claims.CLAIMS)
 class EtaGammaAblation:
     """Figure 4 (docs/figures.md item 4)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sparsity_lab.claims import pq_ablation as claims
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures.ablations import AblationParams, draw_rows
 from sparsity_lab.figures.params import param
@@ -34,7 +35,7 @@ class PqAblationParams(AblationParams):
     q_values: list[float] = param("q values with p = 1", smoke=[1.4, 2.0], default=_PAPER_Q)
 
 
-@register_figure(number=3, name="pq_ablation", params=PqAblationParams)
+@register_figure(number=3, name="pq_ablation", params=PqAblationParams, claims=claims.CLAIMS)
 class PqAblation:
     """Figure 3 (docs/figures.md item 3)."""
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sparsity_lab.claims import pq_heatmaps as claims
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
 from sparsity_lab.figures.params import param
@@ -102,7 +103,7 @@ def chosen_iterations(p: HeatmapParams) -> tuple[int, ...]:
     return iterations
 
 
-@register_figure(number=5, name="pq_heatmaps", params=HeatmapParams)
+@register_figure(number=5, name="pq_heatmaps", params=HeatmapParams, claims=claims.CLAIMS)
 class PqHeatmaps:
     """Figure 5 (docs/figures.md item 5)."""
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sparsity_lab.claims import pqi_properties as claims
 from sparsity_lab.figures import style
 from sparsity_lab.figures._properties_plot import plot_properties
 from sparsity_lab.figures.params import FigureParams, param
@@ -206,7 +207,7 @@ def _sweep_table(sweep: pd.DataFrame, dim: int) -> pd.DataFrame:
     return stats.rename(columns={"mean": "mean over seeds", "std": "std over seeds", "n": "seeds"})
 
 
-@register_figure(number=7, name="pqi_properties", params=PropertiesParams)
+@register_figure(number=7, name="pqi_properties", params=PropertiesParams, claims=claims.CLAIMS)
 class PqiProperties:
     """Figure 7 (docs/figures.md item 7): no runs; the checks are computed here."""
 

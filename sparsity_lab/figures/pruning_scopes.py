@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sparsity_lab.claims import pruning_scopes as claims
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
 from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
@@ -140,7 +141,7 @@ class ScopesParams(SapParams):
                                default=list(METHOD_LABELS), choices=METHOD_LABELS)
 
 
-@register_figure(number=2, name="pruning_scopes", params=ScopesParams)
+@register_figure(number=2, name="pruning_scopes", params=ScopesParams, claims=claims.CLAIMS)
 class PruningScopes:
     """Figure 2 (docs/figures.md item 2)."""
 

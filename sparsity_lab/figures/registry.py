@@ -13,8 +13,9 @@ A figure is a class decorated with :func:`register_figure` that provides
   with ``draw_panel(name, ax, inputs, params, **options)``: what the figure's notebook calls
   (docs/figures.md "Notebooks").
 
-Its claims are checked by ``sparsity_lab.claims.check_figure(number, claims_input)`` (docs/figures.md
-"Claims").
+Its claims are registered with it (``register_figure(claims=<claims module>.CLAIMS)``, a
+:class:`~sparsity_lab.claims.core.ClaimSet`): the registration owns them, ``claim_statements()`` lists
+exactly them and ``check_claims`` checks exactly them (docs/figures.md "Claims every figure checks").
 The notebook of figure (number, name) is ``notebooks/<NN>_<name>.ipynb``. Figures are pure
 readers: nothing here or in a figure module trains or reads the store.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from sparsity_lab.claims.core import ClaimSet, Verdict
 from sparsity_lab.figures.params import FigureParams, ParameterError
 
 __all__ = ["Drawn", "FigureSpec", "Inputs", "Run", "all_figures", "get_figure", "register_figure"]
@@ -89,7 +91,7 @@ class FigureSpec:
     name: str
     params: type[FigureParams]
     impl: Any
-    claims: bool = True  # checked by sparsity_lab.claims.check_figure(number, ...)
+    claims: ClaimSet | None = None  # the figure's claims (None: the figure states none)
 
     @property
     def stem(self) -> str:
@@ -135,26 +137,14 @@ class FigureSpec:
 
     def claim_statements(self) -> dict[str, str]:
         """Claim id (``"1.3"``) → the one-line statement the check tests, threshold included: what the
-        figure's notebook says it checks, and nothing else."""
-        if not self.claims:
-            return {}
-        from sparsity_lab.claims import CLAIMS
+        figure's notebook says it checks, and nothing else (the registered :class:`ClaimSet`)."""
+        return dict(self.claims.statements) if self.claims is not None else {}
 
-        return dict(CLAIMS.get(self.number, {}))
-
-    def check_claims(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> list[Any]:
-        """Verdicts of ``sparsity_lab.claims.check_figure(number, claims_input)``; where the claims package
-        lacks it, one "untestable: claims module not available" verdict (the pipeline still draws)."""
-        from sparsity_lab.claims.core import untestable
-
-        if not self.claims:
+    def check_claims(self, inputs: Inputs, params: FigureParams, drawn: Drawn) -> list[Verdict]:
+        """One verdict per registered claim, in order, on ``claims_input(inputs, params, drawn)``."""
+        if self.claims is None:
             return []
-        try:
-            from sparsity_lab.claims import check_figure  # type: ignore[attr-defined]
-        except ImportError:
-            return [untestable(f"{self.number}.*", f"the claims of figure {self.number}",
-                               "claims module not available (sparsity_lab.claims.check_figure)")]
-        return list(check_figure(self.number, self.claims_input(inputs, params, drawn)))
+        return self.claims(self.claims_input(inputs, params, drawn))
 
 
 def _check_names(given: Mapping[str, Any], allowed: Mapping[str, Any], what: str, figure: str) -> None:
@@ -171,9 +161,10 @@ def _check_names(given: Mapping[str, Any], allowed: Mapping[str, Any], what: str
 _REGISTRY: dict[str, FigureSpec] = {}
 
 
-def register_figure(*, number: int, name: str, params: type[FigureParams], claims: bool = True
+def register_figure(*, number: int, name: str, params: type[FigureParams], claims: ClaimSet | None = None
                     ) -> Callable[[Any], Any]:
-    """Class decorator: register the figure ``number`` / ``name`` (one name, used everywhere)."""
+    """Class decorator: register the figure ``number`` / ``name`` (one name, used everywhere) with its
+    ``claims`` (the ``CLAIMS`` of ``sparsity_lab.claims.<name>``; None for a figure that states none)."""
     def wrap(impl: Any) -> Any:
         for other in _REGISTRY.values():
             if (other.number == number or other.name == name) and other.impl is not impl:

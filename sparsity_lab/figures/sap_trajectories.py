@@ -6,7 +6,8 @@ prunable weights (log y); global PQI I_{0.5,1}(w_t ⊙ m_t); global Gini index. 
 x = 0…T−1: accuracy of the pruned, not retrained model w_t ⊙ m_{t+1}; accuracy difference
 retrained − pruned (percentage points); PQI of the pruned model; PQI difference
 pruned − retrained. Mean ± std over seeds. The three PQI phases of docs/methods.md §3 (down,
-up, down at collapse) are detected on the mean PQI of SAP(1, 2) and shaded.
+up, down at collapse) are found on the mean PQI of SAP(1, 2) and shaded, by the rule claim 1.1 tests
+(:func:`sparsity_lab.claims.pqi_phases.find_phases`), which also fills the phase table of every method.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sparsity_lab.claims import sap_trajectories as claims
 from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures import style
 from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
-from sparsity_lab.figures._phases import largest_rise
+from sparsity_lab.figures._phases import PHASE_COLUMNS, phases_row
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
 __all__ = ["PANELS", "PANELS_PRUNED", "PANELS_RETRAINED", "Panel", "SapTrajectories", "TrajectoryParams",
-           "draw_panel", "draw_panels", "endpoint_table", "largest_rise", "phases_table", "trajectory_frame"]
+           "draw_panel", "draw_panels", "endpoint_table", "phases_table", "trajectory_frame"]
 
 KEYS = ["family", "label", "seed", "iteration"]
 #: The curve whose PQI phases are shaded: SAP(1, 2), the setting claim 1.1 tests (it prunes hard enough to
@@ -103,28 +105,21 @@ def trajectory_frame(records: pd.DataFrame, panels: Sequence[Panel] = PANELS_RET
     return frame[[*KEYS, "panel", "value"]].sort_values([*KEYS, "panel"], kind="stable").reset_index(drop=True)
 
 
-def phases_table(frame: pd.DataFrame, panel: str = "pqi", min_change: float = 0.005) -> pd.DataFrame:
-    """PQI phases of the mean curve over seeds, per (family, label).
-
-    ``trough_iteration`` / ``peak_iteration`` / ``three_phases``: ``style.detect_phases`` (NaN where a
-    breakpoint is not detected). Its rule is the largest rise anywhere along the curve
-    (``largest_rise``), reported as ``rise_from`` → ``rise_to`` with the fall before it and the drop
-    after it, so a decrease → increase → drop shows even when PQI never climbs back above its start.
-    """
+def phases_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """PQI phases per (family, label), found on the mean PQI and mean accuracy over seeds by the rule claim
+    1.1 tests (:func:`sparsity_lab.claims.pqi_phases.find_phases`): the trough t_min, peak t_max and drop
+    t_3 iterations (NaN where not found), ``three_phases`` (all three with the collapse), ``reached`` (how far
+    the rule got: no decrease, no rise, no drop, no collapse, three phases) and the rule's finding."""
     rows = []
-    part = frame[frame["panel"] == panel]
-    for (family, label), curve in part.groupby(["family", "label"], sort=False):
-        mean = curve.groupby("iteration")["value"].mean().dropna()
-        x, y = mean.index.to_numpy(float), mean.to_numpy(float)
-        phases = style.detect_phases(x, y, min_change=min_change)
-        i, j, fall, rise, drop = largest_rise(y)
-        rows.append({"family": family, "label": label,
-                     "trough_iteration": np.nan if phases is None or phases.trough is None else phases.trough,
-                     "peak_iteration": np.nan if phases is None or phases.peak is None else phases.peak,
-                     "three_phases": bool(phases is not None and phases.complete),
-                     "fall_before": fall, "rise_from": x[i], "rise_to": x[j], "rise": rise, "drop_after": drop})
-    return pd.DataFrame(rows, columns=["family", "label", "trough_iteration", "peak_iteration", "three_phases",
-                                       "fall_before", "rise_from", "rise_to", "rise", "drop_after"])
+    means = frame[frame["panel"].isin(["pqi", "accuracy"])].groupby(["family", "label", "panel", "iteration"],
+                                                                     sort=False)["value"].mean()
+    for (family, label), part in means.groupby(level=["family", "label"], sort=False):
+        curves = part.droplevel(["family", "label"])
+        pqi = curves.xs("pqi", level="panel") if "pqi" in curves.index.get_level_values("panel") else pd.Series(dtype=float)
+        acc = (curves.xs("accuracy", level="panel") if "accuracy" in curves.index.get_level_values("panel")
+               else pd.Series(dtype=float))
+        rows.append({"family": family, "label": label, **phases_row(pqi.dropna(), acc.dropna())})
+    return pd.DataFrame(rows, columns=["family", "label", *PHASE_COLUMNS])
 
 
 def endpoint_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -169,10 +164,11 @@ def draw_trajectories(frame: pd.DataFrame, hue_order: Sequence[str], *, annotate
     colours = common.method_palette(list(hue_order))
     draw_panels(axes[0], frame, PANELS_RETRAINED, hue_order, colours)
     draw_panels(axes[1], frame, PANELS_PRUNED, hue_order, colours)
-    curve = frame[(frame["panel"] == "pqi") & (frame["label"] == annotate)]
+    curve = frame[frame["label"] == annotate]
     if annotate is not None and not curve.empty:
-        mean = curve.groupby("iteration")["value"].mean()
-        style.annotate_phases(axes[0][2], mean.index.to_numpy(float), mean.to_numpy(float))
+        mean = curve.groupby(["panel", "iteration"])["value"].mean()
+        if {"pqi", "accuracy"} <= set(mean.index.get_level_values("panel")):
+            style.annotate_phases(axes[0][2], mean.xs("pqi").dropna(), mean.xs("accuracy").dropna())
         axes[0][2].set_title(f"(a) Global PQI (phases of {annotate})")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncol=len(labels))
@@ -199,7 +195,7 @@ def draw_panel(ax: Any, records: pd.DataFrame, key: str, methods: Sequence[str],
     return ax
 
 
-@register_figure(number=1, name="sap_trajectories", params=TrajectoryParams)
+@register_figure(number=1, name="sap_trajectories", params=TrajectoryParams, claims=claims.CLAIMS)
 class SapTrajectories:
     """Figure 1 (docs/figures.md item 1)."""
 

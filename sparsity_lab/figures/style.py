@@ -2,7 +2,8 @@
 
 * :func:`set_style`: seaborn theme readable at report size.
 * :func:`line_with_band` / :func:`band_stats`: mean ± std over seeds from a tidy frame.
-* :func:`annotate_phases` / :func:`detect_phases`: the three PQI phases (docs/methods.md §3).
+* :func:`annotate_phases` / :func:`find_phases`: the three PQI phases, by the rule claim 1.1 tests
+  (docs/methods.md §3).
 * :func:`caption` / :func:`add_caption`: what every figure must state (profile, dataset, model, T, E,
   seeds, scope, which weights were ranked; the report adds the code version).
 
@@ -19,10 +20,10 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from sparsity_lab.figures._bands import band_stats, line_with_band
-from sparsity_lab.figures._phases import Phases, annotate_phases, detect_phases
+from sparsity_lab.figures._phases import Phases, annotate_phases, find_phases
 
 __all__ = [
-    "Phases", "add_caption", "annotate_phases", "band_stats", "caption", "detect_phases", "line_with_band",
+    "Phases", "add_caption", "annotate_phases", "band_stats", "caption", "find_phases", "line_with_band",
     "set_style",
 ]
 

@@ -1,4 +1,4 @@
-"""Claims 8.1-8.2 of figure 8, ASNI's sigmoid schedule (docs/figures.md, "Claims every figure checks").
+"""The claims of figure 8, ``asni_schedule``, ASNI's sigmoid schedule (docs/figures.md, "Claims every figure checks").
 
 Input: the figure's records (``load_results``) of ASNI configs (config column ``variant``): the
 ``asni1`` runs (stage ``epoch``: metrics ``target_sparsity`` = s(t) and ``sparsity`` scope ``global``,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from sparsity_lab.claims import _curves as c
-from sparsity_lab.claims.core import Verdict
+from sparsity_lab.claims.core import ClaimSet, Verdict
 
 #: 8.1: realised zero count within this many weights of round(s(t) * n).
 WEIGHT_TOLERANCE = 1.0
@@ -24,7 +24,7 @@ DENSE_TOLERANCE_PT = 1.0
 ASNI1 = c.Method("ASNI-I", {"variant": "asni1"})
 DENSE = c.Method("dense", {"variant": "dense"})
 
-CLAIMS = {
+STATEMENTS = {
     "8.1": "Realised global sparsity equals round(s(t) n) / n within one weight at every epoch",
     "8.2": "ASNI-I's final accuracy is within 1 pt of the dense network trained with the same budget",
 }
@@ -104,6 +104,9 @@ def check(records: pd.DataFrame) -> list[Verdict]:
     """Verdicts 8.1-8.2 on figure 8's records."""
     problem = c.one_setup(records)
     if problem:
-        return c.untestable_all(CLAIMS, problem)
-    return [c.single("8.1", CLAIMS["8.1"], lambda: _follows(records)),
-            c.single("8.2", CLAIMS["8.2"], lambda: close_to(records, ASNI1, DENSE_TOLERANCE_PT))]
+        return c.untestable_all(STATEMENTS, problem)
+    return [c.single("8.1", STATEMENTS["8.1"], lambda: _follows(records)),
+            c.single("8.2", STATEMENTS["8.2"], lambda: close_to(records, ASNI1, DENSE_TOLERANCE_PT))]
+
+
+CLAIMS = ClaimSet(STATEMENTS, check)

@@ -1,4 +1,4 @@
-"""Claims 6.1-6.2 of figure 6, SAP versus Lottery Ticket (docs/figures.md, "Claims every figure checks").
+"""The claims of figure 6, ``sap_vs_lth``, SAP versus Lottery Ticket (docs/figures.md, "Claims every figure checks").
 
 Input: the figure's records (``load_results``) over one or more setups (dataset x model). Per setup,
 "dense" is the mean accuracy over every run at t = 0 (as the figure draws it); means over seeds per
@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 
 from sparsity_lab.claims import _curves as c
-from sparsity_lab.claims.core import Verdict
+from sparsity_lab.claims.core import ClaimSet, Verdict
 
 #: 6.1: "within 1 pt of dense"; SAP at R may be at most 0.5 pt below LT.
 WITHIN_DENSE_PT, SAP_MARGIN_PT = 1.0, 0.5
 #: 6.2: compare at common remaining fractions <= 20 %; LT ahead by >= 1 pt at the sparsest one.
 TICKET_RANGE, TICKET_MARGIN_PT = 0.20, 1.0
 
-CLAIMS = {
+STATEMENTS = {
     "6.1": "SAP(0.5,1) reaches LT's sparsest within-1-pt-of-dense level R at least as accurately (-0.5 pt), "
            "or stays within 1 pt of dense beyond R",
     "6.2": "The winning ticket beats the random ticket at every common remaining <= 20%, by >= 1 pt at the sparsest",
@@ -40,10 +40,18 @@ def dense_pt(frame: pd.DataFrame) -> float:
     return float(rows.drop_duplicates("run_id")["value"].mean() * c.PT)
 
 
+def sparsest_iteration(rem: pd.Series, acc: pd.Series, dense: float, tolerance: float = WITHIN_DENSE_PT
+                       ) -> int | None:
+    """The iteration of the lowest mean remaining whose mean accuracy is >= dense - ``tolerance`` pt (None if
+    none): the one rule for "the sparsest level within 1 pt of dense", used by claim 6.1 and figure 6's table."""
+    ok = acc.index[acc >= dense - tolerance]
+    return int(rem.loc[ok].idxmin()) if len(ok) else None
+
+
 def sparsest_within(rem: pd.Series, acc: pd.Series, dense: float) -> float | None:
     """Lowest mean remaining fraction whose mean accuracy is >= dense - 1 pt (None if none)."""
-    ok = acc.index[acc >= dense - WITHIN_DENSE_PT]
-    return float(rem.loc[ok].min()) if len(ok) else None
+    t = sparsest_iteration(rem, acc, dense)
+    return None if t is None else float(rem.loc[t])
 
 
 def _reaches(name: str, frame: pd.DataFrame) -> c.Part:
@@ -93,7 +101,10 @@ def check(records: pd.DataFrame) -> list[Verdict]:
     try:
         parts = setups(records)
     except c.NoData as err:
-        return c.untestable_all(CLAIMS, str(err))
-    return [c.combine("6.1", CLAIMS["6.1"], [c.evaluate(n, lambda n=n, f=f: _reaches(n, f)) for n, f in parts.items()]),
-            c.combine("6.2", CLAIMS["6.2"], [c.evaluate(n, lambda n=n, f=f: _beats_random(n, f))
+        return c.untestable_all(STATEMENTS, str(err))
+    return [c.combine("6.1", STATEMENTS["6.1"], [c.evaluate(n, lambda n=n, f=f: _reaches(n, f)) for n, f in parts.items()]),
+            c.combine("6.2", STATEMENTS["6.2"], [c.evaluate(n, lambda n=n, f=f: _beats_random(n, f))
                                              for n, f in parts.items()])]
+
+
+CLAIMS = ClaimSet(STATEMENTS, check)

@@ -1,4 +1,4 @@
-"""Claims 5.1-5.2 of figure 5, PQI over the (p, q) grid (docs/figures.md, "Claims every figure checks").
+"""The claims of figure 5, ``pq_heatmaps``, PQI over the (p, q) grid (docs/figures.md, "Claims every figure checks").
 
 Input: the figure's records (``load_results``): one SAP(0.5,1) and one LT run (any seeds) recorded with
 ``pq_grid=True``, i.e. global PQI rows (metric ``pqi``, scope ``global``, stage ``retrained``) over
@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from sparsity_lab.claims import _curves as c
-from sparsity_lab.claims.core import Verdict
+from sparsity_lab.claims.core import ClaimSet, Verdict
 
 #: 5.1: a step of the grid that moves I_{p,q} the wrong way by more than this fails.
 MONOTONE_TOL = 1e-9
 #: 5.2: |PQI(T) - PQI(0)| of each run must be at least this.
 MIN_CHANGE = 0.02
 
-CLAIMS = {
+STATEMENTS = {
     "5.1": "At every plotted iteration, I_{p,q} decreases in p and increases in q over the grid",
     "5.2": "Global PQI at T differs from t = 0 by >= 0.02 for the SAP and the LT run",
 }
@@ -88,7 +88,10 @@ def check(records: pd.DataFrame, iterations: Sequence[int] | None = None) -> lis
     """Verdicts 5.1-5.2 on figure 5's records; ``iterations``: the plotted ones (default: all recorded)."""
     problem = c.one_setup(records)
     if problem:
-        return c.untestable_all(CLAIMS, problem)
-    return [c.single("5.1", CLAIMS["5.1"], lambda: _monotone(records, iterations)),
-            c.combine("5.2", CLAIMS["5.2"], [c.evaluate(m.label, lambda m=m: _tracks(records, m))
+        return c.untestable_all(STATEMENTS, problem)
+    return [c.single("5.1", STATEMENTS["5.1"], lambda: _monotone(records, iterations)),
+            c.combine("5.2", STATEMENTS["5.2"], [c.evaluate(m.label, lambda m=m: _tracks(records, m))
                                              for m in (c.SAP_05_1, c.LT)])]
+
+
+CLAIMS = ClaimSet(STATEMENTS, check)

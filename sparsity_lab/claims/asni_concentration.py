@@ -1,10 +1,11 @@
-"""Claims 9.1-9.2 of figure 9, concentration points (docs/figures.md, "Claims every figure checks").
+"""The claims of figure 9, ``asni_concentration``, concentration points (docs/figures.md, "Claims every figure checks").
 
 Input: a per-layer table with the columns of :data:`COLUMNS`, one row per (layer, seed) of the final
 ASNI-I network: ``theta`` (the last pruning threshold), ``min_abs_survivor`` (smallest |w| among the
 survivors), ``n_pos`` / ``n_neg`` (positive / negative survivors), ``c_minus`` / ``c_plus`` (means of the
 negative / positive survivors, docs/methods.md §4). :func:`concentration_table` builds it from the
-final weights, masks and theta; :func:`table_from_run` from one run's records and ``final`` artifact.
+final weights, masks and theta; :func:`table_from_run` from one run's records and ``final`` artifact; the
+figure's ``claims_input`` is :func:`table_from_run` over its ASNI-I runs (one table, one rule).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import pandas as pd
 import torch
 
 from sparsity_lab.claims import _curves as c
-from sparsity_lab.claims.core import Verdict
+from sparsity_lab.claims.concentration_data import last_threshold
+from sparsity_lab.claims.core import ClaimSet, Verdict
+from sparsity_lab.masks import split_weights_and_masks
 
 COLUMNS = ("layer", "seed", "theta", "min_abs_survivor", "n_pos", "n_neg", "c_minus", "c_plus")
 #: 9.2 applies to layers with at least this many survivors of each sign.
 MIN_PER_SIGN = 2
 
-CLAIMS = {
+STATEMENTS = {
     "9.1": "No surviving weight of the ASNI-I network has |w| < theta (the last threshold)",
     "9.2": "In every layer with >= 2 survivors of each sign, c- < -theta and c+ > theta",
 }
@@ -45,18 +48,10 @@ def concentration_table(weights: Mapping[str, torch.Tensor], masks: Mapping[str,
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def split_final(final: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(weights, masks) of a run's ``final`` artifact (keys ``model.<name>`` and ``mask.<name>``)."""
-    masks = {k[len("mask."):]: v.bool() for k, v in final.items() if k.startswith("mask.")}
-    weights = {k[len("model."):]: v for k, v in final.items() if k.startswith("model.")}
-    return weights, masks
-
-
 def table_from_run(records: pd.DataFrame, final: Mapping[str, torch.Tensor], seed: int = 0) -> pd.DataFrame:
-    """The table of one ASNI-I run: theta from its ``threshold`` records (the last epoch that pruned)."""
-    from sparsity_lab.claims.concentration_data import last_threshold
-
-    weights, masks = split_final(final)
+    """The table of one ASNI-I run: theta from its ``threshold`` records (the last epoch that pruned), the
+    survivors (their smallest |w|, sign counts, c⁻ / c⁺) from its ``final`` weights and masks."""
+    weights, masks = split_weights_and_masks(final)
     return concentration_table(weights, masks, last_threshold(records), seed=seed)
 
 
@@ -100,6 +95,9 @@ def _outside_threshold(table: pd.DataFrame) -> c.Part:
 def check(table: pd.DataFrame) -> list[Verdict]:
     """Verdicts 9.1-9.2 on figure 9's per-layer table."""
     if table is None or len(table) == 0:
-        return c.untestable_all(CLAIMS, "no per-layer table (no finished ASNI-I run)")
-    return [c.single("9.1", CLAIMS["9.1"], lambda: _no_small_survivor(table)),
-            c.single("9.2", CLAIMS["9.2"], lambda: _outside_threshold(table))]
+        return c.untestable_all(STATEMENTS, "no per-layer table (no finished ASNI-I run)")
+    return [c.single("9.1", STATEMENTS["9.1"], lambda: _no_small_survivor(table)),
+            c.single("9.2", STATEMENTS["9.2"], lambda: _outside_threshold(table))]
+
+
+CLAIMS = ClaimSet(STATEMENTS, check)

@@ -1,4 +1,4 @@
-"""Claim 7.1 of figure 7, the six sparsity properties (docs/figures.md, "Claims every figure checks").
+"""The claim of figure 7, ``pqi_properties``, the six sparsity properties (docs/figures.md, "Claims every figure checks").
 
 Input: the property-check table of ``sparsity_lab.figures.pqi_properties.property_checks``: one row per
 (measure, property) with a boolean ``passed``; PQI measures are named ``"PQI (p, q)"``.
@@ -11,13 +11,13 @@ import re
 import pandas as pd
 
 from sparsity_lab.claims import _curves as c
-from sparsity_lab.claims.core import Verdict
+from sparsity_lab.claims.core import ClaimSet, Verdict
 
 SIX = ("Robin Hood", "Scaling", "Rising tide", "Cloning", "Bill Gates", "Babies")
 #: PQI with p up to this value must satisfy all six properties.
 PQI_MAX_P = 1.0
 
-CLAIMS = {"7.1": "PQI (p <= 1) and Gini satisfy all six properties; Hoyer fails cloning (D4)"}
+STATEMENTS = {"7.1": "PQI (p <= 1) and Gini satisfy all six properties; Hoyer fails cloning (D4)"}
 
 _PQI = re.compile(r"^PQI \(\s*([0-9.eE+-]+)\s*,\s*([0-9.eE+-]+)\s*\)$")
 
@@ -62,5 +62,8 @@ def _properties(table: pd.DataFrame) -> c.Part:
 def check(table: pd.DataFrame) -> list[Verdict]:
     """Verdict 7.1 on figure 7's property-check table."""
     if table is None or len(table) == 0:
-        return c.untestable_all(CLAIMS, "no property checks")
-    return [c.single("7.1", CLAIMS["7.1"], lambda: _properties(table))]
+        return c.untestable_all(STATEMENTS, "no property checks")
+    return [c.single("7.1", STATEMENTS["7.1"], lambda: _properties(table))]
+
+
+CLAIMS = ClaimSet(STATEMENTS, check)
