@@ -241,3 +241,14 @@ def test_make_lab_allows_root_only_when_run_as_root() -> None:
                           capture_output=True, text=True, timeout=60)
     line = next(ln for ln in proc.stdout.splitlines() if "jupyter lab" in ln)
     assert ("--allow-root" in line) == (os.getuid() == 0), line
+
+
+def test_index_card_states_what_a_failed_claim_says_and_why() -> None:
+    from sparsity_lab.report.index_page import _claims
+
+    card = _claims([{"claim": "1.5", "status": "fails", "statement": "SAP keeps fewer weights than LT",
+                     "reason": "SAP 5.97 % vs LT 0.124 %"},
+                    {"claim": "1.4", "status": "holds", "statement": "LT degrades gracefully", "reason": "ok"}],
+                   "claims 1/2 hold (1 fail)")
+    assert "SAP keeps fewer weights than LT" in card and "SAP 5.97 % vs LT 0.124 %" in card
+    assert "LT degrades gracefully" not in card  # a claim that holds shows only its reason

@@ -61,8 +61,10 @@ def _claims(claims: Sequence[dict[str, Any]], summary: str | None) -> str:
         return ""
     e = html.escape
     worst = next((s for s in ("fails", "untestable", "holds") if any(c.get("status") == s for c in claims)), "holds")
+    # a claim that does not hold says in words what it states, then why (the numbers)
     items = "".join(f'<li class="{e(str(c.get("status")))}"><b>{e(str(c.get("claim")))}</b> {e(str(c.get("status")))}: '
-                    f'{e(str(c.get("reason", "")))}</li>' for c in claims)
+                    + (f'<i>{e(str(c.get("statement", "")))}</i> — ' if c.get("status") != "holds" else "")
+                    + f'{e(str(c.get("reason", "")))}</li>' for c in claims)
     return f'<div class="meta {worst}"><b>{e(summary or "")}</b></div><ul class="claims">{items}</ul>'
 
 
