@@ -83,7 +83,7 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     index = (out / "index.html").read_text()
     assert OK in index and BAD in index
     assert index.count('class="badge warn"') == 1 and index.count('class="badge bad"') == 1
-    assert '<li class="fails"><b>7.1</b> fails: Hoyer passed cloning</li>' in index
+    assert '<li class="fails"><b>7.1</b> fails: <i>s</i> — Hoyer passed cloning</li>' in index
     assert "ValueError: p must be &lt; q" in index
     assert "data:image/png;base64," in index  # thumbnail of 01_ok
     assert "run-a" in index and "tiny caption" in index
