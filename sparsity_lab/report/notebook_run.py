@@ -127,11 +127,21 @@ CELL_TIMEOUT_S = {"smoke": 900, "quick": 4 * 3600, "gpu": 4 * 3600, "paper": 72 
 def ipc_kernel_manager() -> type:
     """A kernel manager whose kernel talks over local IPC sockets, not TCP: nothing listens on a port, and
     ipykernel has no reason to warn that the connection is unencrypted (it does so for every TCP kernel)."""
+    import os
+    import tempfile
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     class IpcKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _unique_socket_prefix(self) -> str:
+            # jupyter_client's default, kernel-ipc-1 … in the working directory, is taken by two kernels started at
+            # once from notebooks/ (report --jobs 2): each then reads the other's messages ("Invalid Signature")
+            return os.path.join(tempfile.gettempdir(), f"sparsity-lab-kernel-{uuid.uuid4().hex[:16]}")
 
     return IpcKernelManager
 
