@@ -33,7 +33,7 @@ def test_each_notebook_states_exactly_its_registered_claims(spec) -> None:
     stated = [c for c in nb.cells if "nbgen-claims-statements" in _tags(c)]
     assert len(stated) == 1, "one generated 'claims checked here' block"
     found = dict(re.findall(r"^\* \*\*(\S+)\*\* (.+)$", stated[0].source, flags=re.M))
-    assert found == spec.claim_statements()
+    assert found == {cid: notebook_cells.math_markup(text) for cid, text in spec.claim_statements().items()}
     prose = [c.source for c in nb.cells if not any(t.startswith(notebook_cells.TAG) for t in _tags(c))]
     assert prose, "the hand-written introduction is kept"
     assert not [p for p in prose if re.search("claim", p, re.I)], "a claim is stated only in the generated block"

@@ -8,7 +8,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sparsity_lab.report.notebook_run import run_notebook
+from sparsity_lab.report.notebook_run import ipc_kernel_manager, run_notebook
+
+
+def test_each_ipc_kernel_has_its_own_sockets() -> None:
+    """Two kernels started at once from one directory (report --jobs 2) must not share socket files."""
+    manager = ipc_kernel_manager()
+    first, second = manager(kernel_name="python3"), manager(kernel_name="python3")
+    assert first.transport == "ipc" and first.ip != second.ip and Path(first.ip).is_absolute()
 
 
 @pytest.mark.slow

@@ -23,7 +23,8 @@ For each selected notebook (by figure number) it
 3. reads the notebook's sidecar ``<out>/<profile>/figures/<name>.meta.json``
    (:func:`sparsity_lab.report.files.write_meta`: run ids, caption, figure files).
 
-Each notebook runs with ``publish = True``: only the batch writes the report's files (a notebook run or
+While they run, the bar shows how many runs of each running notebook the store holds so far and the training
+left, estimated from the cost model (:mod:`sparsity_lab.report.progress`). Each notebook runs with ``publish = True``: only the batch writes the report's files (a notebook run or
 edited interactively writes nothing there). Then it writes ``<out>/<profile>/index.html`` (one card per
 notebook: thumbnail, status, the claims' verdicts, error, wall time, run ids, links; the cards of the
 registered notebooks not run this time are kept from the previous ``index.json``) and ``index.json``,
@@ -49,6 +50,10 @@ from typing import Any
 from sparsity_lab.report.args import UsageError, _check_parameters, _parse_overrides, discover, select
 from sparsity_lab.report.index_page import write_index_html
 from sparsity_lab.report.notebook_run import NotebookOutcome, collect_executed, run_notebook
+from sparsity_lab.report.progress import BatchProgress, post_every
+
+#: Seconds between two updates of the bar's text (the store is polled for the running notebooks' runs).
+PROGRESS_EVERY_S = 5.0
 
 __all__ = ["UsageError", "_parse_overrides", "discover", "main", "select"]
 
@@ -89,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, overrides: dict[str, Any],
-             t0: float) -> list[NotebookOutcome]:
+             t0: float, progress: BatchProgress | None = None) -> list[NotebookOutcome]:
     """Run the notebooks, ``args.jobs`` at a time (each in its own process and kernel), printing each
-    result as it finishes under a progress bar; return the outcomes in input order.
+    result as it finishes under a progress bar; return the outcomes in input order. With ``progress``, the
+    bar says every few seconds how many runs of each running notebook are stored and the training left
+    (:mod:`sparsity_lab.report.progress`): the running notebooks are the first ``jobs`` not done, as the
+    pool starts them in order.
 
     Notebooks that need the same experiments are safe to run together: the store's per-run lock makes
     the second wait for the first and then reuse its results.
@@ -101,8 +109,17 @@ def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, ov
     jobs = max(1, min(args.jobs, len(chosen)))
     kw = {"kernel": args.kernel, "timeout": args.timeout}
     done: dict[Path, NotebookOutcome] = {}
-    bar = tqdm(total=len(chosen), desc=f"notebooks ({args.profile})", unit="nb", file=sys.stdout)
+    # no rate-based ETA: notebooks differ by orders of magnitude; the estimate is progress's, from the cost model
+    bar = tqdm(total=len(chosen), desc=f"notebooks ({args.profile})", unit="nb", file=sys.stdout,
+               bar_format="{desc}: {n_fmt}/{total_fmt} [{elapsed}]{postfix}")
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
+
+    def post() -> None:
+        finished = {nb.stem for nb in list(done)}  # list(): one step, while the main thread adds to done
+        running = [nb.stem for nb in chosen if nb.stem not in finished][:jobs]
+        bar.set_postfix_str(progress.text(running, finished) if progress else "")
+
+    stop_posting = post_every(PROGRESS_EVERY_S, post) if progress else (lambda: None)
     try:
         if pool is None:
             finished = (run_notebook(nb, profile_dir, args.profile, overrides, **kw) for nb in chosen)
@@ -114,6 +131,7 @@ def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, ov
             bar.update(1)
             bar.write(_done_line(len(done), len(chosen), outcome, t0))
     finally:
+        stop_posting()
         bar.close()
         if pool:
             pool.shutdown(cancel_futures=True)
@@ -170,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             devices = [str(overrides["device"])] if overrides.get("device") else None
             for o in pipeline.prefetch(configs, workers_per_device=args.prefetch_workers, devices=devices):
                 print(f"prefetch: run {o.run_id} failed: {(o.error or '').strip().splitlines()[-1:]}", flush=True)
-        outcomes = _run_all(chosen, profile_dir, args, {**overrides, "publish": True}, t0)
+        outcomes = _run_all(chosen, profile_dir, args, {**overrides, "publish": True}, t0,
+                            batch_progress(planned, overrides))
     ran, outcomes = outcomes, keep_other_cards(outcomes, available, profile_dir)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides, "render_only": args.render_only,
@@ -186,6 +205,20 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def batch_progress(planned: list[Any], overrides: dict[str, Any]) -> BatchProgress:
+    """The bar's progress for ``pipeline.plan``'s (spec, params, runs) per notebook, against the results store;
+    on a CPU unless the notebooks get a CUDA device (``-p device``, else the first GPU if there is one)."""
+    from sparsity_lab.store import ResultsStore
+
+    device = str(overrides.get("device") or "")
+    if not device:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    runs = {Path(spec.notebook).stem: {run.run_id: run.config for run in plan} for spec, _, plan in planned}
+    return BatchProgress(runs, ResultsStore(), on_cpu=not device.startswith("cuda"))
 
 
 def keep_other_cards(outcomes: list[NotebookOutcome], registered: list[Path], profile_dir: Path

@@ -14,6 +14,7 @@ follows (before the first one: the introduction). So a change in the registry re
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import typing
 from collections.abc import Callable
@@ -59,15 +60,25 @@ def parameters_source(spec: FigureSpec) -> str:
     return "\n".join(lines)
 
 
+#: A symbol with a TeX subscript or superscript in a plain-text claim statement (``t_c``, ``I_{p,q}``).
+_TEX_SYMBOL = re.compile(r"(?<![\w$])[^\W\d_](?:_\{[^{}]*\}|\^\{[^{}]*\}|_[^\W_]+)+(?![\w$])")
+
+
+def math_markup(text: str) -> str:
+    """``text`` with every TeX-subscripted symbol in ``$…$``, so MathJax renders it (docs/figures.md "Notebooks")."""
+    return _TEX_SYMBOL.sub(lambda m: f"${m.group(0)}$", text)
+
+
 def claims_markdown(spec: FigureSpec) -> str:
-    """The "claims checked here" block: exactly ``spec.claim_statements()``, id and statement."""
+    """The "claims checked here" block: exactly ``spec.claim_statements()``, id and statement (its TeX symbols
+    in ``$…$``: :func:`math_markup`)."""
     statements = spec.claim_statements()
     lines = ["## Claims checked here", ""]
     if not statements:
         return "\n".join([*lines, "This figure checks no claim of its paper."])
     lines += ["The verdicts on this notebook's records are in section 4 (docs/figures.md \"Claims\"; thresholds "
               "are part of the specification).", ""]
-    return "\n".join([*lines, *(f"* **{cid}** {text}" for cid, text in statements.items())])
+    return "\n".join([*lines, *(f"* **{cid}** {math_markup(text)}" for cid, text in statements.items())])
 
 
 def _md(role: str, text: str) -> NotebookNode:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sparsity_lab.report.index_page import first_png_thumbnail
 
-__all__ = ["NotebookOutcome", "collect_executed", "render_html", "run_notebook"]
+__all__ = ["NotebookOutcome", "collect_executed", "install_mathjax", "render_html", "run_notebook"]
 
 
 @dataclass
@@ -42,15 +42,65 @@ class NotebookOutcome:
     claims_summary: str | None = None  # "claims 3/4 hold (1 fail)"
 
 
+#: Where the reports' MathJax lives, relative to ``<out>/<profile>``: math renders offline, and the folder can move.
+MATHJAX_DIR = "_static/mathjax"
+#: MathJax 2's combined configuration (TeX input, HTML-CSS output) and its Safe mode, as nbconvert's default URL
+#: has, then :data:`MATHJAX_LOCAL_CONFIG`.
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe,local/sparsity_lab"
+#: ``config/local/sparsity_lab.js``: the package ships MathJax's STIX-Web fonts only (not the TeX ones MathJax
+#: looks for first, without which it falls back to the browser's upright system fonts), so use those.
+MATHJAX_LOCAL_CONFIG = """MathJax.Hub.Config({
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null},
+  SVG: {font: "STIX-Web"}
+});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/sparsity_lab.js");
+"""
+
+
+def install_mathjax(profile_dir: Path) -> str:
+    """Copy MathJax 2 from the installed ``jupyter-server-mathjax`` package (a dependency, installed by ``make
+    setup``) into ``<profile_dir>/_static/mathjax`` unless that version is there; return its relative URL for
+    nbconvert's ``mathjax_url`` (README "Reading the reports")."""
+    import shutil
+    from importlib.metadata import version
+
+    try:
+        import jupyter_server_mathjax as package
+
+        installed = version("jupyter-server-mathjax")
+    except ImportError:
+        raise RuntimeError("jupyter-server-mathjax is not installed (it ships the reports' MathJax): run make setup "
+                           "or pip install jupyter-server-mathjax") from None
+    dest = profile_dir / MATHJAX_DIR
+    stamp = dest / ".package-version"
+    url = f"{MATHJAX_DIR}/MathJax.js?config={MATHJAX_CONFIG}"
+    local = dest / "config" / "local" / "sparsity_lab.js"
+    if stamp.is_file() and stamp.read_text() == installed and local.is_file() and local.read_text() == MATHJAX_LOCAL_CONFIG:
+        return url
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".mathjax-", dir=dest.parent))
+    shutil.copytree(Path(package.__file__).parent / "static", tmp, dirs_exist_ok=True)
+    (tmp / "config" / "local").mkdir(parents=True, exist_ok=True)
+    (tmp / "config" / "local" / "sparsity_lab.js").write_text(MATHJAX_LOCAL_CONFIG)
+    (tmp / ".package-version").write_text(installed)
+    shutil.rmtree(dest, ignore_errors=True)  # another version (or a partial copy)
+    try:
+        os.rename(tmp, dest)  # atomic: a notebook rendered at the same time sees all of it or none
+    except OSError:  # another process installed it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return url
+
+
 def render_html(executed: Path, banner: str) -> Path:
-    """Render ``executed`` to a self-contained HTML next to it, with a markdown ``banner`` on top."""
+    """Render ``executed`` to HTML next to it, with a markdown ``banner`` on top: images embedded, math by the
+    MathJax copied beside it (:func:`install_mathjax`), so the report's folder opens offline and can move."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
-    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(
-        nb, resources={"metadata": {"name": executed.stem}})
+    exporter = HTMLExporter(template_name="lab", embed_images=True, mathjax_url=install_mathjax(executed.parent))
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
     html = executed.with_suffix(".html")
     html.write_text(body, encoding="utf-8")
     return html
@@ -77,6 +127,8 @@ CELL_TIMEOUT_S = {"smoke": 900, "quick": 4 * 3600, "gpu": 4 * 3600, "paper": 72 
 def ipc_kernel_manager() -> type:
     """A kernel manager whose kernel talks over local IPC sockets, not TCP: nothing listens on a port, and
     ipykernel has no reason to warn that the connection is unencrypted (it does so for every TCP kernel)."""
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, default
 
@@ -84,11 +136,10 @@ def ipc_kernel_manager() -> type:
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
         @default("ip")
-        def _ip_default(self) -> str:
-            # Each kernel's sockets in a folder of their own: jupyter_client's default ("kernel-ipc" in the
-            # working directory when no connection file is named yet) makes two kernels started at once in one
-            # directory (two report batches, two test workers) pick the same socket files.
-            return os.path.join(tempfile.mkdtemp(prefix="sparsity-lab-kernel-"), "ipc")
+        def _unique_socket_prefix(self) -> str:
+            # jupyter_client's default, kernel-ipc-1 … in the working directory, is taken by two kernels started at
+            # once from notebooks/ (report --jobs 2): each then reads the other's messages ("Invalid Signature")
+            return os.path.join(tempfile.gettempdir(), f"sparsity-lab-kernel-{uuid.uuid4().hex[:16]}")
 
     return IpcKernelManager
 
