@@ -260,7 +260,8 @@ class FigureNotebook:
         from sparsity_lab.report.files import resolve_output_dir
 
         target = resolve_output_dir(output_dir or self.output_dir, self.profile)
-        result = pipeline.figure_result(self.spec, self.params, self._loaded(), store=self.store)
+        result = pipeline.figure_result(self.spec, self.params, self._loaded(), store=self.store,
+                                        records=self.records())  # derived once per notebook
         paths = result.save(target)
         _display(f"Published {len(paths)} files and `{self.spec.stem}.meta.json` to `{target}`.")
         return paths

@@ -174,13 +174,14 @@ def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store
 
 
 def figure_result(spec: FigureSpec, params: FigureParams, inputs: Inputs, *, store: Any = None,
-                  **options: Any) -> Any:
-    """Draw ``spec`` from ``inputs`` (its tidy records: :meth:`FigureSpec.records`) with plotting ``options``,
-    check the claims on the same records, caption it with the runs' provenance: a :class:`FigureResult`."""
+                  records: pd.DataFrame | None = None, **options: Any) -> Any:
+    """Draw ``spec`` from ``inputs`` (its tidy records: :meth:`FigureSpec.records`, or ``records`` when the
+    caller holds them already) with plotting ``options``, check the claims on the same records, caption it
+    with the runs' provenance: a :class:`FigureResult`."""
     from sparsity_lab.figures import style
     from sparsity_lab.report.result import FigureResult
 
-    inputs = inputs_with(inputs, spec.records(inputs, params))
+    inputs = inputs_with(inputs, spec.records(inputs, params) if records is None else records)
     drawn = spec.draw(inputs, params, **options)
     verdicts = spec.check_claims(inputs, params, drawn)
     text = " · ".join(filter(None, [drawn.caption, provenance(inputs.run_ids, store=store),
