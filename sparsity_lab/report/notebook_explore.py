@@ -54,7 +54,7 @@ PROPERTIES_CELLS: tuple[Cell, ...] = (
 #: Figure name → its explore cells.
 EXPLORE: dict[str, tuple[Cell, ...]] = {
     **dict.fromkeys(("sap_trajectories", "pruning_scopes", "pq_ablation", "eta_gamma_ablation", "pq_heatmaps",
-                     "sap_vs_lth"), SAP_CELLS),
+                     "sap_vs_lth", "sap_efficiency"), SAP_CELLS),
     "pqi_properties": PROPERTIES_CELLS,
     **dict.fromkeys(("asni_schedule", "asni_concentration", "asni2"), ASNI_CELLS),
 }
