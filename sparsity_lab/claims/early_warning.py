@@ -1,5 +1,10 @@
-"""Claims 11.1-11.3 of the PQI early warning (docs/figures.md item 11, docs/methods.md §6): what the labels,
-never seen by the rule, say about the stop it recommends."""
+"""The claims of figure 11, ``early_warning`` (docs/figures.md item 11, docs/methods.md §6): what the labels,
+never seen by the rule, say about the stop the PQI early warning recommends.
+
+Input: the records of the runs the figure reads (``load_results``), which are the runs that prune to
+collapse or near it (:func:`collapse_prone`). Per run: dense = accuracy at t = 0, collapse t_c = first t
+at least 10 pt below dense, and the rule's stop (T when it never fires); the claims count runs.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,45 @@ from typing import Any
 
 import pandas as pd
 
+from sparsity_lab.claims.core import ClaimSet, Verdict
 from sparsity_lab.measures.early_warning import WarningRule, early_warning, pqi_trajectories
 
 #: The claims 11.1-11.3 (docs/methods.md §6): collapse = accuracy this many pt below dense (as t_c of figure 1),
 #: "within 1 pt of dense", and the factor on the sparsest within-1-pt remaining fraction.
 COLLAPSE_PT, TOLERANCE_PT, WEIGHT_FACTOR = 10.0, 1.0, 2.0
 
-__all__ = ["COLLAPSE_PT", "TOLERANCE_PT", "WEIGHT_FACTOR", "evaluate_early_warning", "evaluate_trajectories",
-           "summarise_evaluation"]
+#: Claim id -> (column of :func:`evaluate_trajectories`, share of applicable runs that must satisfy it).
+TARGETS = {"11.1": ("c11_1", 0.9), "11.2": ("c11_2", 0.9), "11.3": ("c11_3", 1.0)}
+STATEMENTS = {
+    "11.1": "In >= 90 % of the runs that collapse (accuracy >= 10 pt below dense), the recommended stop comes "
+            "before the collapse t_c",
+    "11.2": "In >= 90 % of the runs, accuracy at the recommended stop is within 1 pt of dense",
+    "11.3": "In every run, the stop keeps at most 2x the weights of the run's sparsest iteration within 1 pt of dense",
+}
+
+__all__ = ["CLAIMS", "COLLAPSE_PT", "STATEMENTS", "TOLERANCE_PT", "WEIGHT_FACTOR", "collapse_prone",
+           "evaluate_early_warning", "evaluate_trajectories", "run_label", "summarise_evaluation"]
+
+
+def _plain_sap(config: Any) -> bool:
+    return (config.method == "sap" and math.isclose(config.p, 0.5) and math.isclose(config.q, 1.0)
+            and config.eta_r == 0 and config.gamma == 1)
+
+
+def collapse_prone(config: Any, *, ablation: bool = False) -> bool:
+    """The runs the rule is judged on (docs/methods.md §6), by config: every One Shot run, every SAP run other
+    than plain SAP(0.5, 1, η_r = 0, γ = 1), and (``ablation``) every run of the (p, q) and η_r/γ ablations."""
+    return config.method == "oneshot" or (config.method == "sap" and not _plain_sap(config)) or ablation
+
+
+def run_label(config: Any) -> str:
+    """A run in a few words: ``"cnn global SAP(1,2) E=10 seed 0"``."""
+    if config.method == "sap":
+        extra = "" if (config.eta_r == 0 and config.gamma == 1) else f" η_r={config.eta_r:g} γ={config.gamma:g}"
+        method = f"SAP({config.p:g},{config.q:g}){extra}"
+    else:
+        method = {"oneshot": "One Shot", "lt": "LT", "random_ticket": "random ticket"}.get(config.method, config.method)
+    return f"{config.model} {config.scope} {method} E={config.train.epochs} seed {config.seed}"
 
 
 def evaluate_early_warning(records: pd.DataFrame, rule: WarningRule | None = None, *,
@@ -68,7 +104,7 @@ def summarise_evaluation(table: pd.DataFrame) -> pd.DataFrame:
     """Claims 11.1-11.3 on an :func:`evaluate_early_warning` table: per claim, the runs it applies to (n),
     how many satisfy it, the rate, the target (11.1, 11.2: >= 90 % of runs; 11.3: every run) and the verdict."""
     rows = []
-    for claim, col, target in (("11.1", "c11_1", 0.9), ("11.2", "c11_2", 0.9), ("11.3", "c11_3", 1.0)):
+    for claim, (col, target) in TARGETS.items():
         values = table[col].dropna() if col in table.columns else pd.Series(dtype=bool)
         n, k = int(len(values)), int(values.astype(bool).sum())
         rate = k / n if n else math.nan
@@ -77,3 +113,35 @@ def summarise_evaluation(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({"claim": claim, "n": n, "satisfied": k, "rate": rate, "target": target, "verdict": verdict,
                      "failing_runs": failing})
     return pd.DataFrame(rows)
+
+
+def check(records: pd.DataFrame) -> list[Verdict]:
+    """Verdicts 11.1-11.3 on the records of the runs figure 11 reads; a ``label`` column, where present, names
+    the runs a failing verdict lists (else their run ids)."""
+    if records is None or len(records) == 0:
+        return CLAIMS.untestable("no records")
+    labels = (records.drop_duplicates("run_id").set_index("run_id")["label"].astype(str).to_dict()
+              if "label" in records.columns else {})
+    if "label" in records.columns:
+        records = records.drop_duplicates(["run_id", "iteration", "stage", "metric", "scope", "group", "p", "q"])
+    try:
+        table = evaluate_early_warning(records)
+    except ValueError as err:
+        return CLAIMS.untestable(str(err))
+    if table.empty:
+        return CLAIMS.untestable("no run with a global PQI trajectory")
+    verdicts = []
+    for row in summarise_evaluation(table).itertuples(index=False):
+        if not row.n:
+            verdicts.append(Verdict(row.claim, STATEMENTS[row.claim], "untestable",
+                                    "no run collapses (accuracy never >= 10 pt below dense)", {"runs": len(table)}))
+            continue
+        failing = [labels.get(r, r) for r in row.failing_runs.split(", ")] if row.failing_runs else []
+        reason = (f"{row.satisfied}/{row.n} runs = {100 * row.rate:.0f} % (needs >= {100 * row.target:.0f} %)"
+                  + (f"; not met by {'; '.join(failing)}" if failing else ""))
+        verdicts.append(Verdict(row.claim, STATEMENTS[row.claim], row.verdict, reason,
+                                {"runs": row.n, "satisfied": row.satisfied, "rate": row.rate, "target": row.target}))
+    return verdicts
+
+
+CLAIMS = ClaimSet(STATEMENTS, check)

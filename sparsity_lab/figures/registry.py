@@ -36,7 +36,7 @@ __all__ = ["Drawn", "FigureSpec", "Inputs", "Run", "all_figures", "get_figure", 
 
 #: Figure modules, imported when the registry is first asked (each registers its figures).
 FIGURE_MODULES = ("sap_trajectories", "pruning_scopes", "pq_ablation", "eta_gamma_ablation", "pq_heatmaps",
-                  "sap_vs_lth", "pqi_properties", "asni_schedule", "asni_concentration", "asni2", "sap_efficiency")
+                  "sap_vs_lth", "pqi_properties", "asni_schedule", "asni_concentration", "asni2", "early_warning", "sap_efficiency")
 
 
 @dataclass(frozen=True)

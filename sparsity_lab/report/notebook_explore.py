@@ -51,10 +51,28 @@ PROPERTIES_CELLS: tuple[Cell, ...] = (
      'nb.drawn.tables["Property checks"].pivot(index="measure", columns="property", values="trials_passed")'),
 )
 
+#: Figure 11: the early warning's per-run table and the rule on the same records.
+EARLY_WARNING_CELLS: tuple[Cell, ...] = (
+    ("Where each run's stop lands against its sparsest iteration within 1 pt of dense (remaining, log scales; "
+     "claim 11.3 wants every point under the 2× line):",
+     "import numpy as np\nimport seaborn as sns\n\n"
+     'per_run = nb.drawn.tables["Per run: flag, stop, collapse and the labels\' verdict"]\n'
+     'ax = sns.scatterplot(data=per_run, x="remaining_sparsest_ok", y="remaining_at_stop", hue="family", style="c11_2")\n'
+     "lims = np.array([per_run[[\"remaining_sparsest_ok\", \"remaining_at_stop\"]].min().min(), 1.0])\n"
+     'ax.plot(lims, lims, color="0.5", linewidth=0.8); ax.plot(lims, 2 * lims, color="0.5", linestyle="--", linewidth=0.8)\n'
+     'ax.set(xscale="log", yscale="log", xlabel="sparsest within 1 pt (fraction)", ylabel="at the stop (fraction)");'),
+    ("The same claims under another rule, on the same records (edit the thresholds):",
+     "from sparsity_lab.claims.early_warning import evaluate_early_warning, summarise_evaluation\n"
+     "from sparsity_lab.measures.early_warning import WarningRule\n\n"
+     "rule = WarningRule(flag_rise=0.10, stop_rise=0.50, back=1)\n"
+     "summarise_evaluation(evaluate_early_warning(records, rule))"),
+)
+
 #: Figure name → its explore cells.
 EXPLORE: dict[str, tuple[Cell, ...]] = {
     **dict.fromkeys(("sap_trajectories", "pruning_scopes", "pq_ablation", "eta_gamma_ablation", "pq_heatmaps",
                      "sap_vs_lth", "sap_efficiency"), SAP_CELLS),
     "pqi_properties": PROPERTIES_CELLS,
+    "early_warning": EARLY_WARNING_CELLS,
     **dict.fromkeys(("asni_schedule", "asni_concentration", "asni2"), ASNI_CELLS),
 }
