@@ -10,7 +10,7 @@ brighter overall is sparser at every (p, q).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
+from sparsity_lab.store.record_groups import PQ_GRID_GLOBAL
 
 __all__ = ["HEATMAP_METHODS", "HeatmapParams", "P_GRID", "PqHeatmaps", "Q_GRID", "default_iterations", "draw_heatmaps",
            "pq_grid_frame", "pq_pivot"]
@@ -110,7 +111,9 @@ class PqHeatmaps:
     @staticmethod
     def runs(p: HeatmapParams) -> list[Run]:
         chosen_iterations(p)
-        return common.build_runs(p, common.method_variants(p.methods))
+        # the global grid PQI (claim 5.1 reads every recorded iteration, not only the drawn ones)
+        return [replace(run, records=(PQ_GRID_GLOBAL,))
+                for run in common.build_runs(p, common.method_variants(p.methods))]
 
     @staticmethod
     def draw(inputs: Inputs, p: HeatmapParams) -> Drawn:
