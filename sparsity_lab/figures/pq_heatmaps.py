@@ -21,7 +21,6 @@ from sparsity_lab.figures import _sap_common as common
 from sparsity_lab.figures._bases import METHOD_LABELS, SapParams, sap_caption
 from sparsity_lab.figures.params import param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
-from sparsity_lab.store.record_groups import PQ_GRID_GLOBAL
 
 __all__ = ["HEATMAP_METHODS", "HeatmapParams", "P_GRID", "PqHeatmaps", "Q_GRID", "default_iterations", "draw_heatmaps",
            "pq_grid_frame", "pq_pivot"]
@@ -29,6 +28,9 @@ __all__ = ["HEATMAP_METHODS", "HeatmapParams", "P_GRID", "PqHeatmaps", "Q_GRID",
 P_GRID = tuple(round(0.1 * k, 1) for k in range(1, 11))
 Q_GRID = tuple(round(1.0 + 0.1 * k, 1) for k in range(11))
 HEATMAP_METHODS = ("SAP (p=0.5, q=1)", "LT (P=0.2)")
+#: The record group of the global PQI over the grid (store/record_groups.py; named, not imported: figures
+#: do not import the store, and ``pipeline.load`` refuses a name it does not know).
+GRID_RECORDS = "pq_grid.global"
 
 
 def default_iterations(T: int) -> tuple[int, ...]:
@@ -112,7 +114,7 @@ class PqHeatmaps:
     def runs(p: HeatmapParams) -> list[Run]:
         chosen_iterations(p)
         # the global grid PQI (claim 5.1 reads every recorded iteration, not only the drawn ones)
-        return [replace(run, records=(PQ_GRID_GLOBAL,))
+        return [replace(run, records=(GRID_RECORDS,))
                 for run in common.build_runs(p, common.method_variants(p.methods))]
 
     @staticmethod

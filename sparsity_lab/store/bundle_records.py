@@ -128,6 +128,6 @@ def unpack(data: bytes, runs: Mapping[str, Mapping[str, Any]], bundle_name: str)
         run = runs[rid]
         columns = run["columns"].get(str(step), run["first_columns"])
         part = table.slice(offset, n).select(columns)
-        out.setdefault(rid, []).append(codec.records_to_bytes(part.to_pandas()))
+        out.setdefault(rid, []).append(codec.table_to_bytes(part))
         offset += n
     return out
