@@ -7,6 +7,10 @@ manifest.json, every step's records and some `final` artifacts) into a results b
 Each file that came back is listed with the sha256 and size its run's manifest.json recorded on the
 device (a file that does not match is refused); files the raw export left out (step masks, `init`,
 most `final`s) are listed as dropped, exactly as `bundle export --tensors figures` would.
+
+It writes the version-1 layout (each step's records.parquet a member), which `bundle import` still reads;
+to ship the compact version 2 (only the records the figures read), import OUT into an empty store and
+`sparsity-lab bundle export NEW.tar.xz --profile gpu --note ...` from it (docs/gpu-results/README.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from sparsity_lab.store import atomic
-from sparsity_lab.store.bundle import BUNDLE_JSON, FORMAT, VERSION, write_mode
+from sparsity_lab.store.bundle import BUNDLE_JSON, FORMAT, write_mode
 from sparsity_lab.store.meta import utc_now
 
 
@@ -50,7 +54,7 @@ def main() -> None:
                      "code_version": config.get("code_version"), "files": carried,
                      "dropped": sorted(set(listed) - set(carried))}
     code = args.code_version or next(iter(runs.values()))["code_version"]
-    doc = {"format": FORMAT, "version": VERSION, "created": utc_now(), "code_version": code,
+    doc = {"format": FORMAT, "version": 1, "created": utc_now(), "code_version": code,
            "tensors": "figures (device export)", "runs": runs}
     out = Path(args.out)
     with tarfile.open(out, write_mode(out)) as tar:

@@ -4,6 +4,7 @@
     sparsity-lab bundle export two.tar --runs iterative_8ac9 asni_12ab --tensors none
     sparsity-lab bundle export all.tar.xz --all --tensors all
     sparsity-lab bundle export gpu.tar.xz --profile gpu --note "4x H200, 2026-11-27"   # what the gpu figures read
+    sparsity-lab bundle export gpu-full.tar.xz --profile gpu --records all   # ... with every record of those runs
     sparsity-lab bundle import gpu.tar.gz [--results STORE]
 
 Errors (no such file, no run matched, a corrupt member) print one line and exit with status 2.
@@ -19,6 +20,8 @@ from sparsity_lab._format import human_bytes
 from sparsity_lab.store import ResultsStore, StoreError
 from sparsity_lab.store.bundle import WRITE_MODES, export_bundle, import_bundle
 from sparsity_lab.store.bundle_select import FILTER_FIELDS, TENSOR_POLICIES, select_runs
+
+RECORD_POLICIES = ("figures", "all")
 
 
 def add_bundle_parser(sub: Any) -> None:
@@ -41,6 +44,10 @@ def add_bundle_parser(sub: Any) -> None:
     export.add_argument("--tensors", choices=TENSOR_POLICIES, default="figures",
                         help="tensors to carry: figures (the 'final' artifacts figures 9 and 10 read; default), "
                              "final (every run's 'final'), none (records only), all (every file: resumable)")
+    export.add_argument("--records", choices=RECORD_POLICIES, default=None,
+                        help="records to carry: figures (the record groups the --profile's figures declare, e.g. "
+                             "the global (p, q)-grid PQI only where figure 5 reads it; the default with --profile) "
+                             "or all (every record; the default otherwise)")
     imp = actions.add_parser("import", help="import the runs of a bundle into the store (complete runs are kept)")
     imp.add_argument("file", metavar="FILE", help="bundle written by `bundle export`")
     imp.add_argument("--results", metavar="STORE", default=argparse.SUPPRESS,
@@ -57,16 +64,25 @@ def cmd_bundle(args: argparse.Namespace, store: ResultsStore) -> int:
     if not (args.runs or filters or args.all or args.profile):
         raise StoreError("choose the runs: --runs ID..., filters (--dataset/--model/--kind/--method/--variant), "
                          "--profile P or --all")
-    finals = None
+    finals, records = None, None
     runs = list(args.runs)
+    policy = args.records or ("figures" if args.profile else "all")
+    if policy == "figures" and not args.profile:
+        raise StoreError("--records figures needs --profile P (the figure registry says which records figures read)")
     if args.profile:
         figure_runs = _figure_runs(args.profile)
         runs += [r.run_id for r in figure_runs]
         finals = sorted({r.run_id for r in figure_runs if "final" in r.tensors})
+        if policy == "figures":
+            records = {}
+            for r in figure_runs:  # a run several figures read: the union of their record groups
+                records[r.run_id] = sorted({*records.get(r.run_id, ()), *r.records})
     run_ids = select_runs(store, runs, everything=args.all, **filters)
-    doc = export_bundle(store, args.out, run_ids, tensors=args.tensors, finals=finals, note=args.note)
+    doc = export_bundle(store, args.out, run_ids, tensors=args.tensors, finals=finals, records=records,
+                        note=args.note)
     size = Path(args.out).stat().st_size
-    print(f"bundle {args.out}: {len(doc['runs'])} runs, tensors {args.tensors}, {human_bytes(size)}")
+    print(f"bundle {args.out}: {len(doc['runs'])} runs, tensors {args.tensors}, records {policy}, "
+          f"{doc['records_member']['rows']} record rows, {human_bytes(size)}")
     return 0
 
 

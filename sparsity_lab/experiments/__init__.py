@@ -83,14 +83,14 @@ def run(config: ExperimentConfig, *, store: ResultsStore | None = None, device: 
     store = store if store is not None else ResultsStore()
     run_id = config.run_id
     if store.is_complete(run_id):
-        return RunResult(run_id, store.records(run_id), reused=True)
+        return RunResult(run_id, store.reusable_records(run_id), reused=True)
     resolved = resolve_device(device)  # bad devices, env vars and data fail before the run directory exists
     cpu_thread_count()
     ensure_available(config.dataset)
     store.prepare(config, device=resolved)
     with store.lock(run_id):
         if store.is_complete(run_id):  # another process finished it while we waited
-            return RunResult(run_id, store.records(run_id), reused=True)
+            return RunResult(run_id, store.reusable_records(run_id), reused=True)
         store.clear_failed(run_id)  # a failed run is retried
         for parent in config.dependencies():  # their stored results are this run's inputs
             run(parent, store=store, device=resolved, progress=progress)

@@ -36,6 +36,7 @@ from sparsity_lab.measures.flops import layer_macs, speedup_from_macs
 from sparsity_lab.measures.sparsity import SCOPES, compression_ratio, measure_weights
 from sparsity_lab.rules.prune import get_rule, prune
 from sparsity_lab.store import ResultsStore
+from sparsity_lab.store.record_groups import own_pq_pairs
 
 CONTROL_INIT_OFFSET = 1_000_003  # seed offset of the random re-initialisation control
 RULE_BATCHES_OFFSET = 1_000_000  # data-dependent rules draw their batches from epoch_generator(seed, this + t)
@@ -72,7 +73,7 @@ class IterativeRun(IterativeProtocol):
         self.init_state = self._artifact("init", lambda: cpu_state(self.model))
         # Dense MACs per layer depend on the architecture only: one hooked forward pass per run.
         self.macs = layer_macs(self.model, torch.zeros((1, *self.data.info.input_shape), device=device))
-        self.pq_pairs = tuple(dict.fromkeys([(0.5, 1.0), (cfg.p, cfg.q)]))
+        self.pq_pairs = own_pq_pairs(cfg.p, cfg.q)  # bundles tell these from the grid by the same function
         self.rewind_state: dict[str, torch.Tensor] | None = None  # late rewinding: weights after k epochs
         self._trainer: MaskedTrainer | None = None  # built by the first training, restarted by the others
 

@@ -149,7 +149,7 @@ def run_seed_group(configs: Sequence[IterativeConfig], *, store: ResultsStore | 
     todo = []
     for c in group:
         if store.is_complete(c.run_id):
-            results[c.run_id] = RunResult(c.run_id, store.records(c.run_id), reused=True)
+            results[c.run_id] = RunResult(c.run_id, store.reusable_records(c.run_id), reused=True)
         else:
             store.prepare(c, device=dev)
             todo.append(c)
@@ -164,7 +164,7 @@ def run_seed_group(configs: Sequence[IterativeConfig], *, store: ResultsStore | 
                 alone.append(c)
                 continue
             if store.is_complete(c.run_id):  # finished by another process before we took the lock
-                results[c.run_id] = RunResult(c.run_id, store.records(c.run_id), reused=True)
+                results[c.run_id] = RunResult(c.run_id, store.reusable_records(c.run_id), reused=True)
             else:
                 members.append(c)
         if members:

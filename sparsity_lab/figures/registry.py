@@ -41,12 +41,16 @@ FIGURE_MODULES = ("sap_trajectories", "pruning_scopes", "pq_ablation", "eta_gamm
 
 @dataclass(frozen=True)
 class Run:
-    """One run a figure reads: its config, the label columns added to its records, and the named
-    tensors (store artifacts such as ``"final"``) the figure needs besides the records."""
+    """One run a figure reads: its config, the label columns added to its records, the named
+    tensors (store artifacts such as ``"final"``) the figure needs besides the records, and the record
+    groups it reads beyond the ``core`` ones (``store/record_groups.py``: ``"pq_grid.global"``, the
+    global PQI over the (p, q) grid). The figure is handed exactly those records, and a results bundle
+    exported for its profile ships exactly those."""
 
     config: Any
     labels: Mapping[str, Any] = field(default_factory=dict)
     tensors: tuple[str, ...] = ()
+    records: tuple[str, ...] = ()
 
     @property
     def run_id(self) -> str:

@@ -112,13 +112,21 @@ def prefetch(configs: Sequence[Any], *, workers_per_device: int = 1, devices: Se
 
 def load(runs: Sequence[Run], *, store: Any = None) -> Inputs:
     """The records of ``runs`` (``load_results``, config columns included) with each run's label columns,
-    and the tensors the runs declare (``load_tensors``). A run without records is an error."""
+    and the tensors the runs declare (``load_tensors``). A run without records is an error.
+
+    Only the record groups the runs declare (``Run.records``; ``core`` always) are handed over, whatever
+    the store holds: a figure then reads the same rows from a full local run as from one imported from a
+    bundle, which ships exactly the declared groups (store/record_groups.py)."""
     from sparsity_lab.store import load_results, load_tensors
+    from sparsity_lab.store.record_groups import select
 
     if not runs:
         return Inputs(records=pd.DataFrame(), runs=[])
     ids = list(dict.fromkeys(r.run_id for r in runs))
-    records = load_results(store=store, run_id=ids)
+    declared: dict[str, tuple[Any, tuple[str, ...]]] = {}
+    for r in runs:  # a run read under two labels: the union of what they declare
+        declared[r.run_id] = (r.config, (*declared.get(r.run_id, (None, ()))[1], *r.records))
+    records = select(load_results(store=store, run_id=ids), declared)
     missing = sorted(set(ids) - set(records.get("run_id", pd.Series(dtype=str))))
     if missing:
         raise RuntimeError(f"no stored records for run(s) {missing}: train them first (nb.train() in a figure "

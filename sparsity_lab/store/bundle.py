@@ -1,51 +1,58 @@
 """Results bundles: a portable archive of complete runs, importable into any store.
 
-Format: a tar file (``.tar``, ``.tar.gz`` / ``.tgz``, ``.tar.xz`` or ``.tar.bz2``) holding::
+Format (version 2): a tar file (``.tar``, ``.tar.gz`` / ``.tgz``, ``.tar.xz`` or ``.tar.bz2``) holding::
 
-    bundle.json                    {"format": "sparsity_lab-bundle", "version": 1, "created", "code_version",
-                                    "tensors", "runs": {run_id: {"kind", "canonical", "code_version",
-                                    "files": {relative path: {"sha256", "size"}}, "dropped": [relative paths]}}}
-    runs/<run_id>/<relative path>  exactly the files listed, as in the store (config.json, COMPLETE,
-                                   steps/NNNN/records.parquet, the tensors the policy keeps: store/bundle_select.py)
+    bundle.json                    {"format": "sparsity_lab-bundle", "version": 2, "created", "code_version",
+                                    "tensors", "records", "note", "records_member": {"sha256", "size", "rows"},
+                                    "runs": {run_id: {"kind", "canonical", "code_version",
+                                    "files": {relative path: {"sha256", "size"}}, "dropped": [relative paths],
+                                    "steps": [rows per step], "first_columns", "columns", "dropped_records"}}}
+    records.parquet                the shipped records of every run and step in one table
+                                   (store/bundle_records.py)
+    runs/<run_id>/<relative path>  config.json, COMPLETE and the tensors the policy keeps
+                                   (store/bundle_select.py), exactly as in the store
+
+Records: every row (``records="all"``), or the ``core`` rows plus the record groups the figures declare
+per run (``records`` a mapping; store/record_groups.py): the (p, q)-grid PQI that 93 % of the gpu
+profile's rows are is shipped only where figure 5 reads it. Version-1 bundles (each step's
+records.parquet as a member) still import (store/bundle_read.py).
 
 Import verifies every member against bundle.json before writing anything (a corrupt, missing or
 unlisted member refuses the whole bundle, naming it), then publishes each run directory atomically
-with a manifest.json listing exactly the files present and an ``imported.json`` (store/imported.py).
+with its steps' records.parquet, a manifest.json listing exactly the files present (so ``verify``
+passes) and an ``imported.json`` (store/imported.py) naming the files and record groups left out.
 Run ids are unchanged; runs already complete in the store are kept (importing twice is a no-op).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import lzma
 import os
-import re
 import tarfile
 import time
-import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filelock import Timeout
 
-from sparsity_lab.store import atomic
+from sparsity_lab.store import atomic, bundle_records
+from sparsity_lab.store.bundle_read import BUNDLE_JSON, FORMAT, VERSION, WRITE_MODES, read_bundle
 from sparsity_lab.store.bundle_select import carried_files, dropped_files
 from sparsity_lab.store.errors import StoreError
 from sparsity_lab.store.imported import IMPORTED_FILE
-from sparsity_lab.store.manifest import MANIFEST
+from sparsity_lab.store.manifest import MANIFEST, STEPS
 from sparsity_lab.store.meta import code_version, utc_now
+from sparsity_lab.store.record_groups import check_groups
 from sparsity_lab.store.results import ResultsStore
-from sparsity_lab.store.run_files import check_name
+from sparsity_lab.store.run_files import file_entry
 
 log = logging.getLogger("sparsity_lab.store")
 
-BUNDLE_JSON, FORMAT, VERSION = "bundle.json", "sparsity_lab-bundle", 1
-WRITE_MODES = {".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz", ".tar.xz": "w:xz", ".tar.bz2": "w:bz2"}
-_REL_RE = re.compile(r"^(config\.json|COMPLETE|steps/\d{4,}/(records\.parquet|tensors\.safetensors)"
-                     r"|artifacts/[A-Za-z0-9][A-Za-z0-9_.\-]*\.safetensors)$")
+__all__ = ["BUNDLE_JSON", "FORMAT", "VERSION", "WRITE_MODES", "ImportReport", "export_bundle", "import_bundle",
+           "read_bundle", "write_mode"]
 
 
 @dataclass
@@ -71,14 +78,19 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def export_bundle(store: ResultsStore, out: str | os.PathLike[str], run_ids: list[str],
-                  tensors: str = "figures", *, finals: list[str] | None = None, note: str = "") -> dict[str, Any]:
+                  tensors: str = "figures", *, finals: list[str] | None = None,
+                  records: Mapping[str, Iterable[str]] | None = None, note: str = "") -> dict[str, Any]:
     """Write the bundle of ``run_ids`` (complete runs, see ``bundle_select.select_runs``) to ``out``; return
     its bundle.json document. Every file is checked against the run's manifest while it is read.
-    ``finals``: see ``bundle_select.carried_files``; ``note``: where and how the runs were made (shown in
-    the captions of figures drawn from the imported runs)."""
+    ``finals``: see ``bundle_select.carried_files``; ``records``: run id -> record groups shipped besides
+    ``core`` (a run not in it: ``core`` only; None: every record); ``note``: where and how the runs were
+    made (shown in the captions of figures drawn from the imported runs)."""
     out = Path(out)
     mode = write_mode(out)
-    files = carried_files(store, run_ids, tensors, finals)
+    keep = None if records is None else {rid: check_groups(groups) for rid, groups in records.items()}
+    files = {rid: {rel: e for rel, e in carried.items() if not rel.startswith(f"{STEPS}/") or
+                   rel.endswith(".safetensors")} for rid, carried in carried_files(store, run_ids, tensors, finals).items()}
+    table, shipped = bundle_records.pack(store, run_ids, keep, compressed=mode != "w")
     runs: dict[str, Any] = {}
     payload: list[tuple[str, bytes]] = []
     for rid in run_ids:
@@ -88,16 +100,20 @@ def export_bundle(store: ResultsStore, out: str | os.PathLike[str], run_ids: lis
             if data is None or len(data) != entry["size"] or atomic.sha256_bytes(data) != entry["sha256"]:
                 raise StoreError(f"run {rid}: {rel} is missing or does not match manifest.json; not exporting it")
             payload.append((f"runs/{rid}/{rel}", data))
+        carried = [*files[rid], *(f"{STEPS}/{s:04d}/records.parquet" for s in range(len(shipped[rid]["steps"])))]
         runs[rid] = {"kind": info.get("kind"), "canonical": info.get("canonical"),
                      "code_version": info.get("code_version"), "files": files[rid],
-                     "dropped": dropped_files(store, rid, files[rid])}
+                     "dropped": dropped_files(store, rid, carried), **shipped[rid]}
     doc = {"format": FORMAT, "version": VERSION, "created": utc_now(), "code_version": code_version(),
-           "tensors": tensors, "note": note, "runs": runs}
+           "tensors": tensors, "records": "all" if keep is None else "figures", "note": note,
+           "records_member": {**file_entry(table), "rows": sum(sum(r["steps"]) for r in shipped.values())},
+           "runs": runs}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic.temp_path(out.parent, out.name)
     try:
         with tarfile.open(tmp, mode) as tar:
             _add(tar, BUNDLE_JSON, atomic.json_bytes(doc))
+            _add(tar, bundle_records.RECORDS_MEMBER, table)
             for name, data in payload:
                 _add(tar, name, data)
         os.replace(tmp, out)
@@ -107,76 +123,13 @@ def export_bundle(store: ResultsStore, out: str | os.PathLike[str], run_ids: lis
     return doc
 
 
-def _open(path: Path) -> tarfile.TarFile:
-    if not path.is_file():
-        raise StoreError(f"bundle {str(path)!r} does not exist (allowed: a file written by `bundle export`)")
-    try:
-        return tarfile.open(path, "r:*")
-    except (tarfile.TarError, OSError, EOFError):
-        raise StoreError(f"bundle {path.name}: not a readable tar archive (allowed: {list(WRITE_MODES)})") from None
-
-
-def _bundle_doc(path: Path, member: tarfile.TarInfo | None, data: bytes) -> dict[str, Any]:
-    """The bundle.json document (it must be the archive's first member, as ``export_bundle`` writes it)."""
-    if member is None or member.name != BUNDLE_JSON:
-        raise StoreError(f"bundle {path.name}: first member is not {BUNDLE_JSON}; not a sparsity_lab bundle")
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        doc = None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise StoreError(f"bundle {path.name}: {BUNDLE_JSON} is not {FORMAT} version {VERSION}")
-    for rid in doc.get("runs") or {}:
-        check_name("run id", rid)
-    return doc
-
-
-def _checked(path: Path, runs: dict[str, Any], member: tarfile.TarInfo, data: bytes) -> tuple[str, str]:
-    """(run id, relative path) of a member listed in bundle.json whose bytes match its checksum."""
-    parts = member.name.split("/", 2)
-    if (not member.isfile() or len(parts) != 3 or parts[0] != "runs" or parts[1] not in runs
-            or parts[2] not in runs[parts[1]]["files"] or not _REL_RE.match(parts[2])):
-        raise StoreError(f"bundle {path.name}: member {member.name} is not listed in {BUNDLE_JSON}")
-    entry = runs[parts[1]]["files"][parts[2]]
-    if len(data) != entry.get("size") or atomic.sha256_bytes(data) != entry.get("sha256"):
-        raise StoreError(f"bundle {path.name}: member {member.name} is corrupted "
-                         f"(size or sha256 differs from {BUNDLE_JSON}); nothing imported")
-    return parts[1], parts[2]
-
-
-def read_bundle(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, dict[str, bytes]]]:
-    """(bundle.json, ``{run_id: {relative path: bytes}}``), every member verified against bundle.json in one
-    pass over the archive (held in memory: bundles carry records and a few tensors)."""
-    path = Path(path)
-    doc: dict[str, Any] | None = None
-    contents: dict[str, dict[str, bytes]] = {}
-    with _open(path) as tar:
-        try:
-            for member in tar:
-                data = tar.extractfile(member).read() if member.isfile() else b""  # type: ignore[union-attr]
-                if doc is None:
-                    doc = _bundle_doc(path, member, data)
-                    continue
-                rid, rel = _checked(path, doc.get("runs") or {}, member, data)
-                contents.setdefault(rid, {})[rel] = data
-        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise StoreError(f"bundle {path.name}: damaged archive ({reason}); nothing imported") from None
-    doc = _bundle_doc(path, None, b"") if doc is None else doc
-    for rid, run in (doc.get("runs") or {}).items():
-        missing = sorted(set(run["files"]) - set(contents.get(rid, {})))
-        if missing:
-            raise StoreError(f"bundle {path.name}: member runs/{rid}/{missing[0]} is missing; nothing imported")
-    return doc, contents
-
-
 def import_bundle(path: str | os.PathLike[str], store: ResultsStore) -> ImportReport:
     """Import every run of the bundle at ``path`` into ``store`` (see the module docstring)."""
     path = Path(path)
     doc, contents = read_bundle(path)
     origin = {"bundle": path.name, "bundle_sha256": atomic.file_digest(path)[0], "bundle_created": doc.get("created"),
               "bundle_code_version": doc.get("code_version"), "tensors": doc.get("tensors"),
-              "note": doc.get("note", "")}
+              "records": doc.get("records", "all"), "note": doc.get("note", "")}
     report = ImportReport()
     for rid, run in sorted(doc["runs"].items()):
         run_dir = store.run_dir(rid)
@@ -188,8 +141,9 @@ def import_bundle(path: str | os.PathLike[str], store: ResultsStore) -> ImportRe
                 if store.is_complete(rid):
                     report.kept.append(rid)
                     continue
-                _publish(store, run_dir, contents.get(rid, {}), run,
-                         {**origin, "imported": utc_now(), "dropped": run.get("dropped", [])})
+                _publish(store, run_dir, contents.get(rid, {}),
+                         {**origin, "imported": utc_now(), "dropped": run.get("dropped", []),
+                          "dropped_records": run.get("dropped_records", {})})
                 report.imported.append(rid)
         except Timeout:
             log.warning("run %s is being computed by another process; not importing it", rid)
@@ -197,9 +151,10 @@ def import_bundle(path: str | os.PathLike[str], store: ResultsStore) -> ImportRe
     return report
 
 
-def _publish(store: ResultsStore, run_dir: Path, files: dict[str, bytes], run: dict[str, Any],
-             origin: dict[str, Any]) -> None:
-    """Write the run into a temporary directory, then rename it into place (replacing a partial run)."""
+def _publish(store: ResultsStore, run_dir: Path, files: dict[str, bytes], origin: dict[str, Any]) -> None:
+    """Write the run into a temporary directory, then rename it into place (replacing a partial run); its
+    manifest lists the checksums of the bytes written (verified members, and the steps' records cut from a
+    version-2 bundle's table)."""
     store.root.mkdir(parents=True, exist_ok=True)
     tmp = atomic.temp_path(store.root, f"import-{run_dir.name}")
     try:
@@ -208,8 +163,8 @@ def _publish(store: ResultsStore, run_dir: Path, files: dict[str, bytes], run: d
             atomic.write_bytes_durable(tmp / rel, data)
         origin_bytes = atomic.json_bytes(origin)
         atomic.write_bytes_durable(tmp / IMPORTED_FILE, origin_bytes)
-        listed = {**run["files"], IMPORTED_FILE: {"sha256": atomic.sha256_bytes(origin_bytes),
-                                                   "size": len(origin_bytes)}}
+        listed = {rel: file_entry(data) for rel, data in sorted(files.items())}
+        listed[IMPORTED_FILE] = file_entry(origin_bytes)
         atomic.write_bytes_durable(tmp / MANIFEST, atomic.json_bytes({"format": 1, "files": listed}))
         if run_dir.exists():
             log.warning("run %s: replacing the partial run in the store by the imported complete one", run_dir.name)

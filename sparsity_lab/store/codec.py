@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import torch
@@ -37,6 +38,17 @@ def check_records(records: pd.DataFrame) -> None:
 def records_to_bytes(records: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     records.reset_index(drop=True).to_parquet(buf, engine="pyarrow", index=False)
+    return buf.getvalue()
+
+
+def table_to_bytes(table: Any) -> bytes:
+    """Parquet bytes of records already held as an Arrow table (a step cut from a bundle's records table,
+    store/bundle_records.py): written as ``records_to_bytes`` writes them (pyarrow, default compression),
+    without a pandas round trip, which costs more than the write; reading them back gives the same frame."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
     return buf.getvalue()
 
 

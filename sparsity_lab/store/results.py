@@ -210,6 +210,16 @@ class ResultsStore(RunFiles):
         except (ValueError, UnicodeDecodeError, AttributeError):
             return "unknown (FAILED marker unreadable)"
 
+    def reusable_records(self, run_id: str) -> pd.DataFrame:
+        """The records of a complete run, returned by ``experiments.run`` as a reused result: ``StoreError``
+        for a run imported without some of its records (store/imported.py), which must not pass for a
+        complete run of its config."""
+        origin = imported.read_imported(self.run_dir(run_id))
+        problem = None if origin is None else imported.partial_records_message(self.run_dir(run_id), origin)
+        if problem is not None:
+            raise StoreError(problem)
+        return self.records(run_id)
+
     def is_complete(self, run_id: str) -> bool:
         """True if the run is marked complete and everything it holds verifies (hashes cached per process)."""
         return (self.run_dir(run_id) / COMPLETE_FILE).exists() and self.check(run_id).status == "ok"
