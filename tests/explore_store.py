@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sparsity_lab.figures.registry import all_figures
 from sparsity_lab.report import pipeline
 from sparsity_lab.store import ResultsStore
 
@@ -56,7 +57,7 @@ def asni_step(epoch: int, rng: np.random.Generator) -> pd.DataFrame:
 def build(store: ResultsStore, profiles: tuple[str, ...] = PROFILES, max_steps: int = 12) -> list[str]:
     """Write every run the figures need at ``profiles`` (complete, records only); return their ids."""
     rng = np.random.default_rng(0)
-    configs = {r.run_id: r.config for prof in profiles for _, _, runs in pipeline.plan(range(1, 11), prof)
+    configs = {r.run_id: r.config for prof in profiles for _, _, runs in pipeline.plan(all_figures(), prof)
                for r in runs}
     for run_id, config in configs.items():
         store.prepare(config)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sparsity_lab.figures.registry import all_figures
 from sparsity_lab import experiments
 from sparsity_lab.cli import main as cli
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig
@@ -154,7 +155,7 @@ def gpu_stores(tmp_path_factory) -> tuple[ResultsStore, ResultsStore]:
 def test_every_gpu_figure_is_handed_the_same_records_from_the_compact_bundle(gpu_stores):
     full, compact = gpu_stores
     assert len(load_results(store=compact)) < len(load_results(store=full)) / 2  # the layer grid stays home
-    for spec, _, runs in pipeline.plan(range(1, 11), "gpu"):
+    for spec, _, runs in pipeline.plan(all_figures(), "gpu"):
         runs = [dataclasses.replace(r, tensors=()) for r in runs]  # synthetic runs have records only
         if not runs:
             continue
