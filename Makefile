@@ -57,7 +57,8 @@ test: setup data
 figures: setup data
 	$(if $(and $(filter gpu,$(PROFILE)),$(wildcard $(GPU_BUNDLE))),$(PY) -m sparsity_lab bundle import $(GPU_BUNDLE))
 	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
-		$(if $(PREFETCH),--prefetch-workers $(PREFETCH)) $(if $(EXECUTOR),--executor $(EXECUTOR))
+		$(if $(PREFETCH),--prefetch-workers $(PREFETCH)) $(if $(EXECUTOR),--executor $(EXECUTOR)) \
+		$(if $(filter gpu,$(PROFILE)),--stored-only)
 
 # Root is the default user in containers and GPU images; Jupyter refuses it without --allow-root.
 lab: setup data

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "training epochs left (to size a GPU job)")
     ap.add_argument("--render-only", action="store_true",
                     help="execute nothing: render HTML and the index from <out>/<profile>/*.ipynb executed earlier")
+    ap.add_argument("--stored-only", action="store_true",
+                    help="train nothing: run the notebooks whose runs are all stored, mark the others 'runs missing'")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="notebooks run at once, each in its own kernel (default: min(2, CPU count))")
     return ap
@@ -188,8 +190,19 @@ def main(argv: list[str] | None = None) -> int:
             devices = [str(overrides["device"])] if overrides.get("device") else None
             for o in pipeline.prefetch(configs, workers_per_device=args.prefetch_workers, devices=devices):
                 print(f"prefetch: run {o.run_id} failed: {(o.error or '').strip().splitlines()[-1:]}", flush=True)
-        outcomes = _run_all(chosen, profile_dir, args, {**overrides, "publish": True}, t0,
-                            batch_progress(planned, overrides))
+        skipped: list[NotebookOutcome] = []
+        if args.stored_only:
+            from sparsity_lab.report.stored_only import split_stored
+            from sparsity_lab.store import ResultsStore
+
+            runnable, skipped = split_stored(chosen, planned, ResultsStore(), args.profile)
+            planned = [p for p in planned if Path(p[0].notebook).stem in {nb.stem for nb in runnable}]
+        else:
+            runnable = chosen
+        done = _run_all(runnable, profile_dir, args, {**overrides, "publish": True}, t0,
+                        batch_progress(planned, overrides)) if runnable else []
+        by_name = {o.name: o for o in [*done, *skipped]}
+        outcomes = [by_name[nb.stem] for nb in chosen]
     ran, outcomes = outcomes, keep_other_cards(outcomes, available, profile_dir)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides, "render_only": args.render_only,
@@ -199,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     index = write_index_html(profile_dir / "index.html", outcomes, record)
     print("\n" + _summary(ran))
     print(f"\nindex: {index}")
+    missing = [o.name for o in ran if o.status == "runs missing"]
+    if missing:
+        print(f"not run, their runs are not stored (--stored-only): {', '.join(missing)}")
     failed = [o for o in ran if o.status == "failed"]
     if failed:
         print("failed notebooks: " + "; ".join(f"{o.name} ({o.error_name}: {o.error_message})" for o in failed),

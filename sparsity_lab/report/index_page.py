@@ -75,8 +75,8 @@ def _card(o: Any, profile: str) -> str:
              else '<div class="nothumb">no figure</div>')
     if o.html:
         thumb = f'<a href="{e(o.html)}">{thumb}</a>'
-    ok = o.status != "failed"
-    kind = {"ok": "ok", "claims failed": "warn"}.get(o.status, "bad")
+    ok = o.status in ("ok", "claims failed")
+    kind = {"ok": "ok", "claims failed": "warn", "runs missing": "warn"}.get(o.status, "bad")
     badge = f'<span class="badge {kind}">{e(o.status)}</span>'
     err = "" if ok else f'<div class="err">{e(str(o.error_name))}: {e(str(o.error_message))}</div>'
     claims = _claims(getattr(o, "claims", []), getattr(o, "claims_summary", None))
@@ -97,7 +97,7 @@ def write_index_html(path: Path, outcomes: Sequence[Any], record: dict[str, Any]
     """Write the self-contained index page (thumbnails embedded) and return its path."""
     from sparsity_lab.store.meta import code_version_text
 
-    n_ok = sum(o.status != "failed" for o in outcomes)
+    n_ok = sum(o.status in ("ok", "claims failed") for o in outcomes)
     n_claims = sum(o.status == "claims failed" for o in outcomes)
     shipped = record.get("shipped_gpu")
     gpu = (f" · <a href='{html.escape(shipped)}'>shipped gpu figures</a>" if shipped

@@ -28,7 +28,7 @@ class NotebookOutcome:
     """What happened to one notebook (one card of the index, one entry of index.json)."""
 
     name: str
-    status: str = "failed"  # "ok" | "claims failed" (ran, a claim fails) | "failed" (did not run)
+    status: str = "failed"  # "ok" | "claims failed" (ran, a claim fails) | "failed" (did not run) | "runs missing"
     wall_s: float = 0.0
     error_name: str | None = None
     error_message: str | None = None
