@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from sparsity_lab.claims import _curves as c
 
-__all__ = ["comparison_spread", "noise_text", "per_seed"]
+__all__ = ["accuracy_spread_at_remaining", "comparison_spread", "gap_note", "noise_text", "per_seed"]
 
 
 def per_seed(frame: pd.DataFrame, metric: str, t: int, *, scale: float = 1.0) -> pd.Series:
@@ -40,3 +41,29 @@ def noise_text(gap: float, spread: float, unit: str, n_seeds: int) -> str:
         return f"no seed spread ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
     within = ", within noise" if abs(gap) < spread else ""
     return f"seed spread ±{spread:.3g} {unit} over {n_seeds} seeds{within}"
+
+
+def _per_run(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    return [part for _, part in frame.groupby("run_id", sort=True)]
+
+
+def accuracy_spread_at_remaining(frame: pd.DataFrame, at: float) -> pd.Series:
+    """Each run's accuracy (pt), interpolated in log remaining at the remaining fraction ``at`` (as
+    :func:`_curves.interp_log` interpolates the mean curves): one value per run, for the spread."""
+    values = {}
+    for run in _per_run(frame):
+        rem, acc = c.remaining(run), c.accuracy(run)
+        values[run["run_id"].iloc[0]] = float(c.interp_log(rem, acc, np.array([at]))[0])
+    return pd.Series(values, dtype=float)
+
+
+def gap_note(a: pd.DataFrame, b: pd.DataFrame, gap: float, *, at_remaining: float | None = None,
+             at_iteration: int | None = None) -> tuple[str, float]:
+    """(``"seed spread ±… pt over n seeds[, within noise]"``, spread) of an accuracy gap between the runs ``a``
+    and ``b`` at one remaining fraction (interpolated per run) or at one iteration."""
+    if at_remaining is not None:
+        va, vb = accuracy_spread_at_remaining(a, at_remaining), accuracy_spread_at_remaining(b, at_remaining)
+    else:
+        va, vb = per_seed(a, "accuracy", int(at_iteration or 0), scale=c.PT), per_seed(b, "accuracy", int(at_iteration or 0), scale=c.PT)
+    spread = comparison_spread(va, vb)
+    return noise_text(gap, spread, "pt", min(len(va), len(vb))), spread

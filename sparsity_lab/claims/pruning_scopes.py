@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from sparsity_lab.claims import _curves as c
+from sparsity_lab.claims import _spread
 from sparsity_lab.claims.core import ClaimSet, Verdict
 
 #: 2.1: SAP(0.5,1) minus the other method, over their common remaining fractions, is >= this (pt).
@@ -35,9 +36,11 @@ def _as_accurate(records: pd.DataFrame, scope: str, other: c.Method) -> c.Part:
     oth = c.runs_of(records, other, config_scope=scope)
     gap, at, lo, hi = c.overlap_gap(c.remaining(sap), c.accuracy(sap), c.remaining(oth), c.accuracy(oth))
     key = f"{scope} SAP-{other.label}"
+    noise, spread = _spread.gap_note(sap, oth, gap, at_remaining=at)
     return c.Part("holds" if gap >= GAP_PT else "fails",
                   f"{scope}: SAP - {other.label} min {gap:+.2f} pt at {c.pct(at)} remaining "
-                  f"(over {c.pct(lo)}-{c.pct(hi)})", {f"{key} min gap": gap, f"{key} at remaining": at})
+                  f"(over {c.pct(lo)}-{c.pct(hi)}; {noise})",
+                  {f"{key} min gap": gap, f"{key} at remaining": at, f"{key} seed spread": spread})
 
 
 def layer_remaining_at_T(frame: pd.DataFrame) -> pd.Series:

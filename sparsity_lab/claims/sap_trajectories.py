@@ -11,6 +11,7 @@ import pandas as pd
 
 from sparsity_lab._format import points_gap
 from sparsity_lab.claims import _curves as c
+from sparsity_lab.claims import _spread
 from sparsity_lab.claims.core import ClaimSet, Verdict
 from sparsity_lab.claims.pqi_phases import phases_part
 
@@ -89,8 +90,10 @@ def _compresses_more(records: pd.DataFrame, other: c.Method) -> c.Part:
     key = f"vs {other.label}"
     nums = {f"{key}: SAP remaining at T": rem_sap, f"{key}: {other.label} remaining at T": rem_oth,
             f"{key}: SAP acc at T": acc_sap, f"{key}: {other.label} acc at T": acc_oth, "T": t_sap}
+    noise, spread = _spread.gap_note(sap, oth, acc_sap - acc_oth, at_iteration=t_sap)
+    nums[f"{key}: acc seed spread at T"] = spread
     both = (f"SAP(0.5,1) keeps {c.pct(rem_sap)} at T={t_sap} vs {other.label} {c.pct(rem_oth)}, "
-            f"acc {acc_sap:.1f} vs {acc_oth:.1f} pt")
+            f"acc {acc_sap:.1f} vs {acc_oth:.1f} pt ({noise})")
     if fewer and close:
         return c.Part("holds", both, nums)
     finding = []
@@ -103,7 +106,7 @@ def _compresses_more(records: pd.DataFrame, other: c.Method) -> c.Part:
     if fewer:
         finding.append(f"though it keeps fewer weights ({c.pct(rem_sap)} vs {c.pct(rem_oth)})")
     elif close:
-        finding.append(f"accuracy {acc_sap:.1f} vs {acc_oth:.1f} pt")
+        finding.append(f"accuracy {acc_sap:.1f} vs {acc_oth:.1f} pt ({noise})")
     return c.Part("fails", ", ".join(finding), nums)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sparsity_lab.claims import _curves as c
+from sparsity_lab.claims import _spread
 from sparsity_lab.claims.core import ClaimSet, Verdict
 
 #: 6.1: "within 1 pt of dense"; SAP at R may be at most 0.5 pt below LT.
@@ -72,8 +73,10 @@ def _reaches(name: str, frame: pd.DataFrame) -> c.Part:
                       {**nums, f"{name} SAP sparsest": float(sap_rem.min())})
     sap_at_R = float(c.interp_log(sap_rem, sap_acc, np.array([R]))[0])
     ok = sap_at_R >= lt_at_R - SAP_MARGIN_PT
+    noise, spread = _spread.gap_note(sap, lt, sap_at_R - lt_at_R, at_remaining=R)
     return c.Part("holds" if ok else "fails", f"{name}: at R = {c.pct(R)} SAP {sap_at_R:.1f} vs LT {lt_at_R:.1f} pt "
-                  f"(dense {dense:.1f})", {**nums, f"{name} SAP acc at R": sap_at_R})
+                  f"(dense {dense:.1f}; {noise})", {**nums, f"{name} SAP acc at R": sap_at_R,
+                                                    f"{name} seed spread at R": spread})
 
 
 def _beats_random(name: str, frame: pd.DataFrame) -> c.Part:
@@ -89,11 +92,13 @@ def _beats_random(name: str, frame: pd.DataFrame) -> c.Part:
     sparsest = common["lt_rem"].idxmin()
     worst = gaps.idxmin()
     ok = bool((gaps >= 0).all()) and gaps.loc[sparsest] >= TICKET_MARGIN_PT
-    text = (f"{name}: LT - random at {c.pct(common.loc[sparsest, 'lt_rem'])} {gaps.loc[sparsest]:+.1f} pt, "
+    noise, spread = _spread.gap_note(lt, rt, float(gaps.loc[sparsest]), at_iteration=int(sparsest))
+    text = (f"{name}: LT - random at {c.pct(common.loc[sparsest, 'lt_rem'])} {gaps.loc[sparsest]:+.1f} pt ({noise}), "
             f"worst {gaps.loc[worst]:+.1f} pt at {c.pct(common.loc[worst, 'lt_rem'])} ({len(common)} common levels)")
     return c.Part("holds" if ok else "fails", text, {f"{name} gap at sparsest": float(gaps.loc[sparsest]),
                                                       f"{name} sparsest common": float(common.loc[sparsest, "lt_rem"]),
-                                                      f"{name} worst gap": float(gaps.loc[worst])})
+                                                      f"{name} worst gap": float(gaps.loc[worst]),
+                                                      f"{name} seed spread at sparsest": spread})
 
 
 def check(records: pd.DataFrame) -> list[Verdict]:
