@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from sparsity_lab.figures.registry import all_figures
 from sparsity_lab.report.batch import UsageError, _parse_overrides, select
 
 OK_CELLS = [
@@ -163,7 +164,7 @@ def test_committed_notebooks_share_the_format() -> None:
     from sparsity_lab.report.notebook_cells import check
 
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert len(notebooks) == 10, "a figure notebook is missing or an unregistered one is committed"
+    assert len(notebooks) == len(all_figures()), "a figure notebook is missing or an unregistered one is committed"
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         assert nb.metadata["kernelspec"]["name"] == "python3", path.name

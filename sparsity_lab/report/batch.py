@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         done = _run_all(runnable, profile_dir, args, {**overrides, "publish": True}, t0,
                         batch_progress(planned, overrides)) if runnable else []
         by_name = {o.name: o for o in [*done, *skipped]}
-        outcomes = [by_name[nb.stem] for nb in chosen]
+        outcomes = [by_name[nb.stem] for nb in chosen if nb.stem in by_name]
     ran, outcomes = outcomes, keep_other_cards(outcomes, available, profile_dir)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),
               "wall_s": round(time.perf_counter() - t0, 2), "parameters": overrides, "render_only": args.render_only,
