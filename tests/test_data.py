@@ -380,3 +380,15 @@ def test_workers_preparing_one_dataset_take_turns(tmp_path: Path, monkeypatch: p
     assert results == [4, 4, 4]
     assert state["most"] == 1 and state["calls"] == 1
     assert cache_path("mnist", tmp_path).is_file()
+
+
+def test_synthetic_test_size_is_optional_and_checked() -> None:
+    from sparsity_lab.data.info import num_test_examples
+
+    small = load_dataset("synthetic:cifar10:64:32")
+    assert small.train_x.shape[0] == 64 and small.num_examples("test") == 32
+    assert num_test_examples("synthetic:cifar10:64:32") == 32 and num_test_examples("synthetic:cifar10:64") == 256
+    with pytest.raises(ValueError, match="synthetic test size 'x'"):
+        load_dataset("synthetic:cifar10:64:x")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("synthetic:cifar10:64:32:1")

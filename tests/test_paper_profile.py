@@ -38,9 +38,9 @@ def _paper_configs() -> dict[tuple, object]:
 
 def _toy(config):
     if config.kind == "iterative":
-        return config_with(config, dataset="synthetic:cifar10:64", iterations=1,
+        return config_with(config, dataset="synthetic:cifar10:64:32", iterations=1,
                            **{"train.epochs": 1, "train.batch_size": 32})
-    return config_with(config, dataset="synthetic:cifar10:64", kappa=0.2, **{"train.epochs": 2, "train.batch_size": 32})
+    return config_with(config, dataset="synthetic:cifar10:64:32", kappa=0.2, **{"train.epochs": 2, "train.batch_size": 32})
 
 
 @pytest.mark.slow

@@ -80,31 +80,36 @@ def num_test_examples(name: str) -> int:
     """Test examples of dataset ``name`` without loading it (config validation bounds test_subset)."""
     key = canonical_name(name)
     if key.startswith(SYNTHETIC_PREFIX):
-        parse_synthetic(key)
-        return SYNTHETIC_DEFAULT_TEST
+        return parse_synthetic_sizes(key)[2]
     return SPLIT_SIZES[dataset_info(key).name][1]
 
 
 def valid_names_text() -> str:
     """Human-readable list of accepted dataset names (used in error messages)."""
     names = ", ".join(sorted(BASE_INFOS))
-    return f"{names}, or synthetic:<one of those>[:<train size>] (e.g. synthetic:cifar10:4096)"
+    return f"{names}, or synthetic:<one of those>[:<train size>[:<test size>]] (e.g. synthetic:cifar10:4096)"
 
 
 def parse_synthetic(name: str) -> tuple[str, int]:
-    """Split 'synthetic:<base>[:<train size>]' into (base, train size); ValueError if malformed."""
+    """Split 'synthetic:<base>[:<train size>[:<test size>]]' into (base, train size); ValueError if malformed."""
+    return parse_synthetic_sizes(name)[:2]
+
+
+def parse_synthetic_sizes(name: str) -> tuple[str, int, int]:
+    """(base, train size, test size) of 'synthetic:<base>[:<train size>[:<test size>]]' (test size 256 unless
+    given: a smaller one keeps CPU rehearsals of big models cheap); ValueError naming the bad part."""
     parts = name[len(SYNTHETIC_PREFIX):].split(":")
-    if len(parts) > 2 or parts[0] not in BASE_INFOS:
+    if len(parts) > 3 or parts[0] not in BASE_INFOS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {valid_names_text()}")
-    if len(parts) == 1:
-        return parts[0], SYNTHETIC_DEFAULT_TRAIN
-    size_text = parts[1]
-    if not size_text.isdigit() or not 1 <= int(size_text) <= SYNTHETIC_MAX_TRAIN:
-        raise ValueError(
-            f"dataset {name!r}: synthetic train size {size_text!r} must be an integer in [1, {SYNTHETIC_MAX_TRAIN}] "
-            f"(e.g. synthetic:{parts[0]}:4096)"
-        )
-    return parts[0], int(size_text)
+    sizes = [SYNTHETIC_DEFAULT_TRAIN, SYNTHETIC_DEFAULT_TEST]
+    for i, (text, what) in enumerate(zip(parts[1:], ("train", "test"))):
+        if not text.isdigit() or not 1 <= int(text) <= SYNTHETIC_MAX_TRAIN:
+            raise ValueError(
+                f"dataset {name!r}: synthetic {what} size {text!r} must be an integer in [1, {SYNTHETIC_MAX_TRAIN}] "
+                f"(e.g. synthetic:{parts[0]}:4096)"
+            )
+        sizes[i] = int(text)
+    return parts[0], sizes[0], sizes[1]
 
 
 def canonical_name(name: str) -> str:

@@ -21,6 +21,7 @@ from .info import (
     DatasetInfo,
     DatasetUnavailableError,
     parse_synthetic,
+    parse_synthetic_sizes,
 )
 
 DIGITS_SPLIT_SEED = 0
@@ -125,17 +126,17 @@ def _synthetic_sample(info: DatasetInfo, templates: torch.Tensor, n: int, g: tor
 
 
 def load_synthetic(name: str) -> Splits:
-    """Random but learnable data for 'synthetic:<base>[:<train size>]' (test size 256).
+    """Random but learnable data for 'synthetic:<base>[:<train size>[:<test size>]]' (test size 256 by default).
 
     Fixed seeds (from the base name) make the templates and the test set identical for every
     train size; train images come from their own seeded stream.
     """
-    base, n_train = parse_synthetic(name)
+    base, n_train, n_test = parse_synthetic_sizes(name)
     info = BASE_INFOS[base]
     seed = zlib.crc32(base.encode())
     templates = synthetic_templates(base, torch.Generator().manual_seed(seed))
     train = _synthetic_sample(info, templates, n_train, torch.Generator().manual_seed(seed + 1))
-    test = _synthetic_sample(info, templates, SYNTHETIC_DEFAULT_TEST, torch.Generator().manual_seed(seed + 2))
+    test = _synthetic_sample(info, templates, n_test, torch.Generator().manual_seed(seed + 2))
     return Splits(*train, *test)
 
 
