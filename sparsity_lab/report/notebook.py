@@ -127,6 +127,7 @@ class FigureNotebook:
         self.store = store
         self.drawn: Drawn | None = None  # the last figure drawn, with its tables
         self._drawn_from: pd.DataFrame | None = None
+        self._drawn_as_report = False
         self._inputs: Inputs | None = None
         self._records: pd.DataFrame | None = None
         style.set_style()
@@ -215,10 +216,15 @@ class FigureNotebook:
         if figsize is not None:
             drawn.figure.set_size_inches(*figsize)
         if caption:
-            run_ids = list(dict.fromkeys(r.run_id for r in self.runs))
-            style.add_caption(drawn.figure, " · ".join(filter(None, [
-                drawn.caption, pipeline.provenance(run_ids, store=self.store)])))
+            style.add_caption(drawn.figure, pipeline.caption_text(drawn, inputs.run_ids, store=self.store))
         self.drawn, self._drawn_from = drawn, inputs.records
+        # in the batch (publish set), a drawing of all records with the default options is the report's figure:
+        # publish reuses it rather than drawing it again (interactively it always draws afresh)
+        defaults = self.spec.plot_options()
+        same_records = records is None or records is self._records
+        default_options = all(k in defaults and v == defaults[k] for k, v in options.items())
+        self._drawn_as_report = bool(self.publish_requested and figsize is None and caption and same_records
+                                     and default_options)
         return drawn.figure
 
     def draw_panel(self, name: str, records: pd.DataFrame | None = None, *, ax: Any = None, **options: Any) -> Any:
@@ -260,8 +266,9 @@ class FigureNotebook:
         from sparsity_lab.report.files import resolve_output_dir
 
         target = resolve_output_dir(output_dir or self.output_dir, self.profile)
+        reuse = self.drawn if self._drawn_as_report else None  # the figure as the report draws it: not twice
         result = pipeline.figure_result(self.spec, self.params, self._loaded(), store=self.store,
-                                        records=self.records())  # derived once per notebook
+                                        records=self.records(), drawn=reuse)  # records derived once per notebook
         paths = result.save(target)
         _display(f"Published {len(paths)} files and `{self.spec.stem}.meta.json` to `{target}`.")
         return paths

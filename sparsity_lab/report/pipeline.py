@@ -26,7 +26,7 @@ import pandas as pd
 from sparsity_lab import _roots
 from sparsity_lab.figures.params import FigureParams, ParameterError
 from sparsity_lab.figures.params import resolve as _resolve
-from sparsity_lab.figures.registry import FigureSpec, Inputs, Run, get_figure
+from sparsity_lab.figures.registry import Drawn, FigureSpec, Inputs, Run, get_figure
 from sparsity_lab.store.meta import code_version_text
 from sparsity_lab.sweep.costs import estimate_seconds, training_epochs
 
@@ -181,20 +181,28 @@ def make_figure(figure: str | int | FigureSpec, profile: str = "quick", *, store
     return result
 
 
+def caption_text(drawn: Drawn, run_ids: Sequence[str], *, store: Any = None) -> str:
+    """A drawn figure's full caption: the figure's own, the runs' provenance and the drawing code's version."""
+    return " · ".join(filter(None, [drawn.caption, provenance(run_ids, store=store),
+                                   f"drawn with code {code_version_text()}"]))
+
+
 def figure_result(spec: FigureSpec, params: FigureParams, inputs: Inputs, *, store: Any = None,
-                  records: pd.DataFrame | None = None, **options: Any) -> Any:
+                  records: pd.DataFrame | None = None, drawn: Drawn | None = None, **options: Any) -> Any:
     """Draw ``spec`` from ``inputs`` (its tidy records: :meth:`FigureSpec.records`, or ``records`` when the
     caller holds them already) with plotting ``options``, check the claims on the same records, caption it
-    with the runs' provenance: a :class:`FigureResult`."""
+    with the runs' provenance (:func:`caption_text`): a :class:`FigureResult`. ``drawn``: that drawing, made
+    already from the same records with the same options and captioned (a notebook's; not drawn twice)."""
     from sparsity_lab.figures import style
     from sparsity_lab.report.result import FigureResult
 
     inputs = inputs_with(inputs, spec.records(inputs, params) if records is None else records)
-    drawn = spec.draw(inputs, params, **options)
+    text = caption_text(drawn, inputs.run_ids, store=store) if drawn is not None else ""
+    if drawn is None:
+        drawn = spec.draw(inputs, params, **options)
+        text = caption_text(drawn, inputs.run_ids, store=store)
+        style.add_caption(drawn.figure, text)
     verdicts = spec.check_claims(inputs, params, drawn)
-    text = " · ".join(filter(None, [drawn.caption, provenance(inputs.run_ids, store=store),
-                                   f"drawn with code {code_version_text()}"]))
-    style.add_caption(drawn.figure, text)
     return FigureResult(figure=drawn.figure, caption=text, tables=dict(drawn.tables), run_ids=inputs.run_ids,
                         params=params.as_dict(), verdicts=verdicts, name=spec.stem)
 
