@@ -44,12 +44,12 @@ def slurm_unavailable() -> str | None:
         return "SLURM not installed (no sbatch/scontrol); as root run tools/slurm/start_local_slurm.sh"
     try:
         ping = _sh("scontrol", "ping")
+        if "UP" not in ping:  # asked first: sinfo waits ~30 s for a controller that is down
+            first = ping.splitlines()[0] if ping else "no answer"
+            return f"slurmctld not reachable (scontrol ping: {first}); run tools/slurm/start_local_slurm.sh"
         states = set(_sh("sinfo", "-h", "-o", "%T").split())
     except (OSError, subprocess.SubprocessError) as err:
         return f"SLURM not answering: {err}"
-    if "UP" not in ping:
-        first = ping.splitlines()[0] if ping else "no answer"
-        return f"slurmctld not reachable (scontrol ping: {first}); run tools/slurm/start_local_slurm.sh"
     if not states & {"idle", "mixed", "allocated"}:
         return f"no SLURM node can run jobs (sinfo states: {sorted(states) or 'none'})"
     return None
