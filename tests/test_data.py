@@ -70,7 +70,7 @@ def test_dataset_info_without_loading() -> None:
 
 
 @pytest.mark.parametrize("bad", ["imagenet", "synthetic:imagenet", "synthetic:mnist:0", "synthetic:mnist:x",
-                                 "synthetic:mnist:5:6"])
+                                 "synthetic:mnist:5:6:7", "synthetic:mnist:5:0"])
 def test_unknown_dataset_names(bad: str) -> None:
     with pytest.raises(ValueError, match="synthetic") as err:
         dataset_info(bad)
