@@ -7,6 +7,8 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.setup-stamp
 PROFILE    ?= quick
 TEST_WORKERS ?= auto
+# The slowest tests are printed at the end, so the suite's time stays visible (PYTEST_ARGS= to silence).
+PYTEST_ARGS ?= --durations=15
 NOTEBOOKS  ?=
 # The shipped results of the gpu profile: `make figures PROFILE=gpu` imports them (a no-op once imported) and
 # renders from them, training nothing. `GPU_BUNDLE=` (empty) on a GPU host trains the profile instead.
