@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sparsity_lab.report import pipeline
 from sparsity_lab.claims.early_warning import evaluate_trajectories, summarise_evaluation
 from sparsity_lab.measures.early_warning import WarningRule, pqi_trajectories
+from sparsity_lab.report import pipeline
 from sparsity_lab.store import load_results
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sparsity_lab.figures.registry import all_figures
 from sparsity_lab import experiments
 from sparsity_lab.cli import main as cli
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig
 from sparsity_lab.engine.trainer import TrainSettings
+from sparsity_lab.figures.registry import all_figures
 from sparsity_lab.measures.sparsity import PQ_GRID_P, PQ_GRID_Q
 from sparsity_lab.report import pipeline
 from sparsity_lab.store import ResultsStore, StoreError, load_results

@@ -18,7 +18,8 @@ def _report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SPARSITY_LAB_RESULTS": str(tmp_path / "results")}
     cmd = [sys.executable, "-m", "sparsity_lab.report", "--notebooks-dir", str(ROOT / "notebooks"),
            "--out", str(tmp_path / "reports"), *args]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    # run from outside the repository: nothing may depend on the working directory
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
 
 
 #: The notebooks run in two halves, one test file each, so the suite's two workers share them.
@@ -44,6 +45,12 @@ def run_smoke_batch(tmp_path: Path, names: list[str]) -> None:
         assert {p.suffix for p in figures} == {".png", ".pdf"}, name
     run_ids = {r for e in entries.values() for r in e["run_ids"]}
     assert run_ids and all((tmp_path / "results" / r).is_dir() for r in run_ids)
+    if "07_pqi_properties" in names:  # the figure that trains nothing: its tables and an empty run list
+        figures = out / "figures"
+        for suffix in (".meta.json", "__property_checks.csv", "__sparsity_sweep.csv"):
+            assert (figures / f"07_pqi_properties{suffix}").is_file(), suffix
+        meta = json.loads((figures / "07_pqi_properties.meta.json").read_text())
+        assert meta["run_ids"] == [] and meta["caption"].startswith("profile smoke") and meta["claims"]
 
 
 def test_the_notebooks_are_the_registered_figures() -> None:

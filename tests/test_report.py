@@ -201,21 +201,6 @@ def test_a_notebook_saved_in_jupyter_passes_after_make_strip(tmp_path: Path) -> 
     assert saved.read_bytes() == original.read_bytes()
 
 
-@pytest.mark.slow
-def test_notebook_07_runs_under_papermill_with_the_smoke_profile(tmp_path: Path) -> None:
-    pytest.importorskip("sparsity_lab.measures.sparsity")
-    cmd = [sys.executable, "-m", "sparsity_lab.report", "--profile", "smoke", "--notebooks", "07",
-           "--notebooks-dir", str(ROOT / "notebooks"), "--out", str(tmp_path)]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    figures = tmp_path / "smoke" / "figures"
-    for suffix in (".png", ".pdf", ".meta.json", "__property_checks.csv", "__sparsity_sweep.csv"):
-        assert (figures / f"07_pqi_properties{suffix}").is_file(), suffix
-    meta = json.loads((figures / "07_pqi_properties.meta.json").read_text())
-    assert meta["run_ids"] == [] and meta["caption"].startswith("profile smoke") and meta["claims"]
-    assert "data:image/png;base64," in (tmp_path / "smoke" / "07_pqi_properties.html").read_text()
-
-
 def test_papermill_reads_every_parameter_of_the_committed_notebooks(caplog: pytest.LogCaptureFixture) -> None:
     """papermill's parser gives up on a parameter line whose comment holds '=' (it then drops the line from
     `papermill --help-notebook` and logs a warning in every batch run)."""

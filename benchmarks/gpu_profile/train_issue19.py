@@ -76,8 +76,8 @@ def choose_epochs(dense_epochs: str, out: Path) -> int:
 
 def stage(name: str, epochs: int, results: str, seconds: float, workers: int) -> None:
     """Run one stage in a child process, killed after ``seconds``."""
-    code = ("import sys; sys.path.insert(0, %r); import train_issue19 as t; t.run_stage(%r, %d, %r, %d)"
-            % (str(HERE), name, epochs, results, workers))
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import train_issue19 as t; "
+            f"t.run_stage({name!r}, {epochs:d}, {results!r}, {workers:d})")
     start = time.perf_counter()
     try:
         subprocess.run([sys.executable, "-c", code], timeout=seconds, check=False)

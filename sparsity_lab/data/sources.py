@@ -17,10 +17,8 @@ import torch.nn.functional as F
 
 from .info import (
     BASE_INFOS,
-    SYNTHETIC_DEFAULT_TEST,
     DatasetInfo,
     DatasetUnavailableError,
-    parse_synthetic,
     parse_synthetic_sizes,
 )
 
