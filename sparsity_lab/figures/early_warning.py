@@ -99,13 +99,13 @@ class PqiEarlyWarning:
 
     @classmethod
     def draw(cls, inputs: Inputs, p: EarlyWarningParams) -> Drawn:
-        table = claims.evaluate_trajectories(pqi_trajectories(inputs.records.drop_duplicates(
-            ["run_id", "iteration", "stage", "metric", "scope", "group", "p", "q"])), _rule(p))
+        # one Run per run id (runs()), so the records hold each observation once
+        trajectories = pqi_trajectories(inputs.records)
+        table = claims.evaluate_trajectories(trajectories, _rule(p))
         labels = inputs.records.drop_duplicates("run_id").set_index("run_id")[["family", "label"]]
         table = labels.join(table.set_index("run_id"), how="inner").reset_index()
         number = table["family"].str.extract(r"(\d+)$", expand=False).astype(int)
         table = table.assign(_n=number).sort_values(["_n", "label"], kind="stable", ignore_index=True).drop(columns="_n")
-        trajectories = pqi_trajectories(inputs.records[inputs.records["run_id"].isin(table["run_id"])])
         n = len(table)
         cols = max(1, min(p.columns, n))
         rows = max(1, math.ceil(n / cols))
