@@ -57,12 +57,17 @@ def main() -> None:
     outcomes = run_many(configs, devices=devices, workers_per_device=args.workers_per_device, store=store,
                         progress=False)
     wall = time.perf_counter() - start
+    print(f"wall {wall:.1f} s: {tally(outcomes)}", flush=True)
+
+
+def tally(outcomes: list) -> dict[str, int]:
+    """Outcomes per status; prints the last error line of every failed run."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
         if o.status == "failed":
             print(f"FAILED {o.run_id}: {(o.error or '').strip().splitlines()[-1:]}", flush=True)
-    print(f"wall {wall:.1f} s: {counts}", flush=True)
+    return counts
 
 
 if __name__ == "__main__":

@@ -87,6 +87,10 @@ def stage(name: str, epochs: int, results: str, seconds: float, workers: int) ->
 
 
 def run_stage(name: str, epochs: int, results: str, workers: int) -> None:
+    from train import (
+        tally,  # benchmarks/gpu_profile/train.py (this folder is on sys.path: stage() puts it there)
+    )
+
     from sparsity_lab.store import ResultsStore
     from sparsity_lab.sweep.runner import default_devices, run_many
 
@@ -96,12 +100,7 @@ def run_stage(name: str, epochs: int, results: str, workers: int) -> None:
     todo = [c for c in configs if not store.is_complete(c.run_id)]
     print(f"stage {name}: {len(configs)} runs, {len(todo)} to train", flush=True)
     outcomes = run_many(configs, devices=default_devices(), workers_per_device=workers, store=store, progress=False)
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
-        if o.status == "failed":
-            print(f"FAILED {o.run_id}: {(o.error or '').strip().splitlines()[-1:]}", flush=True)
-    print(f"stage {name}: {counts}", flush=True)
+    print(f"stage {name}: {tally(outcomes)}", flush=True)
 
 
 def main() -> None:
