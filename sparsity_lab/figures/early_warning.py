@@ -42,9 +42,7 @@ COLOURS = {"pqi": "#0072B2", "accuracy": "0.55", "flag": "#E69F00", "stop": "#00
 class EarlyWarningParams(FigureParams):
     """Figure 11: the source figures (read at this profile) and the rule's thresholds."""
 
-    sources: list[str] = param("figures whose collapse-prone runs are read (gpu: figure 12's resnet18 runs join once "
-                               "they are in the shipped bundle)", default=list(SOURCES), gpu=list(SOURCES[:-1]),
-                               choices=SOURCES)
+    sources: list[str] = param("figures whose collapse-prone runs are read", default=list(SOURCES), choices=SOURCES)
     flag_rise: float = param("rise of PQI over its running minimum that flags the compression phase",
                              default=WarningRule().flag_rise)
     stop_rise: float = param("rise at which the stop fires", default=WarningRule().stop_rise)
