@@ -80,6 +80,23 @@ def test_save_figure_writes_png_at_150_dpi_and_pdf(tmp_path) -> None:
         files.save_figure(fig, tmp_path, "../escape")
 
 
+def test_save_figure_keeps_the_constrained_layout_of_a_figure_with_a_colorbar(tmp_path) -> None:
+    """The PDF reuses the PNG's layout; the figure keeps its own engine and stays editable afterwards."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    fig = Figure(figsize=(4, 2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    fig.colorbar(axes[0].pcolormesh(np.arange(6.0).reshape(2, 3)), ax=axes[0])
+    axes[1].set_ylabel("a long label " * 3)
+    files.save_figure(fig, tmp_path, "cbar")
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    fig.draw_without_rendering()
+    before = axes[1].get_position().bounds
+    axes[1].set_title("T\nT\nT", fontsize=20)
+    fig.draw_without_rendering()  # the restored engine lays the figure out again after an edit
+    assert axes[1].get_position().bounds != before
+
+
 def _three_phase() -> tuple[pd.Series, pd.Series]:
     t = np.arange(31)
     pqi = pd.Series(np.interp(t, [0, 5, 25, 30], [0.15, 0.10, 0.45, 0.20]), index=t)

@@ -51,6 +51,7 @@ from sparsity_lab.report.args import UsageError, _check_parameters, _parse_overr
 from sparsity_lab.report.index_page import write_index_html
 from sparsity_lab.report.notebook_run import NotebookOutcome, collect_executed, run_notebook
 from sparsity_lab.report.progress import BatchProgress, post_every
+from sparsity_lab.report.schedule import longest_first
 
 #: Seconds between two updates of the bar's text (the store is polled for the running notebooks' runs).
 PROGRESS_EVERY_S = 5.0
@@ -100,8 +101,8 @@ def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, ov
     """Run the notebooks, ``args.jobs`` at a time (each in its own process and kernel), printing each
     result as it finishes under a progress bar; return the outcomes in input order. With ``progress``, the
     bar says every few seconds how many runs of each running notebook are stored and the training left
-    (:mod:`sparsity_lab.report.progress`): the running notebooks are the first ``jobs`` not done, as the
-    pool starts them in order.
+    (:mod:`sparsity_lab.report.progress`): the running notebooks are the first ``jobs`` not done, in the
+    order the pool starts them (longest first: :mod:`sparsity_lab.report.schedule`).
 
     Notebooks that need the same experiments are safe to run together: the store's per-run lock makes
     the second wait for the first and then reuse its results.
@@ -115,10 +116,11 @@ def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, ov
     bar = tqdm(total=len(chosen), desc=f"notebooks ({args.profile})", unit="nb", file=sys.stdout,
                bar_format="{desc}: {n_fmt}/{total_fmt} [{elapsed}]{postfix}")
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
+    order = longest_first(chosen, profile_dir) if pool else chosen  # the pool starts them in this order
 
     def post() -> None:
         finished = {nb.stem for nb in list(done)}  # list(): one step, while the main thread adds to done
-        running = [nb.stem for nb in chosen if nb.stem not in finished][:jobs]
+        running = [nb.stem for nb in order if nb.stem not in finished][:jobs]
         bar.set_postfix_str(progress.text(running, finished) if progress else "")
 
     stop_posting = post_every(PROGRESS_EVERY_S, post) if progress else (lambda: None)
@@ -126,7 +128,7 @@ def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, ov
         if pool is None:
             finished = (run_notebook(nb, profile_dir, args.profile, overrides, **kw) for nb in chosen)
         else:
-            futures = [pool.submit(run_notebook, nb, profile_dir, args.profile, overrides, **kw) for nb in chosen]
+            futures = [pool.submit(run_notebook, nb, profile_dir, args.profile, overrides, **kw) for nb in order]
             finished = (f.result() for f in as_completed(futures))
         for outcome in finished:
             done[next(nb for nb in chosen if nb.stem == outcome.name)] = outcome

@@ -41,7 +41,14 @@ def save_figure(fig: Figure, output_dir: str | Path, name: str, *, dpi: int = 15
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{_check_name(name)}.png", out / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
+    # The PNG's draw placed every axes; the PDF keeps those positions instead of solving the constrained
+    # layout again (a third of a save's time on the larger figures). The figure's own engine comes back after.
+    engine = fig.get_layout_engine()
+    fig.set_layout_engine("none")
+    try:
+        fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
+    finally:
+        fig.set_layout_engine(engine)
     return paths
 
 
