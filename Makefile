@@ -54,7 +54,7 @@ data:
 # The suite's files are independent: one pytest-xdist worker per core, each file on one worker (its module
 # fixtures built once). TEST_WORKERS=0 runs it in this process (e.g. with --pdb).
 test: setup data
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS)
 
 figures: setup data
 	$(if $(and $(filter gpu,$(PROFILE)),$(wildcard $(GPU_BUNDLE))),$(PY) -m sparsity_lab bundle import $(GPU_BUNDLE))

@@ -22,7 +22,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 @pytest.mark.parametrize("where", ["notebooks", "sparsity_lab/store"])
 def test_plain_import_and_the_cli_use_the_repository_roots_from_a_subdirectory(where: str) -> None:
     code = ("import sparsity_lab; from sparsity_lab.store import ResultsStore; from sparsity_lab.data import data_root; "
-            "sparsity_lab.load_results(); print(ResultsStore().root); print(data_root().resolve())")
+            "sparsity_lab.load_results(run_id='no-such-run'); print(ResultsStore().root); print(data_root().resolve())")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / where, env=_clean_env(), capture_output=True,
                          text=True, timeout=120, check=True).stdout.split()
     assert [Path(p).resolve() for p in out] == [(ROOT / "results").resolve(), (ROOT / "data").resolve()]

@@ -39,12 +39,19 @@ def _cli(args: list[str], cwd: Path, prefix: list[str] = ENTRY) -> subprocess.Co
     return subprocess.run([*prefix, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sweep_with_a_diverging_run_prints_one_line_like_run(tmp_path, workers):
-    ran = _cli(["--results", str(tmp_path / "run"), "run", *RUN_FLAGS], tmp_path)
+@pytest.fixture(scope="module")
+def run_line(tmp_path_factory) -> str:
+    """What ``run`` prints for the diverging config: one line (both sweeps below must print the same)."""
+    where = tmp_path_factory.mktemp("run")
+    ran = _cli(["--results", str(where / "results"), "run", *RUN_FLAGS], where)
     assert ran.returncode == 1
-    run_line, = ran.stderr.strip().splitlines()
-    assert run_line.startswith(f"sparsity-lab run: run {DIVERGING.run_id} failed: training diverged at epoch 0")
+    line, = ran.stderr.strip().splitlines()
+    assert line.startswith(f"sparsity-lab run: run {DIVERGING.run_id} failed: training diverged at epoch 0")
+    return line
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sweep_with_a_diverging_run_prints_one_line_like_run(tmp_path, workers, run_line):
     sweep_file = _sweep_file(tmp_path / "sweep.json", DIVERGING, FINE)
     swept = _cli(["--results", str(tmp_path / "sweep"), "sweep", str(sweep_file), "--devices", "cpu",
                   "--workers-per-device", str(workers), "--no-progress"], tmp_path)
