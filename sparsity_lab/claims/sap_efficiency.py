@@ -1,5 +1,5 @@
 """The claim of figure 12, ``sap_efficiency``: SAP's efficiency where the SAP paper shows it (docs/figures.md
-item 12: resnet18, FashionMNIST, global scope, T = 15, 3 seeds at the `gpu` profile).
+item 12: resnet18, FashionMNIST, global scope, T = 15, 3 seeds planned at the `gpu` profile, seed 0 trained so far).
 
 Input: the figure's records (``load_results``), one setup. At the runs' last iteration T, the mean over
 seeds of the remaining fraction and of the retrained test accuracy (pt) of SAP(0.5, 1) and LT(0.2), each

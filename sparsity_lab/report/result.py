@@ -90,8 +90,9 @@ GPU_RESULTS = "docs/gpu-results/README.md"
 BUDGETS = {
     "smoke": "a CPU budget for the test suite (8×8 digits, a few iterations and epochs)",
     "quick": "a CPU budget (smaller model, data and T than the papers')",
-    "gpu": "a GPU budget (FashionMNIST / MNIST, T = 30, E = 5-10, 2-4 seeds), below the papers' "
-           "(CIFAR-10/100, E = 200, 4 seeds)",
+    # the figures' gpu budgets differ (T = 15 or 30, E = 5 to 50, 1 to 4 seeds): each caption states its own
+    "gpu": "a GPU budget (FashionMNIST / MNIST; the caption gives this figure's model, T, E and seeds), below "
+           "the papers' (CIFAR-10/100, E = 200, 4 seeds)",
     "paper": "the papers' budget",
 }
 
