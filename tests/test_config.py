@@ -120,3 +120,33 @@ def test_a_rule_field_is_bounded_once_by_its_rule(field, hyper, rule, values):
         if not by_config:
             with pytest.raises(ConfigError, match=f"invalid config field {field}="):
                 IterativeConfig(**{field: value}).validate()
+
+
+def test_a_rule_field_has_one_default_stated_by_its_rule():
+    """The config takes each rule field's default from the rule(s) reading it (rules/base.rule_default)."""
+    from sparsity_lab.rules.base import PRUNING_RULES, rule_default
+    from sparsity_lab.rules.lt import LtHyper
+    from sparsity_lab.rules.oneshot import OneShotHyper
+    from sparsity_lab.rules.sap import SapHyper
+    from sparsity_lab.rules.snip import SnipHyper
+
+    config = IterativeConfig()
+    sap = SapHyper()
+    assert (config.p, config.q, config.eta_r, config.gamma, config.beta) == (sap.p, sap.q, sap.eta_r, sap.gamma, sap.beta)
+    assert config.prune_fraction == LtHyper().fraction == OneShotHyper().fraction == SnipHyper().fraction
+    assert config.snip_batches == SnipHyper().num_batches
+    with pytest.raises(KeyError, match="no registered rule reads the config field 'lr'"):
+        rule_default("lr")
+    rule = PRUNING_RULES["oneshot"]
+
+    @dataclasses.dataclass(frozen=True)
+    class Disagreeing:
+        fraction: float = 0.5
+        config_fields = {"fraction": "prune_fraction"}
+
+    PRUNING_RULES["oneshot"] = dataclasses.replace(rule, hyper=Disagreeing)
+    try:
+        with pytest.raises(ValueError, match="disagree on its default"):
+            rule_default("prune_fraction")
+    finally:
+        PRUNING_RULES["oneshot"] = rule

@@ -18,7 +18,7 @@ from sparsity_lab.config.fields import _flatten, _jsonable, config_with, flat_fi
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.errors import ConfigError
 from sparsity_lab.rules import PRUNING_RULES, iterative_rules
-from sparsity_lab.rules.base import HyperparameterError
+from sparsity_lab.rules.base import HyperparameterError, rule_default
 
 SCOPES = ("global", "layer", "neuron")
 CONTROL_METHODS = ("random_ticket", "random_reinit")
@@ -140,17 +140,17 @@ class IterativeConfig(ExperimentConfig):
     scope: str = _help(f"pruning scope: one of {SCOPES}", default="global")
     iterations: int = _help(f"T: number of pruning iterations (T+1 trainings), at most {MAX_ITERATIONS}", default=30)
     seed: int = _help("random seed (init, batch order, random masks); one run = one seed", default=0)
-    p: float = _help("SAP: PQ Index exponent p (0 < p < q)", default=0.5)
-    q: float = _help("SAP: PQ Index exponent q (q > p)", default=1.0)
-    eta_r: float = _help("SAP: eta_r >= 0, scales the kept count by (1+eta_r)^(-q/(q-p))", default=0.0)
-    gamma: float = _help("SAP: gamma >= 0, multiplies the pruned fraction", default=1.0)
-    beta: float = _help("SAP: beta in (0, 1], maximum fraction pruned per iteration", default=0.9)
-    prune_fraction: float = _help("LT / One Shot / SNIP: fraction P of surviving weights pruned per iteration, in [0, 1)", default=0.2)
+    p: float = _help("SAP: PQ Index exponent p (0 < p < q)", default=rule_default("p"))
+    q: float = _help("SAP: PQ Index exponent q (q > p)", default=rule_default("q"))
+    eta_r: float = _help("SAP: eta_r >= 0, scales the kept count by (1+eta_r)^(-q/(q-p))", default=rule_default("eta_r"))
+    gamma: float = _help("SAP: gamma >= 0, multiplies the pruned fraction", default=rule_default("gamma"))
+    beta: float = _help("SAP: beta in (0, 1], maximum fraction pruned per iteration", default=rule_default("beta"))
+    prune_fraction: float = _help("LT / One Shot / SNIP: fraction P of surviving weights pruned per iteration, in [0, 1)", default=rule_default("prune_fraction"))
     layer_rates: tuple[tuple[str, float], ...] = _help(
         "LT: per-layer rates as ((fnmatch pattern, rate), ...), e.g. (('fc3.*', 0.1),); implies layer-wise grouping",
         default=(),
     )
-    snip_batches: int = _help("SNIP: training batches (of train.batch_size) its saliency |g*w| is averaged over", default=1)
+    snip_batches: int = _help("SNIP: training batches (of train.batch_size) its saliency |g*w| is averaged over", default=rule_default("snip_batches"))
     control_base: str = _help("random_ticket / random_reinit: the method whose masks the control copies", default="lt")
     rewind_epoch: int = _help("rewind point: 0 = theta_0 (the init), k > 0 = weights after k epochs of iteration 0", default=0)
     rank_weights: str = _help(

@@ -145,3 +145,20 @@ def config_field_methods() -> dict[str, tuple[str, ...]]:
         for config_field in getattr(rule.hyper, "config_fields", {}).values():
             owners.setdefault(config_field, []).append(rule.name)
     return {f: tuple(names) for f, names in owners.items()}
+
+
+def rule_default(config_field: str) -> Any:
+    """The default of the hyperparameter that ``config_field`` sets, stated once, in the rule(s) that read it:
+    an experiment config takes its field's default from here, so a config and a rule cannot disagree on it.
+    Several rules reading one field (LT, One Shot, SNIP all read ``prune_fraction``) must share the default."""
+    found: dict[str, Any] = {}
+    for rule in PRUNING_RULES.values():
+        by_name = {f.name: f for f in dataclasses.fields(rule.hyper)}
+        for hyper_name, field_name in getattr(rule.hyper, "config_fields", {}).items():
+            if field_name == config_field:
+                found[rule.name] = by_name[hyper_name].default
+    if not found:
+        raise KeyError(f"no registered rule reads the config field {config_field!r}")
+    if len(set(map(repr, found.values()))) > 1:
+        raise ValueError(f"the rules reading {config_field!r} disagree on its default: {found}")
+    return next(iter(found.values()))
