@@ -12,11 +12,12 @@ def human_bytes(n: float) -> str:
     return f"{n:,.1f} GiB"
 
 
-def points_gap(value: float, reference: float, what: str = "") -> str:
+def points_gap(value: float, reference: float, what: str = "", *, digits: int = 1) -> str:
     """How far ``value`` lies from ``reference`` in percentage points, in words: ``"2.7 pt below dense"``,
-    ``"0.4 pt above dense"``, ``"level with dense"`` (never a sign before "below"); ``what`` names the reference."""
-    gap = round(value - reference, 1)
+    ``"0.4 pt above dense"``, ``"level with dense"`` (never a sign before "below"); ``what`` names the reference,
+    ``digits`` the decimals kept."""
+    gap = round(value - reference, digits)
     tail = f" {what}" if what else ""
     if gap == 0:
         return f"level with{tail}" if what else "level"
-    return f"{abs(gap):.1f} pt {'below' if gap < 0 else 'above'}{tail}"
+    return f"{abs(gap):.{digits}f} pt {'below' if gap < 0 else 'above'}{tail}"

@@ -63,7 +63,7 @@ def test_schedule_holds(record_n):
 def test_schedule_fails():
     v = schedule.check(asni_records(asni1=[80, 90, 95, 96, 95.5], offset=2, dense=[80, 90, 95, 96, 97]))
     assert [x.status for x in v] == ["fails", "fails"]
-    assert "largest gap 2.00 weights" in v[0].reason and "1.50 below" in v[1].reason
+    assert "largest gap 2.00 weights" in v[0].reason and "(1.50 pt below)" in v[1].reason
 
 
 def test_schedule_untestable():

@@ -163,4 +163,5 @@ def test_points_gap_words_the_direction_without_a_sign() -> None:
     from sparsity_lab._format import points_gap
 
     assert points_gap(90.0, 92.7, "dense") == "2.7 pt below dense"
+    assert points_gap(98.04, 98.01, digits=2) == "0.03 pt above"  # ASNI-II vs dense: no "-0.03 below"
     assert points_gap(93.1, 92.7) == "0.4 pt above" and points_gap(92.7, 92.7, "dense") == "level with dense"

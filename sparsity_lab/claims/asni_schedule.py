@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sparsity_lab._format import points_gap
 from sparsity_lab.claims import _curves as c
 from sparsity_lab.claims.core import ClaimSet, Verdict
 
@@ -96,7 +97,8 @@ def close_to(records: pd.DataFrame, method: c.Method, tolerance: float) -> c.Par
     same_budget(runs, dense, method.label, DENSE.label)
     acc, ref = final_accuracy(runs), final_accuracy(dense)
     ok = acc >= ref - tolerance
-    return c.Part("holds" if ok else "fails", f"{method.label} {acc:.2f} vs dense {ref:.2f} pt ({ref - acc:+.2f} below)",
+    return c.Part("holds" if ok else "fails",
+                  f"{method.label} {acc:.2f} % vs dense {ref:.2f} % ({points_gap(acc, ref, digits=2)})",
                   {f"{method.label} final acc": acc, "dense final acc": ref})
 
 
