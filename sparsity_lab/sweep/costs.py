@@ -37,6 +37,9 @@ SECONDS_PER_EPOCH: dict[tuple[str, str], tuple[float, str]] = {
     # runs (evaluation and pruning included) took 0.34 s per epoch on an H200 at E = 10
     # (benchmarks/results/sweep-scaling-2xh200-E10.json)
     ("cnn", "mnist"): (0.31, f"{_CNN_JSON} (cnn, CIFAR-shaped 0.337 s scaled by images x pixels, 0.92)"),
+    # figure 12's gpu runs: the dense model's wall time over E at E = 6 and 12 (6.82 s, 13.55 s)
+    ("resnet18", "mnist"): (1.13, "benchmarks/results/resnet18-fashionmnist-dense-epochs-h100.json (resnet18 "
+                                  "engine+graphs, FashionMNIST 60,000 x 1x28x28, batch 250)"),
 }
 #: Seconds per epoch when the engine compiles the model (EngineOptions.compile 'auto' does for conv models
 #: on CUDA when one training runs >= AUTO_COMPILE_MIN_STEPS steps, e.g. the paper's 200 CIFAR epochs).
