@@ -51,7 +51,7 @@ from sparsity_lab.report.args import UsageError, _check_parameters, _parse_overr
 from sparsity_lab.report.index_page import write_index_html
 from sparsity_lab.report.notebook_run import NotebookOutcome, collect_executed, run_notebook
 from sparsity_lab.report.progress import BatchProgress, post_every
-from sparsity_lab.report.schedule import longest_first
+from sparsity_lab.report.schedule import longest_first, previous_entries
 
 #: Seconds between two updates of the bar's text (the store is polled for the running notebooks' runs).
 PROGRESS_EVERY_S = 5.0
@@ -249,12 +249,9 @@ def keep_other_cards(outcomes: list[NotebookOutcome], registered: list[Path], pr
     from sparsity_lab.report.index_page import first_png_thumbnail
 
     ran = {o.name: o for o in outcomes}
-    try:
-        previous = json.loads((profile_dir / "index.json").read_text()).get("notebooks", [])
-    except (OSError, ValueError, AttributeError):
-        previous = []
+    previous = previous_entries(profile_dir)
     names = {f.name for f in fields(NotebookOutcome)}
-    kept = {e["name"]: e for e in previous if isinstance(e, dict) and e.get("name") not in ran}
+    kept = {e["name"]: e for e in previous if e.get("name") not in ran}
     merged = []
     for path in registered:
         if path.stem in ran:

@@ -9,15 +9,23 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["longest_first"]
+__all__ = ["longest_first", "previous_entries"]
+
+
+def previous_entries(profile_dir: Path) -> list[dict]:
+    """The notebook entries of the previous ``profile_dir/index.json`` (empty when there is none or it is damaged)."""
+    try:
+        entries = json.loads((profile_dir / "index.json").read_text()).get("notebooks", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def previous_wall_times(profile_dir: Path) -> dict[str, float]:
-    """Notebook stem → wall seconds from ``profile_dir/index.json`` (empty when there is none or it is damaged)."""
+    """Notebook stem → wall seconds from the previous index (empty if any entry's time is not a number)."""
     try:
-        entries = json.loads((profile_dir / "index.json").read_text()).get("notebooks", [])
-        return {e["name"]: float(e["wall_s"]) for e in entries if isinstance(e, dict) and e.get("wall_s") is not None}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {e["name"]: float(e["wall_s"]) for e in previous_entries(profile_dir) if e.get("wall_s") is not None}
+    except (TypeError, ValueError, KeyError):
         return {}
 
 
