@@ -4,6 +4,9 @@ figures 1, 2 and 6. Resumable; one call of the device tool may cut it, the store
     python benchmarks/gpu_profile/train_issue19.py --results DIR --out OUTDIR [--dense-epochs 3,5,10,20]
         [--epochs E] [--stage-seconds 480] [--stages fig12,seed2-16,seed2-2]
 
+Stages ``fig12-s0``, ``fig12-s1``, ``fig12-s2`` train one seed of figure 12 each: a fresh device starts
+with an empty store, and ``fig12`` would otherwise begin again at seed 0.
+
 1. E for resnet18 (figure 12's dense model within 1 point of converged, issue 19 part 1): unless
    ``--epochs`` is given, ``bench_dense_epochs.py`` trains the dense model once per E of ``--dense-epochs``
    (the paper's protocol, cosine over each E) and E is the smallest whose final test accuracy is within
@@ -35,14 +38,14 @@ SAP_FIGURE_METHODS = [
 ]
 
 
-def figure12_configs(epochs: int) -> list:
+def figure12_configs(epochs: int, seeds: tuple[int, ...] = (0, 1, 2)) -> list:
     from sparsity_lab.config.configs import IterativeConfig
     from sparsity_lab.config.fields import config_with
     from sparsity_lab.engine.trainer import TrainSettings
 
     base = IterativeConfig(dataset="fashionmnist", model="resnet18", iterations=15, scope="global",
                            train_subset=0, test_subset=0, train=TrainSettings(epochs=epochs, batch_size=250))
-    return [config_with(base, seed=seed, **m) for seed in (0, 1, 2) for m in SAP_FIGURE_METHODS]
+    return [config_with(base, seed=seed, **m) for seed in seeds for m in SAP_FIGURE_METHODS]
 
 
 def seed2_configs(prefixes: tuple[str, ...]) -> list:
@@ -94,7 +97,9 @@ def run_stage(name: str, epochs: int, results: str, workers: int) -> None:
     from sparsity_lab.store import ResultsStore
     from sparsity_lab.sweep.runner import default_devices, run_many
 
-    configs = {"fig12": lambda: figure12_configs(epochs), "seed2-16": lambda: seed2_configs(("01", "06")),
+    configs = {"fig12": lambda: figure12_configs(epochs), "fig12-s0": lambda: figure12_configs(epochs, (0,)),
+               "fig12-s1": lambda: figure12_configs(epochs, (1,)), "fig12-s2": lambda: figure12_configs(epochs, (2,)),
+               "seed2-16": lambda: seed2_configs(("01", "06")),
                "seed2-2": lambda: seed2_configs(("02",))}[name]()
     store = ResultsStore(results)
     todo = [c for c in configs if not store.is_complete(c.run_id)]
