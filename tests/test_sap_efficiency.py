@@ -69,7 +69,7 @@ def test_gpu_profile_is_the_papers_resnet18_protocol_and_quick_reuses_figure_1()
     gpu = resolve(spec.params, "gpu")
     configs = [r.config for r in spec.runs(gpu)]
     assert {(c.model, c.dataset, c.iterations, c.scope) for c in configs} == {("resnet18", "fashionmnist", 15, "global")}
-    assert sorted({c.seed for c in configs}) == [0] and len(configs) == 4  # seeds 1, 2: not trained yet
+    assert sorted({c.seed for c in configs}) == [0, 1, 2] and len(configs) == 12
     assert {(c.train.optimizer, c.train.lr, c.train.nesterov, c.train.lr_schedule) for c in configs} == {
         ("sgd", 0.1, True, "cosine")}
     for profile in ("smoke", "quick"):
