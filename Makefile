@@ -27,6 +27,7 @@ help:
 	@echo "make figures [PROFILE=quick|smoke|gpu|paper] [NOTEBOOKS='01 07 ...']           regenerate reports/"
 	@echo "             [PREFETCH=N]  first train every run the notebooks need, N workers per device (GPU hosts)"
 	@echo "             [EXECUTOR=slurm|submitit-local]  first train those runs as cluster jobs (README: On a cluster)"
+	@echo "             [FORCE=1]  execute every notebook, also those whose inputs are unchanged since the last run"
 	@echo "make test                                                                        run the test suite"
 	@echo "make lab                                                                         Jupyter Lab on notebooks/"
 	@echo "make strip                                                                       strip outputs of notebooks saved in Jupyter (before committing)"
@@ -60,7 +61,7 @@ figures: setup data
 	$(if $(and $(filter gpu,$(PROFILE)),$(wildcard $(GPU_BUNDLE))),$(PY) -m sparsity_lab bundle import $(GPU_BUNDLE))
 	$(PY) -m sparsity_lab.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 		$(if $(PREFETCH),--prefetch-workers $(PREFETCH)) $(if $(EXECUTOR),--executor $(EXECUTOR)) \
-		$(if $(filter gpu,$(PROFILE)),--stored-only)
+		$(if $(filter gpu,$(PROFILE)),--stored-only) $(if $(FORCE),--force)
 
 # Root is the default user in containers and GPU images; Jupyter refuses it without --allow-root.
 lab: setup data

@@ -107,6 +107,15 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert {k: v for k, v in cards[BAD].items()} == by_name[BAD]
     assert "ValueError: p must be &lt; q" in (out / "index.html").read_text()
 
+    # the same inputs again: the notebook is kept as it is, not executed (report.freshness)
+    executed_at = (out / f"{OK}.ipynb").stat().st_mtime_ns
+    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", OK)
+    assert proc.returncode == 0 and "up to date, kept as they are" in proc.stdout, proc.stdout + proc.stderr
+    assert (out / f"{OK}.ipynb").stat().st_mtime_ns == executed_at
+    kept = {n["name"]: n for n in json.loads((out / "index.json").read_text())["notebooks"]}
+    assert kept[OK]["reused"] is True and kept[OK]["inputs"] == cards[OK]["inputs"] is not None
+    assert {k: v for k, v in kept[OK].items() if k != "reused"} == {k: v for k, v in cards[OK].items() if k != "reused"}
+
     # --render-only rebuilds HTML and index from the executed notebooks without running a kernel
     executed_mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")}
     for stale in (*out.glob("*.html"), out / "index.json"):

@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sparsity_lab.report import freshness
 from sparsity_lab.report.args import UsageError, _check_parameters, _parse_overrides, discover, select
 from sparsity_lab.report.index_page import write_index_html
 from sparsity_lab.report.notebook_run import NotebookOutcome, collect_executed, run_notebook
@@ -64,7 +65,8 @@ def _summary(outcomes: list[NotebookOutcome]) -> str:
     lines = [f"{'notebook':<{width}}  {'status':<14}  time (s)  {'claims':<34}  error", "-" * (width + 80)]
     for o in outcomes:
         err = f"{o.error_name}: {o.error_message}" if o.status == "failed" else ""
-        lines.append(f"{o.name:<{width}}  {o.status:<14}  {o.wall_s:>8.1f}  {o.claims_summary or '':<34}  {err}")
+        wall = "kept" if o.reused else f"{o.wall_s:.1f}"
+        lines.append(f"{o.name:<{width}}  {o.status:<14}  {wall:>8}  {o.claims_summary or '':<34}  {err}")
     return "\n".join(lines)
 
 
@@ -91,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="execute nothing: render HTML and the index from <out>/<profile>/*.ipynb executed earlier")
     ap.add_argument("--stored-only", action="store_true",
                     help="train nothing: run the notebooks whose runs are all stored, mark the others 'runs missing'")
+    ap.add_argument("--force", action="store_true",
+                    help="execute every chosen notebook, even those up to date (default: a notebook whose "
+                         "notebook file, parameters, package code, libraries and stored runs are unchanged since "
+                         "its last run here keeps its output: report.freshness)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="notebooks run at once, each in its own kernel (default: min(2, CPU count))")
     return ap
@@ -201,9 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             planned = [p for p in planned if Path(p[0].notebook).stem in {nb.stem for nb in runnable}]
         else:
             runnable = chosen
+        key_inputs = (planned, profile_dir, args.profile, {**overrides, "kernel": args.kernel})
+        runnable, reused = freshness.keep_up_to_date(runnable, *key_inputs, force=args.force)
         done = _run_all(runnable, profile_dir, args, {**overrides, "publish": True}, t0,
                         batch_progress(planned, overrides)) if runnable else []
-        by_name = {o.name: o for o in [*done, *skipped]}
+        freshness.stamp_inputs(done, runnable, *key_inputs)
+        by_name = {o.name: o for o in [*done, *reused, *skipped]}
         outcomes = [by_name[nb.stem] for nb in chosen if nb.stem in by_name]
     ran, outcomes = outcomes, keep_other_cards(outcomes, available, profile_dir)
     record = {"profile": args.profile, "started": started.isoformat(timespec="seconds"),

@@ -40,6 +40,8 @@ class NotebookOutcome:
     thumbnail: str | None = None  # data URI, index.html only
     claims: list[dict[str, Any]] = field(default_factory=list)  # Verdict.to_dict() per claim
     claims_summary: str | None = None  # "claims 3/4 hold (1 fail)"
+    inputs: str | None = None  # report.freshness.inputs_key of what it was made from (None: not reusable)
+    reused: bool = False  # True: up to date, kept from the previous batch instead of executed again
 
 
 #: Where the reports' MathJax lives, relative to ``<out>/<profile>``: math renders offline, and the folder can move.

@@ -1,0 +1,144 @@
+"""When the report batch may reuse a notebook's previous output instead of executing it again.
+
+A figure notebook is a pure function of its inputs: the notebook file, the profile and the ``-p`` overrides,
+the package's source, the libraries that draw and render it, and the stored runs it reads (a complete run
+never changes: its manifest lists every file's sha256). :func:`inputs_key` hashes all of them into one
+digest, which the batch stores in the notebook's ``index.json`` entry. On the next run the batch computes
+the key again before executing: when it equals the previous entry's, that entry ran (``ok`` or ``claims
+failed``) and every file it lists is still there, the notebook is **up to date** and its card, HTML and
+figures are kept as they are (``report --force``, ``make figures FORCE=1``: execute anyway). Anything else
+(an edited notebook or module, another parameter, a run added, removed, recomputed or repaired, a new
+matplotlib) executes it as before. The same idea as ``make``'s, with content hashes instead of timestamps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RENDER_LIBRARIES", "inputs_key", "is_up_to_date", "keep_up_to_date", "stamp_inputs", "split_up_to_date"]
+
+#: The libraries whose version can change what a figure notebook draws or how its report renders.
+RENDER_LIBRARIES = ("matplotlib", "seaborn", "pandas", "numpy", "torch", "papermill", "nbconvert", "nbformat",
+                    "ipykernel", "jupyter-server-mathjax")
+#: Statuses whose outputs are complete: a failed notebook, or one whose runs were missing, always runs again.
+REUSABLE_STATUSES = ("ok", "claims failed")
+
+
+def _package_sources() -> list[Path]:
+    root = Path(__file__).resolve().parents[1]
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version}
+    for name in RENDER_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _run_state(store: Any, run_id: str) -> str:
+    """The run's manifest digest when it is complete (its files' sha256 are in it), else its status."""
+    if not store.is_complete(run_id):
+        return f"not complete: {store.status(run_id)}"
+    manifest = store.run_dir(run_id) / "manifest.json"
+    try:
+        return hashlib.sha256(manifest.read_bytes()).hexdigest()
+    except OSError:
+        return "complete, no manifest"
+
+
+def inputs_key(notebook: Path, profile: str, overrides: Mapping[str, Any], run_ids: Iterable[str],
+               store: Any) -> str:
+    """sha256 over everything a figure notebook's output depends on (module docstring)."""
+    h = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        h.update(f"{label}:{len(data)}:".encode())
+        h.update(data)
+
+    add("notebook", notebook.read_bytes())
+    add("profile", profile.encode())
+    add("overrides", json.dumps(dict(overrides), sort_keys=True, default=str).encode())
+    add("versions", json.dumps(_versions(), sort_keys=True).encode())
+    root = Path(__file__).resolve().parents[1]
+    for source in _package_sources():
+        add(source.relative_to(root).as_posix(), source.read_bytes())
+    for run_id in sorted(set(run_ids)):
+        add(run_id, _run_state(store, run_id).encode())
+    return h.hexdigest()
+
+
+def is_up_to_date(entry: Mapping[str, Any] | None, key: str, profile_dir: Path) -> bool:
+    """Whether the previous index ``entry`` of a notebook was made from inputs with this ``key`` and its
+    executed notebook, HTML and every figure file it lists are still in ``profile_dir``."""
+    if not entry or not isinstance(key, str) or entry.get("inputs") != key:
+        return False
+    if entry.get("status") not in REUSABLE_STATUSES:
+        return False
+    files = [entry.get("ipynb"), entry.get("html"), *entry.get("figures", [])]
+    return all(isinstance(f, str) and (profile_dir / f).is_file() for f in files)
+
+
+def split_up_to_date(runnable: list[Path], planned: list[Any], profile_dir: Path, profile: str,
+                     overrides: Mapping[str, Any], store: Any, force: bool = False
+                     ) -> tuple[list[Path], list[Any], dict[str, str]]:
+    """(notebooks to execute, the reused outcomes of those up to date, the key of every notebook).
+
+    ``planned``: ``pipeline.plan``'s (spec, params, runs) per notebook, for the run ids each reads. A reused
+    outcome is the previous index entry as it was (status, claims, wall time), with ``reused`` set."""
+    from dataclasses import fields
+
+    from sparsity_lab.report.index_page import first_png_thumbnail
+    from sparsity_lab.report.notebook_run import NotebookOutcome
+    from sparsity_lab.report.schedule import previous_entries
+
+    runs_of = {Path(spec.notebook).stem: [run.run_id for run in runs] for spec, _, runs in planned}
+    keys = {nb.stem: inputs_key(nb, profile, overrides, runs_of.get(nb.stem, []), store) for nb in runnable}
+    previous = {e.get("name"): e for e in previous_entries(profile_dir)}
+    names = {f.name for f in fields(NotebookOutcome)}
+    to_run, reused = [], []
+    for nb in runnable:
+        entry = previous.get(nb.stem)
+        if force or not is_up_to_date(entry, keys[nb.stem], profile_dir):
+            to_run.append(nb)
+            continue
+        card = NotebookOutcome(**{k: v for k, v in entry.items() if k in names})
+        card.reused = True
+        card.thumbnail = first_png_thumbnail(profile_dir / card.ipynb)
+        reused.append(card)
+    return to_run, reused, keys
+
+
+def keep_up_to_date(runnable: list[Path], planned: list[Any], profile_dir: Path, profile: str,
+                    overrides: Mapping[str, Any], *, force: bool = False) -> tuple[list[Path], list[Any]]:
+    """The batch's step before executing: (notebooks to execute, kept outcomes of those up to date), saying
+    which are kept. ``overrides``: the ``-p`` parameters plus the kernel's name."""
+    from sparsity_lab.store import ResultsStore
+
+    to_run, reused, _ = split_up_to_date(runnable, planned, profile_dir, profile, overrides, ResultsStore(), force)
+    if reused:
+        print(f"up to date, kept as they are (notebook, parameters, package code, libraries and runs unchanged "
+              f"since their last run; --force executes them): {', '.join(c.name for c in reused)}", flush=True)
+    return to_run, reused
+
+
+def stamp_inputs(done: list[Any], notebooks: list[Path], planned: list[Any], profile_dir: Path, profile: str,
+                 overrides: Mapping[str, Any]) -> None:
+    """Set ``inputs`` on each outcome that ran to the key of what it was made from, computed after the batch
+    (the runs it trained are stored by then), so the next batch can keep it; None for the others."""
+    from sparsity_lab.store import ResultsStore
+
+    good = {o.name for o in done if o.status in REUSABLE_STATUSES}
+    ran = [nb for nb in notebooks if nb.stem in good]
+    keys = split_up_to_date(ran, planned, profile_dir, profile, overrides, ResultsStore(), force=True)[2] if ran else {}
+    for o in done:
+        o.inputs = keys.get(o.name)
