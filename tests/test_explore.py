@@ -8,7 +8,8 @@ from sparsity_lab import experiments
 from sparsity_lab.config.configs import IterativeConfig
 from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.trainer import TrainSettings
-from sparsity_lab.report.explore import explorer, metric_frame, plot_metric, run_labels
+from sparsity_lab.report.explore import metric_frame, plot_metric, run_labels
+from sparsity_lab.report.explore_panel import explorer
 from sparsity_lab.store import ResultsStore, load_results
 
 T = 2

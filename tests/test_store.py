@@ -311,7 +311,7 @@ def populated(store) -> ResultsStore:
 
 
 def test_list_runs(populated):
-    runs = populated.list_runs()
+    runs = list_runs(populated)
     assert len(runs) == 4 and runs["run_id"].is_unique
     assert list(runs.columns[:6]) == ["run_id", "kind", "status", "steps", "size_bytes", "created"]
     by_seed = runs.set_index("seed")
@@ -337,7 +337,7 @@ def test_load_results_filters_and_flattens(populated):
     assert load_results(store=populated, seed=[0, 7])["run_id"].nunique() == 2  # partial excluded
     assert load_results(store=populated, seed=[0, 7], include_partial=True)["run_id"].nunique() == 3
     assert load_results(store=populated, status=None)["run_id"].nunique() == 4
-    ids = sorted(populated.list_runs().query("method == 'sap'")["run_id"])
+    ids = sorted(list_runs(populated).query("method == 'sap'")["run_id"])
     assert sorted(load_results(store=populated, run_id=ids)["run_id"].unique()) == ids
     assert load_results(store=populated, kind="other").empty
     assert load_results(store=populated, method="random").empty

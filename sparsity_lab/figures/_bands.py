@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+#: Line style per method where it is not solid: controls are dashed.
+METHOD_LINESTYLES = {"Random ticket (LT masks)": "--", "mask + random init": "--"}
+
 
 def band_stats(
     df: pd.DataFrame,
@@ -90,8 +93,6 @@ def line_with_band(
         colours = {lvl: seq[i % len(seq)] for i, lvl in enumerate(levels)}
     positive = stats["mean"][stats["mean"] > 0]
     floor = 0.5 * float(positive.min()) if logy and len(positive) else None
-    from sparsity_lab.figures.style import METHOD_LINESTYLES
-
     for rank, lvl in enumerate(levels):
         part = stats if hue is None else stats[stats[hue] == lvl]
         if part.empty:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
@@ -41,14 +43,32 @@ def _draw_table(ax, checks: pd.DataFrame) -> None:
     ax.set_title("Hurley–Rickard properties: measured change Δ = after − before", pad=38)
 
 
+def _abs_moment(r: float) -> float:
+    """E|x|^r for x ~ N(0, 1)."""
+    return 2 ** (r / 2) * math.gamma((r + 1) / 2) / math.sqrt(math.pi)
+
+
+def theory_curve(measure: str, f: np.ndarray, dim: int) -> np.ndarray | None:
+    """Large-d expectation of ``measure`` ("PQI (p, q)", "Gini", "Hoyer") at zero fraction f;
+    None for a measure without a closed form here."""
+    f = np.asarray(f, dtype=float)
+    if measure.startswith("PQI (") and measure.endswith(")"):
+        p, q = (float(t) for t in measure[5:-1].split(","))
+        ratio = _abs_moment(p) ** (1 / p) / _abs_moment(q) ** (1 / q)
+        return 1 - (1 - f) ** (1 / p - 1 / q) * ratio
+    if measure == "Gini":
+        return f + (1 - f) * (math.sqrt(2) - 1)
+    if measure == "Hoyer":
+        return (math.sqrt(dim) - np.sqrt(dim * (1 - f)) * math.sqrt(2 / math.pi)) / (math.sqrt(dim) - 1)
+    return None
+
+
 def plot_properties(
     checks: pd.DataFrame, sweep: pd.DataFrame, *, caption: str | None = None, dim: int | None = None
 ) -> Figure:
     """Left: pass/fail grid (measures × properties, Δ in each cell, expected direction under each
     property). Right: each measure of random N(0,1) vectors vs the fraction of zeroed entries,
     mean ± std over seeds, with the large-d expectation dashed (when ``dim`` is given)."""
-    from sparsity_lab.figures.pqi_properties import theory_curve
-
     fig = Figure(figsize=(14, 5.2))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1], "wspace": 0.25})
     _draw_table(left, checks)

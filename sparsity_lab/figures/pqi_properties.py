@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 
 from sparsity_lab.claims import pqi_properties as claims
 from sparsity_lab.figures import style
-from sparsity_lab.figures._properties_plot import plot_properties
+from sparsity_lab.figures._properties_plot import plot_properties, theory_curve
 from sparsity_lab.figures.params import FigureParams, param
 from sparsity_lab.figures.registry import Drawn, Inputs, Run, register_figure
 
@@ -175,26 +175,6 @@ def sparsity_sweep(
             for mname, measure in measures.items():
                 rows.append({"measure": mname, "fraction_zero": k / dim, "seed": s, "value": measure(v)})
     return pd.DataFrame(rows)
-
-
-def _abs_moment(r: float) -> float:
-    """E|x|^r for x ~ N(0, 1)."""
-    return 2 ** (r / 2) * math.gamma((r + 1) / 2) / math.sqrt(math.pi)
-
-
-def theory_curve(measure: str, f: np.ndarray, dim: int) -> np.ndarray | None:
-    """Large-d expectation of ``measure`` ("PQI (p, q)", "Gini", "Hoyer") at zero fraction f;
-    None for a measure without a closed form here."""
-    f = np.asarray(f, dtype=float)
-    if measure.startswith("PQI (") and measure.endswith(")"):
-        p, q = (float(t) for t in measure[5:-1].split(","))
-        ratio = _abs_moment(p) ** (1 / p) / _abs_moment(q) ** (1 / q)
-        return 1 - (1 - f) ** (1 / p - 1 / q) * ratio
-    if measure == "Gini":
-        return f + (1 - f) * (math.sqrt(2) - 1)
-    if measure == "Hoyer":
-        return (math.sqrt(dim) - np.sqrt(dim * (1 - f)) * math.sqrt(2 / math.pi)) / (math.sqrt(dim) - 1)
-    return None
 
 
 def _sweep_table(sweep: pd.DataFrame, dim: int) -> pd.DataFrame:

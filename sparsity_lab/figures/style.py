@@ -40,8 +40,6 @@ METHOD_COLOURS = {
     "2L levels, random signs": OKABE_ITO["purple"], "±std(θ₀) levels": OKABE_ITO["grey"],
     "dense": OKABE_ITO["black"],
 }
-#: Line style per method where it is not solid: controls are dashed.
-METHOD_LINESTYLES = {"Random ticket (LT masks)": "--", "mask + random init": "--"}
 
 
 def method_palette(labels: Sequence[str]) -> dict[str, str]:

@@ -26,7 +26,7 @@ from sparsity_lab import _roots
 
 _roots.use_repository_roots()  # the repository's store, wherever the notebook runs
 
-__all__ = ["MAX_LEGEND", "PERCENT", "explorer", "metric_frame", "plot_metric", "run_catalogue", "run_labels"]
+__all__ = ["MAX_LEGEND", "PERCENT", "metric_frame", "plot_metric", "run_catalogue", "run_labels"]
 
 #: Lines beyond which a plot gets no legend (it would hide the plot); narrow the selection instead.
 MAX_LEGEND = 12
@@ -160,9 +160,3 @@ def plot_metric(records: pd.DataFrame, metric: str, *, logy: bool = False, where
     ax.text(0.0, -0.16, note, transform=ax.transAxes, fontsize="small", color="0.4")
     return fig
 
-
-def explorer(store: Any = None, filters: tuple[str, ...] = ("kind", "dataset", "model", "method")) -> Any:
-    """The ipywidgets panel over the store (:func:`sparsity_lab.report.explore_panel.explorer`)."""
-    from sparsity_lab.report.explore_panel import explorer as _explorer
-
-    return _explorer(store, filters)

@@ -249,9 +249,3 @@ class ResultsStore(RunFiles):
             return []
         return sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith(".")
                       and ((d / CONFIG_FILE).exists() or (d / manifest.MANIFEST).exists()))
-
-    def list_runs(self) -> pd.DataFrame:
-        """One row per run: run_id, kind, status, steps, size_bytes, created and the flattened config fields."""
-        from sparsity_lab.store.query import list_runs
-
-        return list_runs(self)
