@@ -36,9 +36,7 @@ def halves() -> tuple[list[str], list[str]]:
 def run_smoke_batch(tmp_path: Path, names: list[str]) -> None:
     """``names`` run at smoke in one report batch: each ran (its claims checked), is indexed, has its HTML
     with an embedded figure and its PNG and PDF, and the runs it read are in the store."""
-    # one notebook at a time: no pool of worker processes to start (the pool is tested in test_report.py), and
-    # the suite's other worker keeps the second core busy
-    proc = _report(tmp_path, "--profile", "smoke", "--jobs", "1", "--notebooks", *names)
+    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", *names)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     out = tmp_path / "reports" / "smoke"
     index = json.loads((out / "index.json").read_text())
