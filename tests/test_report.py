@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from sparsity_lab.figures.registry import all_figures
 from sparsity_lab.report.batch import UsageError, _parse_overrides, select
+from sparsity_lab.report.batch import main as report_main
 
 OK_CELLS = [
     "import sys\nprint('KERNEL', sys.executable)\nprint('TWICE', n_seeds * 2)\nprint('PUBLISH', publish)",
@@ -53,7 +55,9 @@ def _report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path, tmp_path: Path) -> None:
+def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     proc = _report(tmp_path, "--profile", "smoke", "-p", "n_seeds", "21")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"{OK}-Copy1.ipynb is not a registered figure's notebook: ignored" in proc.stdout
@@ -120,8 +124,13 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     executed_mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")}
     for stale in (*out.glob("*.html"), out / "index.json"):
         stale.unlink()
-    proc = _report(tmp_path, "--profile", "smoke", "--render-only")
-    assert proc.returncode == 1 and f"{BAD} (ValueError: p must be < q)" in proc.stderr, proc.stdout + proc.stderr
+    # (in this process: it starts no kernel, and the two runs above went through the entry point)
+    monkeypatch.chdir(tmp_path)
+    for var in ("SPARSITY_LAB_DATA", "SPARSITY_LAB_RESULTS"):  # main sets them where unset: undone after the test
+        monkeypatch.setenv(var, os.environ.get(var) or str(tmp_path / var.lower()))
+    code = report_main(["--notebooks-dir", "nbs", "--out", "reports", "--profile", "smoke", "--render-only"])
+    out_err = capsys.readouterr()
+    assert code == 1 and f"{BAD} (ValueError: p must be < q)" in out_err.err, out_err.out + out_err.err
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")} == executed_mtimes
     assert "data:image/png;base64," in (out / f"{OK}.html").read_text()
     rendered = json.loads((out / "index.json").read_text())
@@ -132,8 +141,8 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
             assert again[name][key] == by_name[name][key], (name, key)
     assert again[OK]["wall_s"] > 0  # papermill's recorded duration
     # a profile that was never executed is reported per notebook, not silently skipped
-    proc = _report(tmp_path, "--profile", "paper", "--render-only")
-    assert proc.returncode == 1 and proc.stderr.count("NotExecuted") == 2
+    code = report_main(["--notebooks-dir", "nbs", "--out", "reports", "--profile", "paper", "--render-only"])
+    assert code == 1 and capsys.readouterr().err.count("NotExecuted") == 2
 
 
 def test_unknown_notebook_exits_2_and_lists_available(notebooks: Path, tmp_path: Path) -> None:
