@@ -20,6 +20,9 @@ SHARED_DATA ?= ../shared/data
 export SPARSITY_LAB_DATA := $(abspath $(DATA_ROOT))
 # Absolute, so notebooks (whose kernels run in notebooks/) and the CLI share one results store.
 export SPARSITY_LAB_RESULTS := $(abspath $(or $(SPARSITY_LAB_RESULTS),results))
+# Every test subprocess and notebook kernel imports the package: Python keeps its compiled bytecode
+# (__pycache__/, git-ignored) even where the shell sets PYTHONDONTWRITEBYTECODE, or each one compiles it again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup test figures lab lint data clean-reports help strip
 

@@ -111,10 +111,16 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert {k: v for k, v in cards[BAD].items()} == by_name[BAD]
     assert "ValueError: p must be &lt; q" in (out / "index.html").read_text()
 
+    # the calls below run in this process: they start no kernel, and the two above went through the entry point
+    monkeypatch.chdir(tmp_path)
+    for var in ("SPARSITY_LAB_DATA", "SPARSITY_LAB_RESULTS"):  # main sets them where unset: undone after the test
+        monkeypatch.setenv(var, os.environ.get(var) or str(tmp_path / var.lower()))
+
     # the same inputs again: the notebook is kept as it is, not executed (report.freshness)
     executed_at = (out / f"{OK}.ipynb").stat().st_mtime_ns
-    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", OK)
-    assert proc.returncode == 0 and "up to date, kept as they are" in proc.stdout, proc.stdout + proc.stderr
+    code = report_main(["--notebooks-dir", "nbs", "--out", "reports", "--profile", "smoke", "--notebooks", OK])
+    out_err = capsys.readouterr()
+    assert code == 0 and "up to date, kept as they are" in out_err.out, out_err.out + out_err.err
     assert (out / f"{OK}.ipynb").stat().st_mtime_ns == executed_at
     kept = {n["name"]: n for n in json.loads((out / "index.json").read_text())["notebooks"]}
     assert kept[OK]["reused"] is True and kept[OK]["inputs"] == cards[OK]["inputs"] is not None
@@ -124,10 +130,6 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     executed_mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ipynb")}
     for stale in (*out.glob("*.html"), out / "index.json"):
         stale.unlink()
-    # (in this process: it starts no kernel, and the two runs above went through the entry point)
-    monkeypatch.chdir(tmp_path)
-    for var in ("SPARSITY_LAB_DATA", "SPARSITY_LAB_RESULTS"):  # main sets them where unset: undone after the test
-        monkeypatch.setenv(var, os.environ.get(var) or str(tmp_path / var.lower()))
     code = report_main(["--notebooks-dir", "nbs", "--out", "reports", "--profile", "smoke", "--render-only"])
     out_err = capsys.readouterr()
     assert code == 1 and f"{BAD} (ValueError: p must be < q)" in out_err.err, out_err.out + out_err.err
