@@ -103,11 +103,14 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert by_name[BAD]["html"] == f"{BAD}.html" and by_name[OK]["wall_s"] > 0
     assert status["profile"] == "smoke" and status["parameters"] == {"n_seeds": 21}
 
-    # --notebooks runs one notebook: its card is updated, the other registered notebook's card is kept
+    # --notebooks runs one notebook (other parameters: executed again): its card is updated, the other
+    # registered notebook's card is kept
+    first_run = (out / f"{OK}.ipynb").stat().st_mtime_ns
     proc = _report(tmp_path, "--profile", "smoke", "--notebooks", OK)
     assert proc.returncode == 0 and BAD not in proc.stdout, proc.stdout + proc.stderr
+    assert (out / f"{OK}.ipynb").stat().st_mtime_ns != first_run
     cards = {n["name"]: n for n in json.loads((out / "index.json").read_text())["notebooks"]}
-    assert list(cards) == [OK, BAD] and cards[OK]["wall_s"] != by_name[OK]["wall_s"]
+    assert list(cards) == [OK, BAD] and cards[OK]["inputs"] != by_name[OK]["inputs"]
     assert {k: v for k, v in cards[BAD].items()} == by_name[BAD]
     assert "ValueError: p must be &lt; q" in (out / "index.html").read_text()
 
