@@ -108,6 +108,15 @@ def run_stage(name: str, epochs: int, results: str, workers: int) -> None:
     print(f"stage {name}: {tally(outcomes)}", flush=True)
 
 
+def restore(bundle: Path, results: Path) -> None:
+    """Import a results bundle (``raw_to_bundle.py`` of an earlier call's export) into ``results``: its runs
+    count as complete there (``bundle import`` verifies every member), so the stages skip them."""
+    from sparsity_lab.store import ResultsStore
+    from sparsity_lab.store.bundle import import_bundle
+
+    print(f"restore: {import_bundle(bundle, ResultsStore(results))}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", required=True)
@@ -118,10 +127,15 @@ def main() -> None:
     ap.add_argument("--stage-seconds", default="480", help="one limit, or a comma list per stage")
     ap.add_argument("--workers-per-device", type=int, default=3)
     ap.add_argument("--until", type=float, default=None, help="stop every stage this many seconds after the start")
+    ap.add_argument("--restore", default=None, metavar="BUNDLE",
+                    help="first import this results bundle (raw_to_bundle.py of an earlier export) into --results, "
+                         "so a fresh device does not train its runs again")
     args = ap.parse_args()
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.restore:
+        restore(Path(args.restore), Path(args.results))
     epochs = args.epochs or choose_epochs(args.dense_epochs, out)
     names = args.stages.split(",")
     limits = [float(s) for s in args.stage_seconds.split(",")]
