@@ -127,6 +127,7 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert (out / f"{OK}.ipynb").stat().st_mtime_ns == executed_at
     kept = {n["name"]: n for n in json.loads((out / "index.json").read_text())["notebooks"]}
     assert kept[OK]["reused"] is True and kept[OK]["inputs"] == cards[OK]["inputs"] is not None
+    assert "kept: its inputs are unchanged since that run" in (out / "index.html").read_text()
     assert {k: v for k, v in kept[OK].items() if k != "reused"} == {k: v for k, v in cards[OK].items() if k != "reused"}
 
     # --render-only rebuilds HTML and index from the executed notebooks without running a kernel

@@ -87,7 +87,8 @@ def _card(o: Any, profile: str) -> str:
     links += [f'<a href="{e(o.ipynb)}">executed notebook</a>'] if o.ipynb else []
     links += [f'<a href="{e(f)}">{e(Path(f).name)}</a>' for f in o.figures]
     return (f'<div class="card{" failed" if o.status == "failed" else ""}"><h2>{e(o.name)} {badge}</h2>{thumb}{err}{claims}'
-            f'<div class="meta">profile <b>{e(profile)}</b> · {o.wall_s:.1f} s · '
+            f'<div class="meta">profile <b>{e(profile)}</b> · {o.wall_s:.1f} s'
+            + (" (kept: its inputs are unchanged since that run)" if getattr(o, "reused", False) else "") + ' · '
             f'run ids: {runs or "none"}</div>'
             + (f'<div class="caption">{e(o.caption)}</div>' if o.caption else "")
             + f'<div class="meta">{" · ".join(links)}</div></div>')
