@@ -76,8 +76,9 @@ def _entry(profile_dir: Path, key: str, status: str = "ok") -> dict:
     for name in ("07.ipynb", "07.html", "figures/07.png"):
         (profile_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (profile_dir / name).write_text("x")
-    return {"name": "07", "inputs": key, "status": status, "ipynb": "07.ipynb", "html": "07.html",
-            "figures": ["figures/07.png"]}
+    entry = {"name": "07", "inputs": key, "status": status, "ipynb": "07.ipynb", "html": "07.html",
+             "figures": ["figures/07.png"]}
+    return {**entry, "outputs": freshness.outputs_digest(profile_dir, freshness.output_files(entry))}
 
 
 def test_kept_only_with_the_same_key_a_good_status_and_every_file_present(tmp_path: Path) -> None:
@@ -89,6 +90,10 @@ def test_kept_only_with_the_same_key_a_good_status_and_every_file_present(tmp_pa
     assert not freshness.is_up_to_date({**entry, "inputs": None}, None, tmp_path)  # never ran through the batch
     for status in ("failed", "runs missing"):
         assert not freshness.is_up_to_date({**entry, "status": status}, "k", tmp_path)
+    (tmp_path / "07.ipynb").write_text("half written by a run that was interrupted")
+    assert not freshness.is_up_to_date(entry, "k", tmp_path)
+    (tmp_path / "07.ipynb").write_text("x")
+    assert freshness.is_up_to_date(entry, "k", tmp_path)
     (tmp_path / "figures" / "07.png").unlink()
     assert not freshness.is_up_to_date(entry, "k", tmp_path)
 

@@ -5,7 +5,7 @@ the package's source, the libraries that draw and render it, and the stored runs
 never changes: its manifest lists every file's sha256). :func:`inputs_key` hashes all of them into one
 digest, which the batch stores in the notebook's ``index.json`` entry. On the next run the batch computes
 the key again before executing: when it equals the previous entry's, that entry ran (``ok`` or ``claims
-failed``) and every file it lists is still there, the notebook is **up to date** and its card, HTML and
+failed``) and every file it lists is still there, the notebook is **up to date** (its files hash as that run wrote them) and its card, HTML and
 figures are kept as they are (``report --force``, ``make figures FORCE=1``: execute anyway). Anything else
 (an edited notebook or module, another parameter, a run added, removed, recomputed or repaired, a new
 matplotlib) executes it as before. The same idea as ``make``'s, with content hashes instead of timestamps.
@@ -84,8 +84,26 @@ def is_up_to_date(entry: Mapping[str, Any] | None, key: str, profile_dir: Path) 
         return False
     if entry.get("status") not in REUSABLE_STATUSES:
         return False
-    files = [entry.get("ipynb"), entry.get("html"), *entry.get("figures", [])]
-    return all(isinstance(f, str) and (profile_dir / f).is_file() for f in files)
+    files = output_files(entry)
+    if not all(isinstance(f, str) and (profile_dir / f).is_file() for f in files):
+        return False
+    return entry.get("outputs") == outputs_digest(profile_dir, files)  # as that run wrote them
+
+
+def output_files(entry: Mapping[str, Any]) -> list[Any]:
+    """The files a notebook's run wrote, relative to the profile's folder: executed notebook, HTML, figures."""
+    return [entry.get("ipynb"), entry.get("html"), *entry.get("figures", [])]
+
+
+def outputs_digest(profile_dir: Path, files: Iterable[str]) -> str:
+    """sha256 over the output files' names and bytes: a kept notebook's files are exactly those its run wrote
+    (not, say, the half-written notebook of a later run that was interrupted)."""
+    h = hashlib.sha256()
+    for name in files:
+        data = (profile_dir / name).read_bytes()
+        h.update(f"{name}:{len(data)}:".encode())
+        h.update(data)
+    return h.hexdigest()
 
 
 def split_up_to_date(runnable: list[Path], planned: list[Any], profile_dir: Path, profile: str,
@@ -142,3 +160,8 @@ def stamp_inputs(done: list[Any], notebooks: list[Path], planned: list[Any], pro
     keys = split_up_to_date(ran, planned, profile_dir, profile, overrides, ResultsStore(), force=True)[2] if ran else {}
     for o in done:
         o.inputs = keys.get(o.name)
+        files = output_files({"ipynb": o.ipynb, "html": o.html, "figures": o.figures})
+        if o.inputs is not None and all(isinstance(f, str) and (profile_dir / f).is_file() for f in files):
+            o.outputs = outputs_digest(profile_dir, files)
+        else:
+            o.inputs = None

@@ -41,6 +41,7 @@ class NotebookOutcome:
     claims: list[dict[str, Any]] = field(default_factory=list)  # Verdict.to_dict() per claim
     claims_summary: str | None = None  # "claims 3/4 hold (1 fail)"
     inputs: str | None = None  # report.freshness.inputs_key of what it was made from (None: not reusable)
+    outputs: str | None = None  # report.freshness.outputs_digest of the files it wrote
     reused: bool = False  # True: up to date, kept from the previous batch instead of executed again
 
 
