@@ -21,7 +21,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RENDER_LIBRARIES", "inputs_key", "is_up_to_date", "keep_up_to_date", "stamp_inputs", "split_up_to_date"]
+from sparsity_lab.store.manifest import MANIFEST
+
+__all__ = ["RENDER_LIBRARIES", "code_digest", "inputs_key", "is_up_to_date", "keep_up_to_date", "split_up_to_date",
+           "stamp_inputs"]
 
 #: The libraries whose version can change what a figure notebook draws or how its report renders.
 RENDER_LIBRARIES = ("matplotlib", "seaborn", "pandas", "numpy", "torch", "papermill", "nbconvert", "nbformat",
@@ -45,11 +48,22 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def code_digest() -> str:
+    """sha256 over the package's source files and the versions of :data:`RENDER_LIBRARIES` (and Python)."""
+    h = hashlib.sha256(json.dumps(_versions(), sort_keys=True).encode())
+    root = Path(__file__).resolve().parents[1]
+    for source in _package_sources():
+        data = source.read_bytes()
+        h.update(f"{source.relative_to(root).as_posix()}:{len(data)}:".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
 def _run_state(store: Any, run_id: str) -> str:
     """The run's manifest digest when it is complete (its files' sha256 are in it), else its status."""
     if not store.is_complete(run_id):
         return f"not complete: {store.status(run_id)}"
-    manifest = store.run_dir(run_id) / "manifest.json"
+    manifest = store.run_dir(run_id) / MANIFEST
     try:
         return hashlib.sha256(manifest.read_bytes()).hexdigest()
     except OSError:
@@ -57,8 +71,9 @@ def _run_state(store: Any, run_id: str) -> str:
 
 
 def inputs_key(notebook: Path, profile: str, overrides: Mapping[str, Any], run_ids: Iterable[str],
-               store: Any) -> str:
-    """sha256 over everything a figure notebook's output depends on (module docstring)."""
+               store: Any, code: str | None = None) -> str:
+    """sha256 over everything a figure notebook's output depends on (module docstring); ``code``: a
+    :func:`code_digest` computed once for several notebooks."""
     h = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
@@ -68,10 +83,7 @@ def inputs_key(notebook: Path, profile: str, overrides: Mapping[str, Any], run_i
     add("notebook", notebook.read_bytes())
     add("profile", profile.encode())
     add("overrides", json.dumps(dict(overrides), sort_keys=True, default=str).encode())
-    add("versions", json.dumps(_versions(), sort_keys=True).encode())
-    root = Path(__file__).resolve().parents[1]
-    for source in _package_sources():
-        add(source.relative_to(root).as_posix(), source.read_bytes())
+    add("code", (code or code_digest()).encode())
     for run_id in sorted(set(run_ids)):
         add(run_id, _run_state(store, run_id).encode())
     return h.hexdigest()
@@ -120,7 +132,8 @@ def split_up_to_date(runnable: list[Path], planned: list[Any], profile_dir: Path
     from sparsity_lab.report.schedule import previous_entries
 
     runs_of = {Path(spec.notebook).stem: [run.run_id for run in runs] for spec, _, runs in planned}
-    keys = {nb.stem: inputs_key(nb, profile, overrides, runs_of.get(nb.stem, []), store) for nb in runnable}
+    code = code_digest()
+    keys = {nb.stem: inputs_key(nb, profile, overrides, runs_of.get(nb.stem, []), store, code) for nb in runnable}
     previous = {e.get("name"): e for e in previous_entries(profile_dir)}
     names = {f.name for f in fields(NotebookOutcome)}
     to_run, reused = [], []
