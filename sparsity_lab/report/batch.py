@@ -253,23 +253,14 @@ def keep_other_cards(outcomes: list[NotebookOutcome], registered: list[Path], pr
     """``outcomes`` plus, for every registered notebook not run now, its card from the previous
     ``index.json`` (thumbnail from its executed notebook), in figure order: ``--notebooks 07`` updates one
     card and keeps the others (their files are still there)."""
-    from dataclasses import fields
-
-    from sparsity_lab.report.index_page import first_png_thumbnail
-
     ran = {o.name: o for o in outcomes}
-    previous = previous_entries(profile_dir)
-    names = {f.name for f in fields(NotebookOutcome)}
-    kept = {e["name"]: e for e in previous if e.get("name") not in ran}
+    kept = {e["name"]: e for e in previous_entries(profile_dir) if e.get("name") not in ran}
     merged = []
     for path in registered:
         if path.stem in ran:
             merged.append(ran[path.stem])
         elif path.stem in kept:
-            card = NotebookOutcome(**{k: v for k, v in kept[path.stem].items() if k in names})
-            executed = profile_dir / f"{path.stem}.ipynb"
-            card.thumbnail = first_png_thumbnail(executed) if executed.is_file() else None
-            merged.append(card)
+            merged.append(NotebookOutcome.from_entry(kept[path.stem], profile_dir))
     return merged + [o for o in outcomes if o not in merged]
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from sparsity_lab.store.manifest import MANIFEST
 
-__all__ = ["RENDER_LIBRARIES", "code_digest", "inputs_key", "is_up_to_date", "keep_up_to_date", "split_up_to_date",
-           "stamp_inputs"]
+__all__ = ["RENDER_LIBRARIES", "code_digest", "inputs_key", "is_up_to_date", "keep_up_to_date", "notebook_keys",
+           "split_up_to_date", "stamp_inputs"]
 
 #: The libraries whose version can change what a figure notebook draws or how its report renders.
 RENDER_LIBRARIES = ("matplotlib", "seaborn", "pandas", "numpy", "torch", "papermill", "nbconvert", "nbformat",
@@ -97,9 +97,11 @@ def is_up_to_date(entry: Mapping[str, Any] | None, key: str, profile_dir: Path) 
     if entry.get("status") not in REUSABLE_STATUSES:
         return False
     files = output_files(entry)
-    if not all(isinstance(f, str) and (profile_dir / f).is_file() for f in files):
-        return False
-    return entry.get("outputs") == outputs_digest(profile_dir, files)  # as that run wrote them
+    return _all_present(profile_dir, files) and entry.get("outputs") == outputs_digest(profile_dir, files)
+
+
+def _all_present(profile_dir: Path, files: list[Any]) -> bool:
+    return all(isinstance(f, str) and (profile_dir / f).is_file() for f in files)
 
 
 def output_files(entry: Mapping[str, Any]) -> list[Any]:
@@ -125,28 +127,29 @@ def split_up_to_date(runnable: list[Path], planned: list[Any], profile_dir: Path
 
     ``planned``: ``pipeline.plan``'s (spec, params, runs) per notebook, for the run ids each reads. A reused
     outcome is the previous index entry as it was (status, claims, wall time), with ``reused`` set."""
-    from dataclasses import fields
-
-    from sparsity_lab.report.index_page import first_png_thumbnail
     from sparsity_lab.report.notebook_run import NotebookOutcome
     from sparsity_lab.report.schedule import previous_entries
 
-    runs_of = {Path(spec.notebook).stem: [run.run_id for run in runs] for spec, _, runs in planned}
-    code = code_digest()
-    keys = {nb.stem: inputs_key(nb, profile, overrides, runs_of.get(nb.stem, []), store, code) for nb in runnable}
+    keys = notebook_keys(runnable, planned, profile, overrides, store)
     previous = {e.get("name"): e for e in previous_entries(profile_dir)}
-    names = {f.name for f in fields(NotebookOutcome)}
     to_run, reused = [], []
     for nb in runnable:
         entry = previous.get(nb.stem)
         if force or not is_up_to_date(entry, keys[nb.stem], profile_dir):
             to_run.append(nb)
             continue
-        card = NotebookOutcome(**{k: v for k, v in entry.items() if k in names})
+        card = NotebookOutcome.from_entry(entry, profile_dir)
         card.reused = True
-        card.thumbnail = first_png_thumbnail(profile_dir / card.ipynb)
         reused.append(card)
     return to_run, reused, keys
+
+
+def notebook_keys(notebooks: list[Path], planned: list[Any], profile: str, overrides: Mapping[str, Any],
+                  store: Any) -> dict[str, str]:
+    """Notebook stem → :func:`inputs_key`, the code digest computed once; ``planned`` gives each one's run ids."""
+    runs_of = {Path(spec.notebook).stem: [run.run_id for run in runs] for spec, _, runs in planned}
+    code = code_digest()
+    return {nb.stem: inputs_key(nb, profile, overrides, runs_of.get(nb.stem, []), store, code) for nb in notebooks}
 
 
 def keep_up_to_date(runnable: list[Path], planned: list[Any], profile_dir: Path, profile: str,
@@ -169,12 +172,9 @@ def stamp_inputs(done: list[Any], notebooks: list[Path], planned: list[Any], pro
     from sparsity_lab.store import ResultsStore
 
     good = {o.name for o in done if o.status in REUSABLE_STATUSES}
-    ran = [nb for nb in notebooks if nb.stem in good]
-    keys = split_up_to_date(ran, planned, profile_dir, profile, overrides, ResultsStore(), force=True)[2] if ran else {}
+    keys = notebook_keys([nb for nb in notebooks if nb.stem in good], planned, profile, overrides, ResultsStore())
     for o in done:
-        o.inputs = keys.get(o.name)
         files = output_files({"ipynb": o.ipynb, "html": o.html, "figures": o.figures})
-        if o.inputs is not None and all(isinstance(f, str) and (profile_dir / f).is_file() for f in files):
-            o.outputs = outputs_digest(profile_dir, files)
-        else:
-            o.inputs = None
+        ok = o.name in keys and _all_present(profile_dir, files)
+        o.inputs = keys[o.name] if ok else None
+        o.outputs = outputs_digest(profile_dir, files) if ok else None

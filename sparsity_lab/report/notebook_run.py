@@ -44,6 +44,17 @@ class NotebookOutcome:
     outputs: str | None = None  # report.freshness.outputs_digest of the files it wrote
     reused: bool = False  # True: up to date, kept from the previous batch instead of executed again
 
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any], profile_dir: Path) -> NotebookOutcome:
+        """The card of a previous ``index.json`` entry (unknown keys ignored), thumbnail from its executed notebook."""
+        from dataclasses import fields
+
+        names = {f.name for f in fields(cls)}
+        card = cls(**{k: v for k, v in entry.items() if k in names})
+        executed = profile_dir / f"{card.name}.ipynb"
+        card.thumbnail = first_png_thumbnail(executed) if executed.is_file() else None
+        return card
+
 
 #: Where the reports' MathJax lives, relative to ``<out>/<profile>``: math renders offline, and the folder can move.
 MATHJAX_DIR = "_static/mathjax"
