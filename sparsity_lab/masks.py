@@ -134,6 +134,8 @@ class MaskSet(dict):
         """Zero the pruned weights in place, once (one fused multiply over all masked parameters). Training
         afterwards revives them: in your own loop use :meth:`attach` (after every optimizer step)."""
         params = list(self.parameters(model).values())
+        if not params:  # nothing is masked; torch's fused multiply refuses empty lists
+            return
         masks = [m.to(device=p.device, dtype=p.dtype) for m, p in zip(self.values(), params)]
         with torch.no_grad():
             torch._foreach_mul_(params, masks)

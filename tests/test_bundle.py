@@ -209,3 +209,16 @@ def test_show_says_where_an_imported_run_came_from(bundle, tmp_path, capsys):
     import_bundle(bundle, target)
     assert cli.main(["--results", str(target.root), "show", LT.run_id]) == 0
     assert "imported from bundle runs.tar.gz" in capsys.readouterr().out
+
+
+def test_a_re_exported_run_without_its_dropped_list_still_refuses_missing_tensors(bundle, tmp_path):
+    """A bundle built from a raw re-export lists no dropped files: a control must still get the clear
+    error, not an empty mask set (which broke a device run with "Tensor list must have at least one tensor")."""
+    target = ResultsStore(tmp_path / "store")
+    import_bundle(bundle, target)
+    origin = target.run_dir(LT.run_id) / "imported.json"
+    origin.write_text(json.dumps({**json.loads(origin.read_text()), "dropped": []}))
+    with pytest.raises(StoreError, match="without steps/0001/tensors"):
+        target.load_step_tensors(LT.run_id, 1)
+    with pytest.raises(StoreError, match="without steps/0000/tensors.safetensors"):
+        experiments.run(config_with(LT, method="random_ticket"), store=target, device="cpu", progress=False)

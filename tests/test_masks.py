@@ -183,3 +183,15 @@ def test_for_model_handles_weights_pruned_with_torch_nn_utils_prune():
     masks["0.weight"][0, :] = False
     masks.apply_(model)
     assert float(model[0].weight_orig[0].abs().sum()) == 0.0  # the weight torch recomputes from it
+
+
+def test_an_empty_mask_set_leaves_the_model_alone_and_stored_tensors_without_masks_are_refused():
+    from sparsity_lab.experiments.common import masks_from_tensors
+    from sparsity_lab.store import StoreError
+
+    model = nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    MaskSet().apply_(model)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(StoreError, match="hold no masks"):
+        masks_from_tensors({"weight": torch.ones(2, 3)}, torch.device("cpu"), model)

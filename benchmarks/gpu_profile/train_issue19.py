@@ -102,10 +102,30 @@ def run_stage(name: str, epochs: int, results: str, workers: int) -> None:
                "seed2-16": lambda: seed2_configs(("01", "06")),
                "seed2-2": lambda: seed2_configs(("02",))}[name]()
     store = ResultsStore(results)
+    retrain_parents_without_masks(configs, store)
     todo = [c for c in configs if not store.is_complete(c.run_id)]
     print(f"stage {name}: {len(configs)} runs, {len(todo)} to train", flush=True)
     outcomes = run_many(configs, devices=default_devices(), workers_per_device=workers, store=store, progress=False)
     print(f"stage {name}: {tally(outcomes)}", flush=True)
+
+
+def retrain_parents_without_masks(configs: list, store) -> None:
+    """A random-ticket control reads its Lottery Ticket parent's masks m_t, which a restored parent may lack
+    (exports before this session kept records only): such a parent is removed so it trains again first."""
+    from sparsity_lab.store import StoreError
+    from sparsity_lab.store.atomic import remove_tree
+
+    for cfg in configs:
+        if not cfg.is_control or store.is_complete(cfg.run_id):
+            continue
+        parent = cfg.control_parent().run_id
+        if not store.is_complete(parent):
+            continue
+        try:
+            store.load_step_tensors(parent, 0)
+        except StoreError as err:
+            print(f"retrain {parent} (parent of {cfg.run_id}): {err}", flush=True)
+            remove_tree(store.run_dir(parent))
 
 
 def restore(bundle: Path, results: Path) -> None:

@@ -15,6 +15,7 @@ from torch import nn
 from sparsity_lab.errors import UserError
 from sparsity_lab.masks import MASK_PREFIX, MaskSet, in_model_order, split_weights_and_masks
 from sparsity_lab.models import create_model
+from sparsity_lab.store.errors import StoreError
 
 
 @dataclass
@@ -63,6 +64,9 @@ def mask_tensors(masks: MaskSet) -> dict[str, torch.Tensor]:
 def masks_from_tensors(tensors: Mapping[str, torch.Tensor], device: torch.device, model: nn.Module) -> MaskSet:
     """The ``mask.<name>`` tensors of a stored step or artifact as a MaskSet in ``model``'s parameter order."""
     _, masks = split_weights_and_masks(tensors)
+    if not masks:
+        raise StoreError(f"the stored tensors hold no masks (keys: {sorted(tensors)[:5]}); a pruning step stores "
+                         f"one '{MASK_PREFIX}<parameter>' tensor per prunable parameter")
     return MaskSet({k: v.to(device) for k, v in masks.items()}).in_model_order(model)
 
 

@@ -179,8 +179,10 @@ class RunFiles:
         if step_rel(step, RECORDS_FILE) not in files:
             raise StoreError(f"run {run_id}: step {step} is not stored")
         if step_rel(step, TENSORS_FILE) not in files:
+            # An imported run was trained elsewhere: a step without tensors means a bundle left them out,
+            # whether or not its "dropped" list says so (a bundle built from a re-export may not).
             origin = imported.read_imported(self.run_dir(run_id))
-            if origin is not None and step_rel(step, TENSORS_FILE) in origin.get("dropped", ()):
+            if origin is not None:
                 raise StoreError(imported.dropped_message(self.run_dir(run_id), origin, step_rel(step, TENSORS_FILE)))
             return {}
         return self._verified_tensors(run_id, step_rel(step, TENSORS_FILE))
