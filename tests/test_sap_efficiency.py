@@ -93,3 +93,19 @@ def test_gpu_runs_are_the_ones_the_device_script_trains():
     three_seeds = resolve(spec.params, "gpu", {"seeds": [0, 1, 2]})
     assert {r.run_id for r in spec.runs(three_seeds)} == trained
     assert {r.run_id for r in spec.runs(gpu)} <= trained
+
+
+def test_figure_1_gpu_seed_2_runs_are_the_device_scripts_seed_2_configs():
+    """Figure 1 reads three seeds at gpu; its seed-2 runs are exactly what train_issue19.py's seed2 stage trains."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_profile" / "train_issue19.py"
+    spec_ = importlib.util.spec_from_file_location("train_issue19", script)
+    module = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(module)
+    fig1 = get_figure(1)
+    gpu = resolve(fig1.params, "gpu")
+    assert gpu.seeds == [0, 1, 2]
+    seed2 = {r.run_id for r in fig1.runs(resolve(fig1.params, "gpu", {"seeds": [2]}))}
+    assert seed2 == {c.run_id for c in module.seed2_configs(("01",))}

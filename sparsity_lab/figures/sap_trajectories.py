@@ -177,7 +177,10 @@ def draw_trajectories(frame: pd.DataFrame, hue_order: Sequence[str], *, annotate
 
 @dataclass
 class TrajectoryParams(SapParams):
-    """Figure 1: the SAP parameters plus which methods are drawn."""
+    """Figure 1: the SAP parameters plus which methods are drawn; three seeds at ``gpu``."""
+
+    seeds: list[int] = param("seeds (one run per method and seed)", smoke=[0], quick=[0, 1], gpu=[0, 1, 2],
+                             paper=[0, 1, 2, 3])
 
     methods: list[str] = param("methods drawn (labels of SAP_METHODS)", default=list(METHOD_LABELS),
                                choices=METHOD_LABELS)
