@@ -113,9 +113,9 @@ def test_plan_table_counts_runs_epochs_and_gpu_hours(empty_store: ResultsStore) 
     assert table.loc["07_pqi_properties", "runs"] == 0
     assert table.loc["total (distinct runs)", "epochs to train"] == 16 + 2 * 6  # + ASNI-I and dense
     gpu = pipeline.plan_table(["01", "09"], "gpu", store=empty_store).set_index("figure")
-    assert gpu.loc["01_sap_trajectories", "epochs to train"] == 8 * 31 * 10
+    assert gpu.loc["01_sap_trajectories", "epochs to train"] == 12 * 31 * 10  # 4 methods x 3 seeds
     per_run = 31 * 10 * costs.seconds_per_epoch("cnn", "fashionmnist") + 31 * costs.PER_TRAINING_SECONDS
-    assert gpu.loc["01_sap_trajectories", "GPU-hours (est.)"] == pytest.approx(8 * per_run / 3600, abs=0.01)
+    assert gpu.loc["01_sap_trajectories", "GPU-hours (est.)"] == pytest.approx(12 * per_run / 3600, abs=0.01)
     assert gpu.loc["09_asni_concentration", "epochs to train"] == 8 * 50 + 21 * 5  # asni1 + dense, LT ticket; one-shot: 0
 
 
