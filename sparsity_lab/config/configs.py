@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from sparsity_lab.config.field_types import check_types, normalise, normalise_settings
 from sparsity_lab.config.fields import _flatten, _jsonable, config_with, flat_fields
-from sparsity_lab.engine.trainer import TrainSettings
+from sparsity_lab.engine.settings import TrainSettings
 from sparsity_lab.errors import ConfigError
 from sparsity_lab.rules import PRUNING_RULES, iterative_rules
 from sparsity_lab.rules.base import HyperparameterError, rule_default

@@ -208,29 +208,30 @@ def figure_result(spec: FigureSpec, params: FigureParams, inputs: Inputs, *, sto
 
 
 def provenance(run_ids: Sequence[str], *, store: Any = None) -> str:
-    """Where the runs a figure read were made: the code version(s) that trained them, the device, torch and
-    CUDA each run recorded (``store.meta.run_environment``) and, for runs imported from a results bundle, the
-    bundle; its note only for runs that recorded no environment (older bundles); "" for no runs."""
+    """Where the runs a figure read were made: the code version(s) that trained them, grouped by the device,
+    torch and CUDA each run recorded (``store.meta.run_environment``), and, for runs imported from a results
+    bundle, the bundle, with its note only for runs that recorded no environment (older bundles); "" for no
+    runs. E.g. "runs trained with code fe46527; with code 06463a0 on NVIDIA H100 …, imported from B (note)"."""
     from sparsity_lab.store import ResultsStore
     from sparsity_lab.store.meta import environment_text
 
     store = store if store is not None else ResultsStore()
-    shas: dict[str, None] = {}
-    machines: dict[str, None] = {}
-    bundles: dict[str, None] = {}
+    by_machine: dict[str, dict[str, None]] = {}  # environment text ("": none recorded) -> code versions
+    bundles: dict[str, dict[str, None]] = {}  # bundle -> notes of its runs that recorded no environment
     for rid in run_ids:
         info = store.run_info(rid)
-        sha = (info.get("code_version") or {}).get("git") or "unknown"
-        shas[sha[:7]] = None
+        sha = ((info.get("code_version") or {}).get("git") or "unknown")[:7]
         machine = environment_text(info.get("environment"))
-        if machine:
-            machines[machine] = None
+        by_machine.setdefault(machine, {})[sha] = None
         origin = info.get("imported_from")
         if origin:
-            note = (origin.get("note") or "") if not machine else ""
-            bundles[f"{origin.get('bundle')}{f' ({note})' if note else ''}"] = None
-    if not shas:
+            notes = bundles.setdefault(str(origin.get("bundle")), {})
+            if origin.get("note") and not machine:
+                notes[origin["note"]] = None
+    if not by_machine:
         return ""
-    text = f"runs trained with code {', '.join(shas)}"
-    text += f" on {'; '.join(machines)}" if machines else ""
-    return text + (f", imported from {'; '.join(bundles)}" if bundles else "")
+    # one group per environment, so a device is never credited with runs made elsewhere
+    groups = [f"code {', '.join(shas)}" + (f" on {machine}" if machine else "") for machine, shas in by_machine.items()]
+    text = "runs trained with " + "; with ".join(groups)
+    sources = [f"{name} ({'; '.join(notes)})" if notes else name for name, notes in bundles.items()]
+    return text + (f", imported from {'; '.join(sources)}" if sources else "")
