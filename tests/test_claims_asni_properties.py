@@ -29,13 +29,41 @@ def property_table(hoyer_cloning=False, broken=None):
 
 
 def test_properties_hold_fail_untestable():
-    (v,) = properties.check(property_table())
+    v = properties.check(property_table())[0]
     assert v.status == "holds", v.reason  # PQI (1.5, 2) has p > 1: not part of the claim
     assert properties.check(property_table(broken=("Gini", "Scaling")))[0].status == "fails"
     assert properties.check(property_table(hoyer_cloning=True))[0].status == "fails"
     v = properties.check(property_table().query("measure != 'Gini'"))[0]
     assert v.status == "untestable" and "Gini" in v.reason
     assert properties.check(pd.DataFrame())[0].status == "untestable"
+
+
+def sweep_table(dip=None, offset=0.0, std=0.004):
+    """Figure 7's sweep table: a rising mean per measure from its closed form at f = 0 (``offset`` added), one
+    ``dip`` = (measure, index) where the mean falls back."""
+    rows = []
+    for measure, start in (("PQI (0.5, 1)", 0.1528), ("PQI (1, 2)", 0.2021), ("Gini", 0.4142), ("Hoyer", 0.2067)):
+        for i, f in enumerate((0.0, 0.3, 0.6, 0.9)):
+            mean = start + offset + 0.2 * f - (0.5 if (measure, i) == dip else 0.0)
+            rows.append({"measure": measure, "fraction_zero": f, "mean over seeds": mean, "std over seeds": std,
+                         "seeds": 5, "theory": start + 0.2 * f})
+    return pd.DataFrame(rows)
+
+
+def test_sweep_claims_hold_fail_untestable():
+    tables = {"Property checks": property_table(), "Sparsity sweep": sweep_table()}
+    assert [v.status for v in properties.check(tables)] == ["holds", "holds", "holds"]
+    v = properties.check({**tables, "Sparsity sweep": sweep_table(dip=("Gini", 2))})
+    assert v[1].status == "fails" and "Gini smallest step -0.4400 (from f=0.30)" in v[1].reason
+    assert v[2].status == "holds"
+    v = properties.check({**tables, "Sparsity sweep": sweep_table(offset=0.02)})  # 0.02 > max(0.01, 3 SE)
+    assert [x.status for x in v] == ["holds", "holds", "fails"] and "gap 0.0200, allowed 0.0100" in v[2].reason
+    noisy = sweep_table(offset=0.02, std=0.05)  # 3 SE = 3 · 0.05 / sqrt(5) = 0.067: within noise
+    assert properties.check({**tables, "Sparsity sweep": noisy})[2].status == "holds"
+    v = properties.check(property_table())  # a bare property table: the sweep claims cannot be decided
+    assert [x.status for x in v] == ["holds", "untestable", "untestable"] and "no sparsity sweep" in v[1].reason
+    late = sweep_table().query("fraction_zero > 0")
+    assert "does not start at f = 0" in properties.check({**tables, "Sparsity sweep": late})[2].reason
 
 
 def test_properties_on_the_real_property_table():

@@ -14,7 +14,7 @@ from sparsity_lab.claims.asni_concentration import table_from_run
 from sparsity_lab.config.configs import AsniConfig, IterativeConfig
 from sparsity_lab.config.fields import config_with
 from sparsity_lab.engine.trainer import TrainSettings
-from sparsity_lab.figures.pqi_properties import property_checks
+from sparsity_lab.figures.pqi_properties import _sweep_table, property_checks, sparsity_sweep
 from sparsity_lab.figures.registry import all_figures, get_figure
 from sparsity_lab.store import ResultsStore, load_results
 
@@ -42,7 +42,8 @@ def test_every_figure_returns_every_registered_claim_on_real_records(store):
     one = asni[asni["variant"] == "asni1"]
     table = table_from_run(one, store.load_artifact(str(one["run_id"].iloc[0]), "final"))
     inputs = {1: iterative, 2: iterative, 3: iterative, 4: iterative, 5: iterative, 6: iterative,
-              7: property_checks(check_dim=16, n_trials=2), 8: asni, 9: table, 10: asni, 11: iterative, 12: iterative}
+              7: {"Property checks": property_checks(check_dim=16, n_trials=2),
+                 "Sparsity sweep": _sweep_table(sparsity_sweep(dim=256, n_seeds=2, n_fractions=5), 256)}, 8: asni, 9: table, 10: asni, 11: iterative, 12: iterative}
     by = {}
     for spec in all_figures():
         verdicts = spec.claims(inputs[spec.number])
@@ -55,6 +56,7 @@ def test_every_figure_returns_every_registered_claim_on_real_records(store):
     assert by["8.1"].status == "holds", by["8.1"].reason  # the runner follows the schedule exactly
     assert by["9.1"].status == "holds", by["9.1"].reason
     assert by["1.1"].status == "untestable"  # T = 2
+    assert by["7.2"].status == by["7.3"].status == "holds", (by["7.2"].reason, by["7.3"].reason)
 
 
 def test_each_figure_owns_its_claims_under_its_one_name():

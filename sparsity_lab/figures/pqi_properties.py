@@ -214,5 +214,6 @@ class PqiProperties:
         return Drawn(fig, text, {"Property checks": checks, "Sparsity sweep": _sweep_table(sweep, p.dim)})
 
     @staticmethod
-    def claims_input(inputs: Inputs, p: PropertiesParams, drawn: Drawn) -> pd.DataFrame:
-        return drawn.tables["Property checks"]
+    def claims_input(inputs: Inputs, p: PropertiesParams, drawn: Drawn) -> dict[str, pd.DataFrame]:
+        """Both tables: the property checks (7.1) and the sweep with its closed forms (7.2, 7.3)."""
+        return {k: drawn.tables[k] for k in ("Property checks", "Sparsity sweep")}
