@@ -46,7 +46,9 @@ def _all_six(table: pd.DataFrame, measure: str) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
-def _properties(table: pd.DataFrame) -> c.Part:
+def _properties(table: pd.DataFrame | None) -> c.Part:
+    if table is None or len(table) == 0:
+        raise c.NoData("no property checks")
     for col in ("measure", "property", "passed"):
         if col not in table.columns:
             raise c.NoData(f"the property table has no {col!r} column")
@@ -128,12 +130,8 @@ def check(inputs: Mapping[str, pd.DataFrame] | pd.DataFrame | None) -> list[Verd
     """Verdicts 7.1-7.3 on figure 7's tables (or 7.1 alone on a bare property-check table)."""
     tables = inputs if isinstance(inputs, Mapping) else {"Property checks": inputs}
     table, sweep = tables.get("Property checks"), tables.get("Sparsity sweep")
-    if (table is None or len(table) == 0) and (sweep is None or len(sweep) == 0):
-        return c.untestable_all(STATEMENTS, "no property checks and no sparsity sweep")
-    first = (c.single("7.1", STATEMENTS["7.1"], lambda: _properties(table)) if table is not None and len(table)
-             else c.untestable_all({"7.1": STATEMENTS["7.1"]}, "no property checks")[0])
-    return [first, c.single("7.2", STATEMENTS["7.2"], lambda: _rises(sweep)),
-            c.single("7.3", STATEMENTS["7.3"], lambda: _closed_forms(sweep))]
+    parts = {"7.1": lambda: _properties(table), "7.2": lambda: _rises(sweep), "7.3": lambda: _closed_forms(sweep)}
+    return [c.single(claim, STATEMENTS[claim], part) for claim, part in parts.items()]
 
 
 CLAIMS = ClaimSet(STATEMENTS, check)
