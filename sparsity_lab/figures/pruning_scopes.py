@@ -132,9 +132,9 @@ def draw_scopes(acc: pd.DataFrame, layers: pd.DataFrame, hue_order: Sequence[str
 
 @dataclass
 class ScopesParams(SapParams):
-    """Figure 2: the SAP parameters, the scopes compared and the methods drawn."""
+    """Figure 2: the SAP parameters, the scopes compared and the methods drawn; three seeds at ``gpu``."""
 
-    seeds: list[int] = param("seeds (one run per method, scope and seed)", smoke=[0], quick=[0], gpu=[0, 1],
+    seeds: list[int] = param("seeds (one run per method, scope and seed)", smoke=[0], quick=[0], gpu=[0, 1, 2],
                              paper=[0, 1, 2, 3])
     scopes: list[str] = param("pruning scopes compared", default=list(SCOPE_ORDER), choices=SCOPE_ORDER)
     methods: list[str] = param("methods drawn (SAP (p=0.5, q=1) is always run: rows b-c)",

@@ -125,7 +125,11 @@ def draw_comparison(frame: pd.DataFrame, setups: Sequence[str], hue_order: Seque
 
 @dataclass
 class ComparisonParams(SapParams):
-    """Figure 6: every (dataset, model) setup of the profile, SAP vs LT vs OS vs a random ticket."""
+    """Figure 6: every (dataset, model) setup of the profile, SAP vs LT vs OS vs a random ticket; three seeds
+    at ``gpu``."""
+
+    seeds: list[int] = param("seeds (one run per method, setup and seed)", smoke=[0], quick=[0, 1], gpu=[0, 1, 2],
+                             paper=[0, 1, 2, 3])
 
     setups: list[list[str]] = param("[dataset, model] pairs compared", smoke=[["digits", "mlp"]],
                                     quick=[["fashionmnist", "cnn_tiny"], ["mnist", "lenet300_100"]],
