@@ -7,6 +7,9 @@ builds them; default ``$SPARSITY_LAB_RESULTS``). ``--gpu-results``: a store into
 ``docs/gpu-results/gpu-bundle.tar.xz`` was imported (``python -m sparsity_lab bundle import ...``); without
 it the bundle is imported into a temporary directory.
 
+Only the runs that the profile's figures 1-4, 6 and 12 plan are read (figure 11's sources), so other runs in
+the same store (the smoke profile's, your own) change neither the fit nor the evaluation.
+
 Runs evaluated (the same selection on both profiles, by config): the runs that prune to collapse or near
 it, i.e. every One Shot run, every SAP run other than plain SAP(0.5, 1, η_r = 0, γ = 1), and every run of
 the (p, q) and η_r/γ ablations (notebooks 03, 04). The other runs (LT, random ticket, SAP(0.5, 1)) are
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from sparsity_lab.claims.early_warning import evaluate_trajectories, summarise_evaluation
+from sparsity_lab.figures.early_warning import SOURCES
 from sparsity_lab.measures.early_warning import WarningRule, pqi_trajectories
 from sparsity_lab.report import pipeline
 from sparsity_lab.store import load_results
@@ -98,8 +102,15 @@ def fit(trajectories: dict[str, pd.DataFrame], configs: pd.DataFrame, fit_ids: l
     return WarningRule(flag_rise, rises[len(rises) // 2], back), noise
 
 
-def _load(store: str | Path) -> pd.DataFrame:
-    return load_results(store=str(store), kind="iterative")
+def _load(store: str | Path, profile: str) -> pd.DataFrame:
+    """The iterative runs of ``store`` that figure 11's source figures plan at ``profile``; every one must be there."""
+    planned = {r.run_id for _, _, runs in pipeline.plan(SOURCES, profile) for r in runs}
+    records = load_results(store=str(store), kind="iterative")
+    missing = planned - set(records["run_id"])
+    if missing:
+        raise SystemExit(f"{store}: {len(missing)} of the {profile} profile's {len(planned)} runs are missing "
+                         f"(e.g. {sorted(missing)[0]}); run `make figures PROFILE={profile}` first")
+    return records[records["run_id"].isin(planned)]
 
 
 def _gpu_store(given: str | None) -> Path:
@@ -140,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     pd.set_option("display.width", 250)
     pd.set_option("display.max_colwidth", 200)
 
-    quick = _load(args.quick_results)
+    quick = _load(args.quick_results, "quick")
     q_cfg, q_traj = _configs(quick), pqi_trajectories(quick)
     fit_ids = collapse_prone(q_cfg, "quick")
     rule, noise = fit(q_traj, q_cfg, fit_ids)
@@ -152,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     _show("quick, collapse-prone runs (fit)", fit_table, q_cfg)
     _summary("quick fit", fit_table, q_cfg)
 
-    gpu = _load(_gpu_store(args.gpu_results))
+    gpu = _load(_gpu_store(args.gpu_results), "gpu")
     g_cfg, g_traj = _configs(gpu), pqi_trajectories(gpu)
     eval_ids = collapse_prone(g_cfg, "gpu")
     gpu_table = evaluate_trajectories({r: g_traj[r] for r in eval_ids}, rule)
