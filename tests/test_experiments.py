@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
+import children
 import pandas as pd
 import pytest
 
@@ -33,44 +29,23 @@ def _comparable(records: pd.DataFrame) -> pd.DataFrame:
     return keep.sort_values(["iteration", "stage", "metric", "scope", "group", "p", "q"]).reset_index(drop=True)
 
 
-def _child(script: str, store: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SPARSITY_LAB_RESULTS": str(store), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-RUN_SCRIPT = """
-    import json, os, signal, sys
-    from sparsity_lab import experiments
-    from sparsity_lab.config.configs import config_from_dict
-    from sparsity_lab.engine.trainer import MaskedTrainer
-    cfg = config_from_dict(json.loads(sys.argv[1]))
-    kill_at = int(sys.argv[2]) if len(sys.argv) > 2 else -1
-    calls = {"n": 0}
-    original = MaskedTrainer.train_epoch
-    def counting(self):
-        calls["n"] += 1
-        if calls["n"] == kill_at:   # mid-iteration: after the first epoch of a later iteration
-            os.kill(os.getpid(), signal.SIGKILL)
-        return original(self)
-    MaskedTrainer.train_epoch = counting
-    result = experiments.run(cfg, device="cpu", progress=False)
-    trained = experiments.ResultsStore().summary(result.run_id)["summary"]["trained_now"]
-    print("REUSED" if result.reused else "TRAINED", trained)
-"""
+def _child(cfg: IterativeConfig, store: Path, out: Path, kill_at_epoch: int = -1) -> tuple[int, str]:
+    """Run ``cfg`` in a child process on the store ``store`` (tests/children.py): (exit code, what it said)."""
+    child = children.start_run(cfg.to_dict(), out, env={"SPARSITY_LAB_RESULTS": str(store)},
+                               kill_at_epoch=kill_at_epoch)
+    return children.finish(child, out)
 
 
 def test_sigkill_mid_iteration_then_resume_gives_identical_records(tmp_path):
     cfg = tiny(method="sap")
-    payload = json.dumps(cfg.to_dict())
-    killed = _child(RUN_SCRIPT, tmp_path / "a", payload, "6")  # 2 epochs/iteration: dies inside iteration 2
-    assert killed.returncode == -9, killed.stderr
+    code, said = _child(cfg, tmp_path / "a", tmp_path / "killed.txt", kill_at_epoch=6)  # 2 epochs/iteration:
+    assert code == -9, said                                                              # dies inside iteration 2
     store_a = ResultsStore(tmp_path / "a")
     assert store_a.completed_steps(cfg.run_id) == [0, 1]
-    resumed = _child(RUN_SCRIPT, tmp_path / "a", payload)
-    assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stdout.split() == ["TRAINED", "2"]  # only iterations 2 and 3 were trained again
-    # the uninterrupted reference runs in this process: one interpreter start-up fewer, the same records
+    code, said = _child(cfg, tmp_path / "a", tmp_path / "resumed.txt")
+    assert code == 0, said
+    assert said.split() == ["TRAINED", "2"]  # only iterations 2 and 3 were trained again
+    # the uninterrupted reference runs in this process: the same records
     fresh = experiments.run(cfg, store=ResultsStore(tmp_path / "b"), device="cpu", progress=False)
     assert not fresh.reused
     pd.testing.assert_frame_equal(_comparable(store_a.records(cfg.run_id)),
@@ -79,13 +54,11 @@ def test_sigkill_mid_iteration_then_resume_gives_identical_records(tmp_path):
 
 def test_two_processes_on_one_config_train_once(tmp_path):
     cfg = tiny(method="lt", iterations=2)
-    env = {**os.environ, "SPARSITY_LAB_RESULTS": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-c", textwrap.dedent(RUN_SCRIPT), json.dumps(cfg.to_dict())]
-    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
-    outputs = [p.communicate(timeout=300) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[1] for o in outputs]
-    verdicts = sorted(o[0].split()[0] for o in outputs)
+    outs = [tmp_path / f"child-{i}.txt" for i in range(2)]
+    procs = [children.start_run(cfg.to_dict(), out, env={"SPARSITY_LAB_RESULTS": str(tmp_path)}) for out in outs]
+    results = [children.finish(p, out) for p, out in zip(procs, outs)]
+    assert all(code == 0 for code, _ in results), results
+    verdicts = sorted(said.split()[0] for _, said in results)
     assert verdicts == ["REUSED", "TRAINED"]
     store = ResultsStore(tmp_path)
     assert store.is_complete(cfg.run_id) and store.completed_steps(cfg.run_id) == [0, 1, 2]

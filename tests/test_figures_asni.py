@@ -342,21 +342,6 @@ def test_layers_to_draw_rejects_zero():
         concentration.layers_to_draw(["a"], 0)
 
 
-@pytest.mark.slow
-def test_concentration_of_a_deep_model_draws_a_few_rows_and_tabulates_all(tmp_path):
-    """ResNet-18 (21 prunable layers) on CIFAR-shaped synthetic data, the paper profile's model."""
-    from sparsity_lab.store import ResultsStore
-
-    result = pipeline.make_figure(
-        "asni_concentration", "smoke", store=ResultsStore(tmp_path / "store"), progress=False, device="cpu",
-        dataset="synthetic:cifar10:16:16", model="resnet18", epochs=2, max_layers=3)  # few images: the layers count
-    stats = result.tables["ASNI-I levels per layer"]
-    assert len(stats) == 21
-    drawn = {ax.get_title().split("\n")[1] for ax in result.figure.axes if ax.get_title()}
-    assert len(drawn) == 3 and stats["layer"].iloc[0] in drawn and stats["layer"].iloc[-1] in drawn
-    assert "drawn: 3 of 21 layers" in result.caption
-
-
 def test_concentration_ticket_panel_is_an_lt_run_of_the_same_data_and_model():
     from sparsity_lab.figures.registry import get_figure
 

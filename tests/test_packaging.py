@@ -37,3 +37,15 @@ def test_gitignore_keeps_data_results_reports_and_venv_out():
     ignored = (ROOT / ".gitignore").read_text().split()
     for entry in ("/data/", "/results/", "/reports/", ".venv/"):
         assert entry in ignored
+
+
+def test_importing_nbformat_builds_no_iri_parsers():
+    """The reason for pyproject's jsonschema bound: every process that reads or writes a notebook imports
+    nbformat, and through it jsonschema's format checkers; with jsonschema 4.25+ that builds rfc3987-syntax's
+    Earley parsers (about 0.9 s a process here) for a format no notebook schema uses."""
+    import subprocess
+    import sys
+
+    code = "import sys, nbformat; print(sorted(m for m in sys.modules if m.startswith(('rfc3987_syntax', 'lark'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

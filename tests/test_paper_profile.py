@@ -48,7 +48,7 @@ def _toy(config):
 
 
 @pytest.mark.slow
-def test_paper_profile_runs_of_every_kind_complete_at_a_toy_budget(tmp_path: Path) -> None:
+def test_paper_profile_runs_of_every_kind_complete_at_a_toy_budget_and_figure_9_draws_them(tmp_path: Path) -> None:
     planned = _paper_configs()
     assert set(REHEARSED) <= set(planned), sorted(set(REHEARSED) - set(planned), key=str)
     store = ResultsStore(tmp_path)
@@ -70,3 +70,14 @@ def test_paper_profile_runs_of_every_kind_complete_at_a_toy_budget(tmp_path: Pat
             assert len(accuracy) == 2 and accuracy["value"].between(0, 1).all()
             assert records[records.metric == "c_plus"]["value"].notna().all()
     assert len(store.run_ids()) == len(REHEARSED) + 2  # + the random ticket's LT parent, ASNI-II's ASNI-I parent
+
+    # figure 9 at the paper profile on those runs: ResNet-18's 21 prunable layers, a few drawn, all tabulated
+    # (its ASNI-I run is ASNI-II's parent above, reused; it trains the dense run and its one-shot contrasts)
+    result = pipeline.make_figure("asni_concentration", "paper", store=store, progress=False, device="cpu",
+                                  dataset=TOY_DATA, epochs=2, kappa=0.2, batch_size=16, seeds=[0], max_layers=3)
+    assert len(store.run_ids()) == len(REHEARSED) + 2 + 3
+    stats = result.tables["ASNI-I levels per layer"]
+    assert len(stats) == 21
+    drawn = {ax.get_title().split("\n")[1] for ax in result.figure.axes if ax.get_title()}
+    assert len(drawn) == 3 and stats["layer"].iloc[0] in drawn and stats["layer"].iloc[-1] in drawn
+    assert "drawn: 3 of 21 layers" in result.caption

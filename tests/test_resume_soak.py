@@ -1,22 +1,20 @@
 """Kill-and-resume soak (issue 9 §2): a run SIGKILLed at several points and resumed each time stores the
 same records, row order included, as an uninterrupted run (``store.comparable`` drops the wall-time rows).
 
-The child processes run the ordinary runner; the parent polls the store's completed steps and kills the
-child once a given number of steps is stored, optionally after a delay (so kills land during training,
-during a store write or during an artifact write). ``benchmarks/resume_soak.py`` runs more kills.
+The child processes (forked from the package's fork server: tests/children.py) run the ordinary runner; the
+parent polls the store's completed steps and kills the child once a given number of steps is stored,
+optionally after a delay (so kills land during training, during a store write or during an artifact write).
+``benchmarks/resume_soak.py`` runs more kills.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
+import itertools
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import children
 import pandas as pd
 
 from sparsity_lab import experiments
@@ -24,13 +22,6 @@ from sparsity_lab.config.configs import AsniConfig, ExperimentConfig, IterativeC
 from sparsity_lab.engine.trainer import TrainSettings
 from sparsity_lab.store import ResultsStore, comparable
 from sparsity_lab.store.manifest import RECORDS_FILE, read_manifest, step_rel
-
-CHILD = """
-    import json, sys
-    from sparsity_lab import experiments
-    from sparsity_lab.config.configs import config_from_dict
-    experiments.run(config_from_dict(json.loads(sys.argv[1])), device="cpu", progress=False)
-"""
 
 
 def stored_steps(run_dir: Path) -> int:
@@ -48,28 +39,28 @@ def soak(cfg: ExperimentConfig, root: Path, kill_points: Sequence[tuple[int, flo
     exists; −1: once the child started), then start it again; the last child runs to completion. Returns how
     many kills landed."""
     store = ResultsStore(root)
-    env = {**os.environ, "SPARSITY_LAB_RESULTS": str(root), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-c", textwrap.dedent(CHILD), json.dumps(cfg.to_dict())]
     points, kills, deadline = list(kill_points), 0, time.monotonic() + timeout
-    while True:
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for attempt in itertools.count():
+        out = root.parent / f"{root.name}-child-{attempt}.txt"
+        child = children.start_run(cfg.to_dict(), out, env={"SPARSITY_LAB_RESULTS": str(root)})
         point = points.pop(0) if points else None
         reached = time.monotonic() if point is not None and point[0] < 0 else None
-        while proc.poll() is None:
+        while child.exitcode is None:
             assert time.monotonic() < deadline, "soak timed out"
             run_dir = store.run_dir(cfg.run_id)
             if point is not None and reached is None and run_dir.exists() and stored_steps(run_dir) >= point[0]:
                 reached = time.monotonic()
             if reached is not None and time.monotonic() >= reached + point[1]:
-                proc.kill()
+                child.kill()
                 kills += 1
                 break
             time.sleep(0.005)
-        _, err = proc.communicate()
-        if proc.returncode not in (0, -9):
-            raise AssertionError(f"child failed ({proc.returncode}):\n{err}")
-        if proc.returncode == 0 and store.is_complete(cfg.run_id):
+        code, said = children.finish(child, out)
+        if code not in (0, -9):
+            raise AssertionError(f"child failed ({code}):\n{said}")
+        if code == 0 and store.is_complete(cfg.run_id):
             return kills
+    raise AssertionError("unreachable")
 
 
 def _assert_soak_equals_clean(cfg: ExperimentConfig, tmp_path: Path, kill_points) -> None:

@@ -245,3 +245,18 @@ def test_expects_workers_reads_the_flags_and_the_driver_without_torch(monkeypatc
     if gpus:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
         assert worker_start.expects_workers(["sweep", "f.yaml"]) is False
+
+
+def test_the_fork_server_preloads_what_every_worker_imports_and_starts_no_thread() -> None:
+    """A run builds a torch optimizer, which imports ``torch._dynamo`` on first use: after the server's imports a
+    worker building one imports no more of it, and the preloaded modules leave no Python thread to fork around."""
+    import subprocess
+    import sys
+
+    code = ("import sys, threading; from sparsity_lab.sweep import fork_server\n"
+            "for m in fork_server.PRELOAD: __import__(m)\n"
+            "threads, before = threading.active_count(), set(sys.modules)\n"
+            "import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)\n"
+            "print(threads, len([m for m in set(sys.modules) - before if m.startswith('torch._dynamo')]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "0"], out
