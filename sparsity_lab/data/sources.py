@@ -175,5 +175,7 @@ DATASETS: dict[str, DatasetSource] = {
         True,
         _cifar_hint("cifar-100-python.tar.gz", "cifar-100-python"),
     ),
-    "digits": DatasetSource(BASE_INFOS["digits"], load_digits, False, "reinstall scikit-learn (it bundles digits)."),
+    # Cached too, though decoding takes milliseconds: importing scikit-learn's loader costs about 0.8 s (scipy),
+    # paid by every process that trains on digits (CLI runs, sweep workers, cluster jobs) but the first.
+    "digits": DatasetSource(BASE_INFOS["digits"], load_digits, True, "reinstall scikit-learn (it bundles digits)."),
 }
