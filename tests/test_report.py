@@ -103,21 +103,24 @@ def test_report_runs_renders_and_indexes_ok_and_failed_notebooks(notebooks: Path
     assert by_name[BAD]["html"] == f"{BAD}.html" and by_name[OK]["wall_s"] > 0
     assert status["profile"] == "smoke" and status["parameters"] == {"n_seeds": 21}
 
+    # the calls below run in this process (the one above went through the entry point)
+    monkeypatch.chdir(tmp_path)
+    for var in ("SPARSITY_LAB_DATA", "SPARSITY_LAB_RESULTS"):  # main sets them where unset: undone after the test
+        monkeypatch.setenv(var, os.environ.get(var) or str(tmp_path / var.lower()))
+
     # --notebooks runs one notebook (other parameters: executed again): its card is updated, the other
     # registered notebook's card is kept
     first_run = (out / f"{OK}.ipynb").stat().st_mtime_ns
-    proc = _report(tmp_path, "--profile", "smoke", "--notebooks", OK)
-    assert proc.returncode == 0 and BAD not in proc.stdout, proc.stdout + proc.stderr
+    code = report_main(["--notebooks-dir", "nbs", "--out", "reports", "--profile", "smoke", "--notebooks", OK])
+    out_err = capsys.readouterr()
+    assert code == 0 and BAD not in out_err.out, out_err.out + out_err.err
     assert (out / f"{OK}.ipynb").stat().st_mtime_ns != first_run
     cards = {n["name"]: n for n in json.loads((out / "index.json").read_text())["notebooks"]}
     assert list(cards) == [OK, BAD] and cards[OK]["inputs"] != by_name[OK]["inputs"]
     assert {k: v for k, v in cards[BAD].items()} == by_name[BAD]
     assert "ValueError: p must be &lt; q" in (out / "index.html").read_text()
 
-    # the calls below run in this process: they start no kernel, and the two above went through the entry point
-    monkeypatch.chdir(tmp_path)
-    for var in ("SPARSITY_LAB_DATA", "SPARSITY_LAB_RESULTS"):  # main sets them where unset: undone after the test
-        monkeypatch.setenv(var, os.environ.get(var) or str(tmp_path / var.lower()))
+    # from here on nothing starts a kernel
 
     # the same inputs again: the notebook is kept as it is, not executed (report.freshness)
     executed_at = (out / f"{OK}.ipynb").stat().st_mtime_ns

@@ -39,3 +39,25 @@ def test_install_copies_once_and_repairs_a_partial_copy(tmp_path: Path) -> None:
     install_mathjax(tmp_path)
     assert (tmp_path / MATHJAX_DIR / "config" / "local" / "sparsity_lab.js").is_file()
     assert not list(tmp_path.glob("_static/.mathjax-*")), "no temporary copy left behind"
+
+
+def test_mathjax_is_linked_where_possible_and_copied_where_links_fail(tmp_path, monkeypatch) -> None:
+    """Hard links (milliseconds) on the installed package's file system; a copy where ``os.link`` fails
+    (another file system): the same files either way."""
+    import os
+
+    from sparsity_lab.report.notebook_run import MATHJAX_DIR, install_mathjax
+
+    install_mathjax(tmp_path / "linked")
+    linked = sorted(p.relative_to(tmp_path / "linked") for p in (tmp_path / "linked").rglob("*") if p.is_file())
+
+    def cross_device(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    install_mathjax(tmp_path / "copied")
+    copied = sorted(p.relative_to(tmp_path / "copied") for p in (tmp_path / "copied").rglob("*") if p.is_file())
+    assert linked == copied and len(copied) > 500
+    main_js = f"{MATHJAX_DIR}/MathJax.js"
+    assert os.stat(tmp_path / "copied" / main_js).st_nlink == 1
+    assert (tmp_path / "copied" / main_js).read_bytes() == (tmp_path / "linked" / main_js).read_bytes()

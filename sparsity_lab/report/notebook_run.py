@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -75,7 +76,6 @@ def install_mathjax(profile_dir: Path) -> str:
     """Copy MathJax 2 from the installed ``jupyter-server-mathjax`` package (a dependency, installed by ``make
     setup``) into ``<profile_dir>/_static/mathjax`` unless that version is there; return its relative URL for
     nbconvert's ``mathjax_url`` (README "Reading the reports")."""
-    import shutil
     from importlib.metadata import version
 
     try:
@@ -93,7 +93,7 @@ def install_mathjax(profile_dir: Path) -> str:
         return url
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".mathjax-", dir=dest.parent))
-    shutil.copytree(Path(package.__file__).parent / "static", tmp, dirs_exist_ok=True)
+    shutil.copytree(Path(package.__file__).parent / "static", tmp, dirs_exist_ok=True, copy_function=_link_or_copy)
     (tmp / "config" / "local").mkdir(parents=True, exist_ok=True)
     (tmp / "config" / "local" / "sparsity_lab.js").write_text(MATHJAX_LOCAL_CONFIG)
     (tmp / ".package-version").write_text(installed)
@@ -103,6 +103,15 @@ def install_mathjax(profile_dir: Path) -> str:
     except OSError:  # another process installed it first
         shutil.rmtree(tmp, ignore_errors=True)
     return url
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link to the installed file where the file system allows one (MathJax is 600 read-only files,
+    12 MB: linking takes milliseconds, copying over a second per report folder), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def render_html(executed: Path, banner: str) -> Path:
