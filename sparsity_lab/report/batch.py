@@ -154,6 +154,16 @@ def _done_line(i: int, total: int, o: NotebookOutcome, t0: float) -> str:
     return f"[{i}/{total}] {o.name}: {tail}{claims} in {o.wall_s:.1f} s (elapsed {time.perf_counter() - t0:.1f} s)"
 
 
+def _check_kernel_start() -> None:
+    """Refuse a bad ``$SPARSITY_LAB_KERNEL_START`` before any notebook runs (:mod:`.kernel_start`)."""
+    from sparsity_lab.report import kernel_start
+
+    try:
+        kernel_start.mode()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -162,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = select(available, args.notebooks)
         if args.prefetch_workers < 0:
             raise UsageError(f"--prefetch-workers {args.prefetch_workers}: allowed 0 (off) or a positive integer")
+        _check_kernel_start()
         planned = _check_parameters(chosen, args.profile, overrides) if not args.render_only else []
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

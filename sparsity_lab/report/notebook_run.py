@@ -149,14 +149,25 @@ CELL_TIMEOUT_S = {"smoke": 900, "quick": 4 * 3600, "gpu": 4 * 3600, "paper": 72 
 
 def ipc_kernel_manager() -> type:
     """A kernel manager whose kernel talks over local IPC sockets, not TCP: nothing listens on a port, and
-    ipykernel has no reason to warn that the connection is unencrypted (it does so for every TCP kernel)."""
+    ipykernel has no reason to warn that the connection is unencrypted (it does so for every TCP kernel).
+    Its kernel is forked from a warm template (:mod:`sparsity_lab.report.kernel_start`)."""
     import uuid
 
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, default
 
+    from sparsity_lab.report.kernel_start import forking_provisioner
+
+    provisioner = forking_provisioner()
+
     class IpcKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            if self.provisioner is None:  # set on a restart
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+                self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+            return await super()._async_pre_start_kernel(**kw)
 
         @default("ip")
         def _unique_socket_prefix(self) -> str:
