@@ -116,7 +116,8 @@ def _run_all(chosen: list[Path], profile_dir: Path, args: argparse.Namespace, ov
     from tqdm.auto import tqdm
 
     jobs = max(1, min(args.jobs, len(chosen)))
-    kw = {"kernel": args.kernel, "timeout": args.timeout}
+    # a kernel template costs about what one cold kernel does: it pays from a process's second notebook on
+    kw = {"kernel": args.kernel, "timeout": args.timeout, "fork": len(chosen) > jobs}
     done: dict[Path, NotebookOutcome] = {}
     # no rate-based ETA: notebooks differ by orders of magnitude; the estimate is progress's, from the cost model
     bar = tqdm(total=len(chosen), desc=f"notebooks ({args.profile})", unit="nb", file=sys.stdout,

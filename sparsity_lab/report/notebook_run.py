@@ -147,10 +147,10 @@ def _read_meta(path: Path) -> dict[str, Any]:
 CELL_TIMEOUT_S = {"smoke": 900, "quick": 4 * 3600, "gpu": 4 * 3600, "paper": 72 * 3600}
 
 
-def ipc_kernel_manager() -> type:
+def ipc_kernel_manager(*, fork: bool = True) -> type:
     """A kernel manager whose kernel talks over local IPC sockets, not TCP: nothing listens on a port, and
     ipykernel has no reason to warn that the connection is unencrypted (it does so for every TCP kernel).
-    Its kernel is forked from a warm template (:mod:`sparsity_lab.report.kernel_start`)."""
+    With ``fork``, its kernel is forked from a warm template (:mod:`sparsity_lab.report.kernel_start`)."""
     import uuid
 
     from jupyter_client.manager import AsyncKernelManager
@@ -164,7 +164,7 @@ def ipc_kernel_manager() -> type:
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
-            if self.provisioner is None:  # set on a restart
+            if fork and self.provisioner is None:  # set on a restart
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
                 self.provisioner = provisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
             return await super()._async_pre_start_kernel(**kw)
@@ -194,10 +194,11 @@ def _timed_out_cell(executed: Path) -> str:
 
 
 def run_notebook(nb_path: Path, profile_dir: Path, profile: str, overrides: dict[str, Any],
-                 *, kernel: str = "python3", timeout: float | None = None) -> NotebookOutcome:
+                 *, kernel: str = "python3", timeout: float | None = None, fork: bool = True) -> NotebookOutcome:
     """Execute, render and collect one notebook; never raises for a notebook's own failure. ``timeout``:
     seconds per cell (None: :data:`CELL_TIMEOUT_S` of the profile); a cell past it fails the notebook
-    with one line naming the notebook and the cell."""
+    with one line naming the notebook and the cell. ``fork``: fork the kernel from this process's template
+    (:mod:`sparsity_lab.report.kernel_start`; worth it from the second notebook a process runs)."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError
 
@@ -215,7 +216,7 @@ def run_notebook(nb_path: Path, profile_dir: Path, profile: str, overrides: dict
     try:
         pm.execute_notebook(str(nb_path), str(executed), parameters=params, kernel_name=kernel,
                             cwd=str(nb_path.parent), progress_bar=False, log_output=False,
-                            execution_timeout=timeout, kernel_manager_class=ipc_kernel_manager())
+                            execution_timeout=timeout, kernel_manager_class=ipc_kernel_manager(fork=fork))
         out.status = "ok"
     except CellTimeoutError:
         out.error_name = "CellTimeoutError"
