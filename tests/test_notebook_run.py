@@ -46,7 +46,7 @@ import matplotlib
 parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
 json.dump({"pid": os.getpid(), "ppid": os.getppid(), "parent": parent, "leader": os.getsid(0) == os.getpid(),
            "cwd": os.getcwd(), "probe": os.environ.get("SPARSITY_LAB_PROBE"), "backend": matplotlib.get_backend(),
-           "fresh": "seen" not in globals()}, open(out_file, "w"))
+           "fresh": "seen" not in globals(), "path": sys.path}, open(out_file, "w"))
 seen = True
 """
 
@@ -78,6 +78,7 @@ def test_each_notebook_gets_a_fresh_kernel_forked_from_one_template_and_none_out
     for kernel in seen:  # as a cold kernel would be: its own session, the notebook's directory, today's env
         assert kernel["leader"] and kernel["fresh"] and kernel["cwd"] == str(tmp_path / "nb")
         assert kernel["probe"] == "seen by the kernel" and "inline" in kernel["backend"]
+        assert "" in kernel["path"] and sys.path[0] not in kernel["path"]  # as a launched kernel: not ours
         with pytest.raises(ProcessLookupError):
             os.kill(kernel["pid"], 0)  # shut down and reaped
 

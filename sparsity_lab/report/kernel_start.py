@@ -49,14 +49,16 @@ def forkable(cmd: list[str]) -> bool:
             and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable))
 
 
-def _kernel_main(argv: list[str], environ: dict[str, str], cwd: str) -> None:
+def _kernel_main(argv: list[str], environ: dict[str, str], cwd: str, path: list[str]) -> None:
     """In the forked child: become a session leader, take the requested environment and directory, then run
-    ipykernel as ``python -m ipykernel_launcher argv`` would (its launcher drops the working directory from
-    ``sys.path``; IPython's shell puts it back)."""
+    ipykernel as ``python -m ipykernel_launcher argv`` would. ``path``: the ``sys.path`` such a kernel has
+    when its launcher starts (the interpreter's, without the launching process's own first entry: the
+    launcher drops the working directory and IPython's shell puts it back as '')."""
     os.setsid()
     os.environ.clear()
     os.environ.update(environ)
     os.chdir(cwd)
+    sys.path[:] = path
     sys.argv = ["ipykernel_launcher", *argv]
     from ipykernel import kernelapp
 
@@ -101,9 +103,8 @@ def start_forked(cmd: list[str], env: dict[str, str] | None, cwd: str | os.PathL
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)  # no effect once this process's forkserver runs
-    process = ctx.Process(target=_kernel_main, args=(cmd[3:], dict(os.environ if env is None else env),
-                                                     os.fspath(cwd or os.getcwd())), daemon=False,
-                          name="notebook-kernel")
+    args = (cmd[3:], dict(os.environ if env is None else env), os.fspath(cwd or os.getcwd()), sys.path[1:])
+    process = ctx.Process(target=_kernel_main, args=args, daemon=False, name="notebook-kernel")
     process.start()
     return ForkedKernel(process)
 
