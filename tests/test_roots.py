@@ -21,15 +21,17 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("where", ["notebooks", "sparsity_lab/store"])
 def test_plain_import_and_the_cli_use_the_repository_roots_from_a_subdirectory(where: str) -> None:
-    code = ("import sparsity_lab; from sparsity_lab.store import ResultsStore; from sparsity_lab.data import data_root; "
-            "sparsity_lab.load_results(run_id='no-such-run'); print(ResultsStore().root); print(data_root().resolve())")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / where, env=_clean_env(), capture_output=True,
-                         text=True, timeout=120, check=True).stdout.split()
-    assert [Path(p).resolve() for p in out] == [(ROOT / "results").resolve(), (ROOT / "data").resolve()]
+    # a plain import, then the CLI's `ls` in the same fresh process (the entry point itself: test_cli.py)
+    code = ("import sys, sparsity_lab; from sparsity_lab.store import ResultsStore; from sparsity_lab.data import "
+            "data_root; sparsity_lab.load_results(run_id='no-such-run'); print(ResultsStore().root); "
+            "print(data_root().resolve()); from sparsity_lab.cli.main import main; sys.exit(main(['ls']))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT / where, env=_clean_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results, data, *ls = proc.stdout.splitlines()
+    assert [Path(results).resolve(), Path(data).resolve()] == [(ROOT / "results").resolve(), (ROOT / "data").resolve()]
     assert not (ROOT / where / "results").exists()
-    ls = subprocess.run([sys.executable, "-m", "sparsity_lab", "ls"], cwd=ROOT / where, env=_clean_env(),
-                        capture_output=True, text=True, timeout=120)
-    assert ls.returncode == 0 and str(ROOT / where / "results") not in ls.stdout + ls.stderr, ls.stdout + ls.stderr
+    assert str(ROOT / where / "results") not in "\n".join(ls) + proc.stderr, proc.stdout + proc.stderr
 
 
 def test_environment_variables_win(tmp_path: Path) -> None:
