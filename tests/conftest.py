@@ -32,7 +32,7 @@ def trainings(monkeypatch):
 #: so these start first and the run does not end with one worker busy on a long file while the other idles
 #: (longest-processing-time-first). Order only: nothing is skipped; a file not listed keeps its place after.
 SLOWEST_FIRST = (
-    "test_notebooks.py", "test_notebooks_second_half.py", "test_paper_profile.py", "test_cluster_slurm.py",
+    "test_notebooks.py", "test_paper_profile.py", "test_cluster_slurm.py",
     "test_cluster.py", "test_report.py", "test_explore.py", "test_sweep_errors.py", "test_figure_notebook.py",
     "test_bench_sweep_scaling.py", "test_resume_soak.py", "test_roots.py", "test_sweep.py", "test_seed_group.py",
     "test_store_determinism.py", "test_bundle_compact.py", "test_pipeline.py", "test_figures_sap.py",

@@ -22,17 +22,6 @@ def _report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
 
 
-def halves() -> tuple[list[str], list[str]]:
-    """The notebooks in two batches, one test file each, so the suite's two workers share them: those that plan
-    iterative runs (their runs overlap a lot: in one batch and one store, each is trained once), then the others
-    (the ASNI figures, whose runs only they share, and figure 7, which trains nothing)."""
-    from sparsity_lab.report.pipeline import plan
-
-    iterative = [name for name in NOTEBOOKS
-                 if any(r.config.kind == "iterative" for _, _, runs in plan([name], "smoke") for r in runs)]
-    return iterative, [name for name in NOTEBOOKS if name not in iterative]
-
-
 def run_smoke_batch(tmp_path: Path, names: list[str]) -> None:
     """``names`` run at smoke in one report batch: each ran (its claims checked), is indexed, has its HTML
     with an embedded figure and its PNG and PDF, and the runs it read are in the store."""
@@ -67,10 +56,10 @@ def test_the_notebooks_are_the_registered_figures() -> None:
 
 
 @pytest.mark.slow
-def test_first_half_of_the_notebooks_runs_at_smoke_and_is_indexed(tmp_path: Path) -> None:
-    first, _ = halves()  # the second half: tests/test_notebooks_second_half.py
-    assert first
-    run_smoke_batch(tmp_path, first)
+def test_every_notebook_runs_at_smoke_and_is_indexed(tmp_path: Path) -> None:
+    """All twelve in one batch, as ``make figures`` runs them: one store (a run two figures read trains once),
+    two notebooks at a time, their kernels forked from one template per worker (report/kernel_start.py)."""
+    run_smoke_batch(tmp_path, NOTEBOOKS)
 
 
 @pytest.mark.parametrize(("notebook", "key", "value", "message"), [
