@@ -43,10 +43,21 @@ def test_a_cell_past_the_timeout_fails_naming_the_notebook_and_cell(tmp_path: Pa
 PROBE = """
 import json, os, sys
 import matplotlib
+from ipykernel.kernelapp import IPKernelApp
+
+def watched():  # ipykernel's poller exits the kernel when its parent (the template) goes
+    app = IPKernelApp.instance()
+    return app.parent_handle == os.getppid() and app.poller is not None
+
+def holds_template():  # the template's "alive" pipe, which would keep it (and so the kernel) after a kill
+    from multiprocessing import forkserver
+    return forkserver._forkserver._forkserver_alive_fd is not None
+
 parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
 json.dump({"pid": os.getpid(), "ppid": os.getppid(), "parent": parent, "leader": os.getsid(0) == os.getpid(),
            "cwd": os.getcwd(), "probe": os.environ.get("SPARSITY_LAB_PROBE"), "backend": matplotlib.get_backend(),
-           "fresh": "seen" not in globals(), "path": sys.path}, open(out_file, "w"))
+           "fresh": "seen" not in globals(), "path": sys.path,
+           "watched": watched(), "holds_template": holds_template()}, open(out_file, "w"))
 seen = True
 """
 
@@ -77,6 +88,7 @@ def test_each_notebook_gets_a_fresh_kernel_forked_from_one_template_and_none_out
     assert "multiprocessing.forkserver" in first["parent"]
     for kernel in seen:  # as a cold kernel would be: its own session, the notebook's directory, today's env
         assert kernel["leader"] and kernel["fresh"] and kernel["cwd"] == str(tmp_path / "nb")
+        assert kernel["watched"] and not kernel["holds_template"]  # a killed batch leaves no kernel behind
         assert kernel["probe"] == "seen by the kernel" and "inline" in kernel["backend"]
         assert "" in kernel["path"] and sys.path[0] not in kernel["path"]  # as a launched kernel: not ours
         with pytest.raises(ProcessLookupError):

@@ -49,17 +49,36 @@ def forkable(cmd: list[str]) -> bool:
             and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable))
 
 
+def _leave_template() -> None:
+    """Forget the template as this process's forkserver. A forkserver child keeps the server's "alive" pipe open
+    so that it may fork from it too, which would keep the template, and so the kernel (below), alive after the
+    batch is killed. A kernel that starts workers starts its own server, as a launched kernel does."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        os.close(fd)
+    for name in ("_forkserver_alive_fd", "_forkserver_address", "_forkserver_pid"):
+        setattr(server, name, None)
+
+
 def _kernel_main(argv: list[str], environ: dict[str, str], cwd: str, path: list[str]) -> None:
     """In the forked child: become a session leader, take the requested environment and directory, then run
     ipykernel as ``python -m ipykernel_launcher argv`` would. ``path``: the ``sys.path`` such a kernel has
     when its launcher starts (the interpreter's, without the launching process's own first entry: the
     launcher drops the working directory and IPython's shell puts it back as '')."""
     os.setsid()
+    _leave_template()
     os.environ.clear()
-    os.environ.update(environ)
+    # ipykernel exits when its parent changes, as a launched kernel does when its launcher goes: the template
+    # exits with the process that started it, so a kernel never outlives a killed batch. (ipykernel read
+    # $JPY_PARENT_PID when the template imported it, so the parent is also given on the command line.)
+    parent = str(os.getppid())
+    os.environ.update(environ, JPY_PARENT_PID=parent)
     os.chdir(cwd)
     sys.path[:] = path
-    sys.argv = ["ipykernel_launcher", *argv]
+    sys.argv = ["ipykernel_launcher", *argv, f"--IPKernelApp.parent_handle={parent}"]
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()
