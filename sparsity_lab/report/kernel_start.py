@@ -37,9 +37,9 @@ def mode() -> str:
     """'fork' where the platform has a forkserver, unless ``$SPARSITY_LAB_KERNEL_START`` says 'cold'."""
     import multiprocessing
 
-    wanted = os.environ.get(START_ENV, "fork")
-    if wanted not in MODES:
-        raise ValueError(f"${START_ENV}={wanted!r} is not allowed: choose one of {', '.join(MODES)}")
+    from sparsity_lab.sweep.fork_server import env_choice
+
+    wanted = env_choice(START_ENV, MODES, "fork")
     return wanted if "forkserver" in multiprocessing.get_all_start_methods() else "cold"
 
 

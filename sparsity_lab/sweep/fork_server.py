@@ -32,11 +32,17 @@ START_ENV = "SPARSITY_LAB_WORKER_START"
 METHODS = ("forkserver", "spawn")
 
 
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """``$name`` (``default`` when unset) if it is one of ``choices``; else a ValueError naming both."""
+    wanted = os.environ.get(name, default)
+    if wanted not in choices:
+        raise ValueError(f"${name}={wanted!r} is not allowed: choose one of {', '.join(choices)}")
+    return wanted
+
+
 def method() -> str:
     """'forkserver' where the platform has it (Linux, macOS), unless $SPARSITY_LAB_WORKER_START says 'spawn'."""
-    wanted = os.environ.get(START_ENV, "forkserver")
-    if wanted not in METHODS:
-        raise ValueError(f"${START_ENV}={wanted!r} is not allowed: choose one of {', '.join(METHODS)}")
+    wanted = env_choice(START_ENV, METHODS, "forkserver")
     return wanted if wanted in multiprocessing.get_all_start_methods() else "spawn"
 
 
