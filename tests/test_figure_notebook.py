@@ -160,3 +160,36 @@ def test_papermill_exits_non_zero_naming_a_misspelt_parameter_and_a_run_writes_n
     proc = subprocess.run([*base, "-p", "n_seeds", "2"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not (tmp_path / "figures").exists()  # exploring, even under papermill, publishes nothing
+
+
+def test_the_batch_draws_and_checks_the_report_figure_once_and_a_restyled_one_afresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the batch runs a notebook (publish set): publish reports the drawing and the verdicts the cells made
+    of all records with the default options, without drawing or checking again; after a drawing of other
+    records it draws and checks the report's figure itself."""
+    ns = {"profile": "smoke", "output_dir": str(tmp_path / "a"), "n_seeds": 2, "n_trials": 2, "publish": True}
+    nb = FigureNotebook("pqi_properties", ns)
+    calls = {"draw": 0, "check": 0}
+    spec_class = type(nb.spec)  # a frozen dataclass: its methods are counted on the class
+    draw, check = spec_class.draw, spec_class.check_claims
+
+    def counting(name, fn):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(spec_class, "draw", counting("draw", draw))
+    monkeypatch.setattr(spec_class, "check_claims", counting("check", check))
+    records = nb.records()
+    nb.draw()
+    shown = nb.claims()
+    nb.publish()
+    assert calls == {"draw": 1, "check": 1}
+    meta = pd.read_json(tmp_path / "a" / "07_pqi_properties.meta.json", typ="series")
+    assert [(c["claim"], c["status"]) for c in meta["claims"]] == list(zip(shown["claim"], shown["verdict"]))
+    nb.draw(records[records["measure"] != "Hoyer"])  # another drawing: the report's is made and checked afresh
+    nb.claims()  # on all records, so on a drawing of its own
+    assert calls == {"draw": 3, "check": 2}
+    nb.publish(tmp_path / "b")
+    assert calls == {"draw": 4, "check": 3}

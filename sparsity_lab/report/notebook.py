@@ -128,6 +128,7 @@ class FigureNotebook:
         self.drawn: Drawn | None = None  # the last figure drawn, with its tables
         self._drawn_from: pd.DataFrame | None = None
         self._drawn_as_report = False
+        self._report_verdicts: list[Any] | None = None  # the claims checked on the report's drawing
         self._inputs: Inputs | None = None
         self._records: pd.DataFrame | None = None
         style.set_style()
@@ -225,6 +226,7 @@ class FigureNotebook:
         default_options = all(k in defaults and v == defaults[k] for k, v in options.items())
         self._drawn_as_report = bool(self.publish_requested and figsize is None and caption and same_records
                                      and default_options)
+        self._report_verdicts = None
         return drawn.figure
 
     def draw_panel(self, name: str, records: pd.DataFrame | None = None, *, ax: Any = None, **options: Any) -> Any:
@@ -256,6 +258,8 @@ class FigureNotebook:
         same = self.drawn is not None and self._drawn_from is inputs.records
         drawn = self.drawn if same and self.drawn is not None else self.spec.draw(inputs, self.params)
         verdicts = self.spec.check_claims(inputs, self.params, drawn)
+        if self._drawn_as_report and drawn is self.drawn and (records is None or records is self._records):
+            self._report_verdicts = verdicts  # publish reports these rather than checking them again
         _display(*filter(None, [f"**{summary(verdicts)}**", budget_note(self.profile, verdicts)]))
         return verdict_table(verdicts)
 
@@ -268,7 +272,8 @@ class FigureNotebook:
         target = resolve_output_dir(output_dir or self.output_dir, self.profile)
         reuse = self.drawn if self._drawn_as_report else None  # the figure as the report draws it: not twice
         result = pipeline.figure_result(self.spec, self.params, self._loaded(), store=self.store,
-                                        records=self.records(), drawn=reuse)  # records derived once per notebook
+                                        records=self.records(), drawn=reuse,  # records derived once per notebook
+                                        verdicts=self._report_verdicts if reuse is not None else None)
         paths = result.save(target)
         _display(f"Published {len(paths)} files and `{self.spec.stem}.meta.json` to `{target}`.")
         return paths

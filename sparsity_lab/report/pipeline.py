@@ -188,11 +188,13 @@ def caption_text(drawn: Drawn, run_ids: Sequence[str], *, store: Any = None) -> 
 
 
 def figure_result(spec: FigureSpec, params: FigureParams, inputs: Inputs, *, store: Any = None,
-                  records: pd.DataFrame | None = None, drawn: Drawn | None = None, **options: Any) -> Any:
+                  records: pd.DataFrame | None = None, drawn: Drawn | None = None, verdicts: list[Any] | None = None,
+                  **options: Any) -> Any:
     """Draw ``spec`` from ``inputs`` (its tidy records: :meth:`FigureSpec.records`, or ``records`` when the
     caller holds them already) with plotting ``options``, check the claims on the same records, caption it
     with the runs' provenance (:func:`caption_text`): a :class:`FigureResult`. ``drawn``: that drawing, made
-    already from the same records with the same options and captioned (a notebook's; not drawn twice)."""
+    already from the same records with the same options and captioned (a notebook's; not drawn twice);
+    ``verdicts``: the claims already checked on those records and ``drawn`` (not checked twice)."""
     from sparsity_lab.figures import style
     from sparsity_lab.report.result import FigureResult
 
@@ -202,7 +204,8 @@ def figure_result(spec: FigureSpec, params: FigureParams, inputs: Inputs, *, sto
         drawn = spec.draw(inputs, params, **options)
         text = caption_text(drawn, inputs.run_ids, store=store)
         style.add_caption(drawn.figure, text)
-    verdicts = spec.check_claims(inputs, params, drawn)
+    if verdicts is None or drawn is None:
+        verdicts = spec.check_claims(inputs, params, drawn)
     return FigureResult(figure=drawn.figure, caption=text, tables=dict(drawn.tables), run_ids=inputs.run_ids,
                         params=params.as_dict(), verdicts=verdicts, name=spec.stem)
 
